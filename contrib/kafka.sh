@@ -1,0 +1,289 @@
+#!/bin/sh
+# kafka.sh: run a real throwaway single-node KRaft Kafka broker on loopback for tests, benchmarks and the demo.
+#
+#   kafka.sh fetch                      resolve the broker jars into the cache
+#   kafka.sh start DIR                  start a broker in DIR; prints host:port
+#   kafka.sh stop DIR                   stop it (no-op if not running)
+#   kafka.sh restart DIR                stop + start, same ports and data
+#   kafka.sh topics DIR NAME:PARTS...   create topics (idempotent)
+#   kafka.sh tool DIR CLASS ARGS...     run any Kafka Java class
+#
+# Env: ORDERD_CACHE (default <repo>/.cache), KAFKA_HEAP (default 1g).
+set -eu
+
+KAFKA_VERSION=4.1.1
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${ORDERD_CACHE:-$ROOT/.cache}
+KHOME=$CACHE/kafka-$KAFKA_VERSION
+LIBS=$KHOME/libs
+POM=$ROOT/contrib/kafka/pom.xml
+STAMP=$KHOME/fetched
+
+die() { echo "kafka: $*" >&2; exit 1; }
+
+# kill -0 alone is not enough: a broker that died while we still wait on it
+# is our zombie child, and a reused PID may belong to something else.
+alive() {
+	[ -r "/proc/$1/stat" ] || return 1
+	case $(cut -d' ' -f3 "/proc/$1/stat" 2>/dev/null) in Z|X|'') return 1 ;; esac
+	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q "kafka\.Kafka $2/server.properties"
+}
+
+fetch() {
+	# The stamp holds the pom's hash, so editing the pom refetches while an
+	# unchanged cache costs neither network nor a Maven start.
+	want=$(sha256sum <"$POM" | cut -d' ' -f1)
+	[ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && return 0
+	mkdir -p "$KHOME"
+	# Parallel test jobs may all call start on a cold cache.
+	exec 9>"$KHOME/.lock"
+	flock 9
+	if [ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]; then
+		rm -rf "$LIBS"
+		out=$KHOME/fetch.log
+		if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
+			-DoutputDirectory="$LIBS" >"$out" 2>&1; then
+			tail -n 40 "$out" >&2
+			die "fetching jars with Maven failed"
+		fi
+		ls "$LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || die "no Kafka jar in $LIBS"
+		echo "$want" >"$STAMP"
+	fi
+	exec 9>&-
+}
+
+# The first InitProducerId after a broker start only triggers allocation of
+# a producer-id block and fails with COORDINATOR_LOAD_IN_PROGRESS, which
+# librdkafka logs as a warning and retries 500 ms later.  Sending one here
+# (InitProducerId v0, no transactional id) makes the broker really ready for
+# idempotent producers.  Exit 0 once the broker hands out a producer id.
+init_pid() {
+	python3 -c 'import socket,struct,sys
+c=b"kafka.sh"
+b=struct.pack(">hhih",22,0,1,len(c))+c+struct.pack(">hi",-1,60000)
+s=socket.create_connection(("127.0.0.1",int(sys.argv[1])),5)
+s.sendall(struct.pack(">i",len(b))+b)
+r=b""
+while len(r)<14:
+    d=s.recv(64)
+    if not d: sys.exit(1)
+    r+=d
+sys.exit(struct.unpack(">h",r[12:14])[0]!=0)' "$1" 2>/dev/null
+}
+
+# Two ports held open at once so they differ; the tiny race until the broker
+# binds them is acceptable for a test helper.
+free_ports() {
+	python3 -c 'import socket,sys
+s=[socket.socket() for _ in range(int(sys.argv[1]))]
+for x in s: x.bind(("127.0.0.1",0))
+print(" ".join(str(x.getsockname()[1]) for x in s))' "$1"
+}
+
+absdir() { mkdir -p "$1" && (cd "$1" && pwd); }
+
+write_config() {
+	cat >"$D/server.properties" <<EOF
+# Written by contrib/kafka.sh: single-node KRaft, broker and controller in one.
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$CPORT
+listeners=PLAINTEXT://127.0.0.1:$BPORT,CONTROLLER://127.0.0.1:$CPORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$BPORT
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+inter.broker.listener.name=PLAINTEXT
+log.dirs=$D/data
+num.partitions=1
+offsets.topic.replication.factor=1
+offsets.topic.num.partitions=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+share.coordinator.state.topic.replication.factor=1
+group.initial.rebalance.delay.ms=0
+auto.create.topics.enable=false
+# After a kill -9 the new incarnation cannot register until the old one's
+# session expires (default 9 s); crash-restart tests want that short.
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
+EOF
+	cat >"$D/log4j2.properties" <<EOF
+# Broker log goes to a file only, so the caller's terminal stays quiet.
+status = warn
+appender.file.type = File
+appender.file.name = FILE
+appender.file.fileName = $D/kafka.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.file.ref = FILE
+# Per-request logging would drown everything else.
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+EOF
+	write_tools_log
+}
+
+# Client tools must not append to the broker's log: warnings to stderr.
+write_tools_log() {
+	cat >"$D/tools-log4j2.properties" <<EOF
+status = warn
+appender.err.type = Console
+appender.err.name = ERR
+appender.err.target = SYSTEM_ERR
+appender.err.layout.type = PatternLayout
+appender.err.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = WARN
+rootLogger.appenderRef.err.ref = ERR
+EOF
+}
+
+start() {
+	D=$(absdir "$1")
+	if [ -f "$D/kafka.pid" ]; then
+		pid=$(cat "$D/kafka.pid")
+		alive "$pid" "$D" && die "already running in $D (pid $pid)"
+		rm -f "$D/kafka.pid"
+	fi
+	fetch
+	# Reusing the ports keeps the address stable across restarts, which is
+	# what clients under a broker-restart test expect.
+	if [ -s "$D/ports" ]; then
+		read -r BPORT CPORT <"$D/ports"
+	else
+		ports=$(free_ports 2)
+		BPORT=${ports% *} CPORT=${ports#* }
+		echo "$BPORT $CPORT" >"$D/ports"
+	fi
+	write_config
+	if [ ! -f "$D/data/meta.properties" ]; then
+		# Same encoding as Kafka's Uuid.randomUuid(), which also avoids a
+		# leading '-' that a command line would take for an option.
+		cid=$(python3 -c 'import base64,uuid
+while True:
+    s=base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+    if s[0]!="-": print(s); break')
+		if ! java -Dlog4j2.configurationFile="$D/tools-log4j2.properties" \
+			-cp "$LIBS/*" kafka.tools.StorageTool format \
+			--cluster-id "$cid" --config "$D/server.properties" \
+			>"$D/format.out" 2>&1; then
+			cat "$D/format.out" >&2
+			die "storage format failed"
+		fi
+	fi
+	# Readiness is judged only on what this run appends to the log.
+	off=$(stat -c %s "$D/kafka.log" 2>/dev/null || echo 0)
+	# cwd = DIR so that anything else the JVM writes (hs_err_pid*.log) lands there.
+	cd "$D"
+	setsid nohup java -Xmx"${KAFKA_HEAP:-1g}" -Xms256m \
+		-XX:+ExitOnOutOfMemoryError -Djava.awt.headless=true \
+		-Dlog4j2.configurationFile="$D/log4j2.properties" \
+		-cp "$LIBS/*" kafka.Kafka "$D/server.properties" \
+		</dev/null >>"$D/kafka.out" 2>&1 &
+	pid=$!
+	echo "$pid" >"$D/kafka.pid"
+	deadline=$(($(date +%s) + 90))
+	started=
+	while :; do
+		if ! alive "$pid" "$D"; then break; fi
+		if [ -z "$started" ] &&
+			tail -c +$((off + 1)) "$D/kafka.log" 2>/dev/null | grep -q 'Kafka Server started'; then
+			started=1
+		fi
+		if [ -n "$started" ] &&
+			kcat -b "127.0.0.1:$BPORT" -L -t __nonexistent -m 5 >/dev/null 2>&1 &&
+			init_pid "$BPORT"; then
+			echo "127.0.0.1:$BPORT" >"$D/bootstrap"
+			echo "127.0.0.1:$BPORT"
+			return 0
+		fi
+		[ "$(date +%s)" -lt "$deadline" ] || break
+		sleep 0.2
+	done
+	{
+		echo "kafka: broker failed to start"
+		# The cause (e.g. a port in use) is usually far above the shutdown
+		# noise that fills the tail.
+		echo "--- first errors this run"
+		tail -c +$((off + 1)) "$D/kafka.log" 2>/dev/null |
+			grep -A1 -E '^\[[^]]*\] (ERROR|FATAL)' | head -n 12 || true
+		echo "--- $D/kafka.log (tail)"
+		tail -n 40 "$D/kafka.log" 2>/dev/null || true
+		echo "--- $D/kafka.out (tail)"
+		tail -n 40 "$D/kafka.out" 2>/dev/null || true
+	} >&2
+	stop_pid "$pid" "$D"
+	exit 1
+}
+
+stop_pid() {
+	alive "$1" "$2" || { rm -f "$2/kafka.pid"; return 0; }
+	kill -TERM "$1" 2>/dev/null || true
+	i=0
+	while alive "$1" "$2" && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	if alive "$1" "$2"; then
+		echo "kafka: pid $1 ignored SIGTERM for 30 s, killing" >&2
+		kill -KILL "$1" 2>/dev/null || true
+		while alive "$1" "$2"; do sleep 0.1; done
+	fi
+	rm -f "$2/kafka.pid"
+}
+
+stop() {
+	[ -d "$1" ] || return 0
+	D=$(absdir "$1")
+	[ -f "$D/kafka.pid" ] || return 0
+	stop_pid "$(cat "$D/kafka.pid")" "$D"
+}
+
+bootstrap_of() {
+	[ -s "$1/bootstrap" ] || die "no broker started in $1"
+	cat "$1/bootstrap"
+}
+
+tool() {
+	D=$(absdir "$1")
+	shift
+	fetch
+	[ -f "$D/tools-log4j2.properties" ] || write_tools_log
+	exec java -Dlog4j2.configurationFile="$D/tools-log4j2.properties" \
+		-cp "$LIBS/*" "$@"
+}
+
+topics() {
+	D=$(absdir "$1")
+	shift
+	bs=$(bootstrap_of "$D")
+	fetch
+	# TopicCommand creates one topic per run and its main() calls exit, so
+	# this is one short-lived JVM per topic (~0.7 s each with these flags,
+	# ~1 s without).
+	for t in "$@"; do
+		name=${t%%:*}
+		parts=${t#*:}
+		[ -n "$name" ] && [ "$parts" != "$t" ] || die "topic '$t' is not NAME:PARTITIONS"
+		java -XX:TieredStopAtLevel=1 -XX:+UseSerialGC \
+			-Dlog4j2.configurationFile="$D/tools-log4j2.properties" \
+			-cp "$LIBS/*" org.apache.kafka.tools.TopicCommand \
+			--bootstrap-server "$bs" --create --if-not-exists \
+			--topic "$name" --partitions "$parts" --replication-factor 1 \
+			>/dev/null || die "creating topic $name failed"
+	done
+}
+
+usage() {
+	sed -n '4,10s/^# \{0,1\}//p' "$0" >&2
+	exit 2
+}
+
+cmd=${1:-}
+[ $# -gt 0 ] && shift
+case $cmd in
+fetch) fetch ;;
+start) [ $# -eq 1 ] || usage; start "$1" ;;
+stop) [ $# -eq 1 ] || usage; stop "$1" ;;
+restart) [ $# -eq 1 ] || usage; stop "$1"; start "$1" ;;
+topics) [ $# -ge 2 ] || usage; topics "$@" ;;
+tool) [ $# -ge 2 ] || usage; tool "$@" ;;
+*) usage ;;
+esac

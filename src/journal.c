@@ -1,0 +1,509 @@
+/* journal.c: the SQLite journal: schema migration, group commits and the statements of sql/queries.sql. */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "journal.h"
+#include "log.h"
+#include "util.h"
+
+/* The statements of sql/queries.sql; the names must match its "-- name:" lines. */
+#define JOURNAL_QUERIES(X) \
+	X(INBOX_INSERT, "inbox_insert") \
+	X(INBOX_SET_STATUS, "inbox_set_status") \
+	X(INBOX_UNAPPLIED, "inbox_unapplied") \
+	X(OUTBOX_INSERT, "outbox_insert") \
+	X(OUTBOX_PENDING, "outbox_pending") \
+	X(OUTBOX_PUBLISHED, "outbox_published") \
+	X(OUTBOX_FAILED, "outbox_failed") \
+	X(OUTBOX_STATS, "outbox_stats") \
+	X(STOCK_ADJUSTMENT_INSERT, "stock_adjustment_insert") \
+	X(STOCK_ADJUSTMENT_APPLIED, "stock_adjustment_applied")
+
+enum journal_query {
+#define X(id, name) JQ_##id,
+	JOURNAL_QUERIES(X)
+#undef X
+	JQ_COUNT
+};
+
+static const char *const journal_query_names[JQ_COUNT] = {
+#define X(id, name) name,
+	JOURNAL_QUERIES(X)
+#undef X
+};
+
+struct journal {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[JQ_COUNT];
+	sqlite3_stmt *begin, *commit, *rollback;
+	bool in_tx;
+};
+
+/* Maps an SQLite result code to a negative errno. */
+static int
+journal_err(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_DONE:
+	case SQLITE_ROW:
+		return 0;
+	case SQLITE_CONSTRAINT:
+		/* A duplicate key is expected (dedupe); any other violation is a bug. */
+		if (rc == SQLITE_CONSTRAINT_PRIMARYKEY || rc == SQLITE_CONSTRAINT_UNIQUE)
+			return -EEXIST;
+		return -EINVAL;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_CANTOPEN:
+		return -ENOENT;
+	case SQLITE_CORRUPT:
+	case SQLITE_NOTADB:
+		return -EBADMSG;
+	case SQLITE_MISUSE:
+	case SQLITE_RANGE:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+const char *
+journal_errmsg(struct journal *j)
+{
+	return sqlite3_errmsg(j->db);
+}
+
+static int
+journal_exec(struct journal *j, const char *sql, char **cause)
+{
+	char *msg = NULL;
+	int rc = sqlite3_exec(j->db, sql, NULL, NULL, &msg);
+
+	if (rc != SQLITE_OK) {
+		if (cause != NULL)
+			*cause = xasprintf("%s", msg ? msg : sqlite3_errstr(rc));
+		sqlite3_free(msg);
+		return journal_err(rc) ? journal_err(rc) : -EIO;
+	}
+	return 0;
+}
+
+static int
+journal_user_version(struct journal *j)
+{
+	sqlite3_stmt *st;
+	int v = -1;
+
+	if (sqlite3_prepare_v2(j->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	sqlite3_finalize(st);
+	return v;
+}
+
+int
+journal_version(struct journal *j)
+{
+	return journal_user_version(j);
+}
+
+/* Brings the schema from its version to JOURNAL_VERSION, one file per step,
+ * each in its own transaction with the version bump, so a crash mid-way
+ * leaves a journal of a consistent version. */
+static int
+journal_migrate(struct journal *j, const char *path, char **cause)
+{
+	int v = journal_user_version(j), err = 0;
+
+	if (v < 0) {
+		*cause = xasprintf("%s: cannot read user_version: %s", path,
+		    sqlite3_errmsg(j->db));
+		return -EBADMSG;
+	}
+	if (v > JOURNAL_VERSION) {
+		*cause = xasprintf("%s: journal version %d is newer than this "
+		    "orderd supports (%d); refusing to open it", path, v,
+		    JOURNAL_VERSION);
+		return -EPROTO;
+	}
+	while (v < JOURNAL_VERSION) {
+		char rel[64], *sql = NULL, *bump;
+
+		if (v == 0)
+			snprintf(rel, sizeof(rel), "sql/schema.sql");
+		else
+			snprintf(rel, sizeof(rel), "sql/migrate-%d.sql", v + 1);
+		err = util_read_data_file(rel, &sql, NULL);
+		if (err < 0) {
+			*cause = xasprintf("%s/%s: %s", util_datadir(), rel,
+			    strerror(-err));
+			return err;
+		}
+		bump = xasprintf("PRAGMA user_version = %d;", v + 1);
+		if ((err = journal_exec(j, "BEGIN IMMEDIATE", cause)) == 0 &&
+		    (err = journal_exec(j, sql, cause)) == 0 &&
+		    (err = journal_exec(j, bump, cause)) == 0)
+			err = journal_exec(j, "COMMIT", cause);
+		free(sql);
+		free(bump);
+		if (err < 0) {
+			char *inner = *cause;
+
+			journal_exec(j, "ROLLBACK", NULL);
+			*cause = xasprintf("%s: migrating to version %d (%s): %s",
+			    path, v + 1, rel, inner ? inner : "failed");
+			free(inner);
+			return err;
+		}
+		log_info("journal", "%s: schema now at version %d", path, v + 1);
+		v++;
+	}
+	return 0;
+}
+
+/* Prepares every named statement of sql/queries.sql. */
+static int
+journal_prepare(struct journal *j, char **cause)
+{
+	char *text = NULL, *p;
+	int err;
+
+	err = util_read_data_file("sql/queries.sql", &text, NULL);
+	if (err < 0) {
+		*cause = xasprintf("%s/sql/queries.sql: %s", util_datadir(),
+		    strerror(-err));
+		return err;
+	}
+	for (p = strstr(text, "-- name: "); p != NULL; ) {
+		char *name = p + 9, *end = strchr(name, '\n'), *next;
+		size_t nlen;
+		int q;
+
+		if (end == NULL)
+			break;
+		nlen = (size_t)(end - name);
+		next = strstr(end, "\n-- name: ");
+		if (next != NULL) {
+			*next = '\0';
+			next++;
+		}
+		for (q = 0; q < JQ_COUNT; q++) {
+			if (strlen(journal_query_names[q]) == nlen &&
+			    memcmp(journal_query_names[q], name, nlen) == 0)
+				break;
+		}
+		if (q < JQ_COUNT && j->stmt[q] == NULL) {
+			int rc = sqlite3_prepare_v3(j->db, end + 1, -1,
+			    SQLITE_PREPARE_PERSISTENT, &j->stmt[q], NULL);
+
+			if (rc != SQLITE_OK) {
+				*cause = xasprintf("sql/queries.sql: %s: %s",
+				    journal_query_names[q], sqlite3_errmsg(j->db));
+				free(text);
+				return journal_err(rc);
+			}
+		}
+		p = next;
+	}
+	free(text);
+	for (int q = 0; q < JQ_COUNT; q++) {
+		if (j->stmt[q] == NULL) {
+			*cause = xasprintf("sql/queries.sql: statement '%s' is missing",
+			    journal_query_names[q]);
+			return -ENOENT;
+		}
+	}
+	if (sqlite3_prepare_v3(j->db, "BEGIN IMMEDIATE", -1,
+	    SQLITE_PREPARE_PERSISTENT, &j->begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->db, "COMMIT", -1,
+	    SQLITE_PREPARE_PERSISTENT, &j->commit, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->db, "ROLLBACK", -1,
+	    SQLITE_PREPARE_PERSISTENT, &j->rollback, NULL) != SQLITE_OK) {
+		*cause = xasprintf("%s", sqlite3_errmsg(j->db));
+		return -EIO;
+	}
+	return 0;
+}
+
+int
+journal_open(struct journal **out, const char *path,
+    const struct journal_options *opt, char **cause)
+{
+	struct journal *j = xcalloc(1, sizeof(*j));
+	char *pragmas = NULL;
+	int rc, err;
+
+	*out = NULL;
+	*cause = NULL;
+	rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE |
+	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		*cause = xasprintf("%s: %s", path, j->db ?
+		    sqlite3_errmsg(j->db) : sqlite3_errstr(rc));
+		err = journal_err(rc);
+		goto fail;
+	}
+	sqlite3_extended_result_codes(j->db, 1);
+	sqlite3_busy_timeout(j->db, opt && opt->busy_timeout_ms > 0 ?
+	    opt->busy_timeout_ms : 5000);
+	/* WAL lets orderctl and the sqlite3 shell read while orderd writes;
+	 * FULL makes every commit durable before Kafka offsets move. */
+	pragmas = xasprintf("PRAGMA journal_mode = WAL;"
+	    "PRAGMA synchronous = %s;"
+	    "PRAGMA foreign_keys = ON;",
+	    opt == NULL || opt->synchronous_full ? "FULL" : "NORMAL");
+	if ((err = journal_exec(j, pragmas, cause)) < 0) {
+		char *inner = *cause;
+
+		*cause = xasprintf("%s: %s", path, inner);
+		free(inner);
+		goto fail;
+	}
+	if ((err = journal_migrate(j, path, cause)) < 0)
+		goto fail;
+	if ((err = journal_prepare(j, cause)) < 0)
+		goto fail;
+	free(pragmas);
+	*out = j;
+	return 0;
+fail:
+	free(pragmas);
+	journal_free(j);
+	return err;
+}
+
+void
+journal_free(struct journal *j)
+{
+	if (j == NULL)
+		return;
+	for (int q = 0; q < JQ_COUNT; q++)
+		sqlite3_finalize(j->stmt[q]);
+	sqlite3_finalize(j->begin);
+	sqlite3_finalize(j->commit);
+	sqlite3_finalize(j->rollback);
+	sqlite3_close(j->db);
+	free(j);
+}
+
+/* Runs a statement that returns no rows and resets it. */
+static int
+journal_run(struct journal *j, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW)
+		return journal_err(rc) ? journal_err(rc) : -EIO;
+	return 0;
+}
+
+int
+journal_begin(struct journal *j)
+{
+	int err = journal_run(j, j->begin);
+
+	if (err == 0)
+		j->in_tx = true;
+	return err;
+}
+
+int
+journal_commit(struct journal *j)
+{
+	int err = journal_run(j, j->commit);
+
+	if (err == 0)
+		j->in_tx = false;
+	return err;
+}
+
+void
+journal_rollback(struct journal *j)
+{
+	if (sqlite3_get_autocommit(j->db) == 0)
+		journal_run(j, j->rollback);
+	j->in_tx = false;
+}
+
+static void
+bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+	if (s == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_text(st, i, s, -1, SQLITE_STATIC);
+}
+
+static void
+bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+	if (p == NULL)
+		sqlite3_bind_null(st, i);
+	else
+		sqlite3_bind_blob64(st, i, p, n, SQLITE_STATIC);
+}
+
+int
+journal_inbox_add(struct journal *j, const struct journal_event *ev)
+{
+	sqlite3_stmt *st = j->stmt[JQ_INBOX_INSERT];
+
+	bind_text(st, 1, ev->event_id);
+	bind_text(st, 2, ev->topic);
+	sqlite3_bind_int(st, 3, ev->partition);
+	sqlite3_bind_int64(st, 4, ev->offset);
+	bind_text(st, 5, ev->type);
+	bind_text(st, 6, ev->order_id);
+	bind_text(st, 7, ev->status);
+	sqlite3_bind_int64(st, 8, ev->received_at);
+	bind_text(st, 9, ev->traceparent);
+	bind_blob(st, 10, ev->payload ? ev->payload : "", ev->payload_len);
+	return journal_run(j, st);
+}
+
+int
+journal_inbox_set_status(struct journal *j, const char *event_id,
+    const char *status, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_INBOX_SET_STATUS];
+
+	bind_text(st, 1, event_id);
+	bind_text(st, 2, status);
+	sqlite3_bind_int64(st, 3, now);
+	return journal_run(j, st);
+}
+
+int
+journal_outbox_add(struct journal *j, struct journal_outbox_row *row)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_INSERT];
+	int err;
+
+	bind_text(st, 1, row->topic);
+	bind_blob(st, 2, row->key, row->key_len);
+	bind_text(st, 3, row->event_id);
+	bind_text(st, 4, row->order_id);
+	bind_text(st, 5, row->type);
+	bind_text(st, 6, row->headers ? row->headers : "{}");
+	bind_blob(st, 7, row->payload ? row->payload : "", row->payload_len);
+	sqlite3_bind_int64(st, 8, row->created_at);
+	err = journal_run(j, st);
+	if (err == 0)
+		row->id = sqlite3_last_insert_rowid(j->db);
+	return err;
+}
+
+int
+journal_outbox_pending(struct journal *j, int64_t after_id, int limit,
+    int (*fn)(const struct journal_outbox_row *row, void *arg), void *arg)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_PENDING];
+	int n = 0, rc;
+
+	sqlite3_bind_int64(st, 1, after_id);
+	sqlite3_bind_int(st, 2, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct journal_outbox_row row = {
+			.id = sqlite3_column_int64(st, 0),
+			.topic = (const char *)sqlite3_column_text(st, 1),
+			.key = sqlite3_column_blob(st, 2),
+			.key_len = (size_t)sqlite3_column_bytes(st, 2),
+			.event_id = (const char *)sqlite3_column_text(st, 3),
+			.order_id = (const char *)sqlite3_column_text(st, 4),
+			.type = (const char *)sqlite3_column_text(st, 5),
+			.headers = (const char *)sqlite3_column_text(st, 6),
+			.payload = sqlite3_column_blob(st, 7),
+			.payload_len = (size_t)sqlite3_column_bytes(st, 7),
+			.created_at = sqlite3_column_int64(st, 8),
+			.attempts = sqlite3_column_int(st, 9),
+		};
+
+		n++;
+		if (fn(&row, arg) != 0)
+			break;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return journal_err(rc) ? journal_err(rc) : -EIO;
+	return n;
+}
+
+int
+journal_outbox_published(struct journal *j, int64_t id, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_PUBLISHED];
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	return journal_run(j, st);
+}
+
+int
+journal_outbox_failed(struct journal *j, int64_t id, const char *error)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_FAILED];
+
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, error);
+	return journal_run(j, st);
+}
+
+int
+journal_outbox_stats(struct journal *j, int64_t *pending, int64_t *published,
+    int64_t *oldest_created)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_STATS];
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW) {
+		*pending = sqlite3_column_int64(st, 0);
+		*published = sqlite3_column_int64(st, 1);
+		*oldest_created = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	return rc == SQLITE_ROW ? 0 : (journal_err(rc) ? journal_err(rc) : -EIO);
+}
+
+int
+journal_stock_adjustment_add(struct journal *j, const char *adjustment_id,
+    const char *sku, int64_t qty, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_STOCK_ADJUSTMENT_INSERT];
+
+	bind_text(st, 1, adjustment_id);
+	bind_text(st, 2, sku);
+	sqlite3_bind_int64(st, 3, qty);
+	sqlite3_bind_int64(st, 4, now);
+	return journal_run(j, st);
+}
+
+int
+journal_stock_adjustment_applied(struct journal *j, const char *adjustment_id,
+    int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_STOCK_ADJUSTMENT_APPLIED];
+
+	bind_text(st, 1, adjustment_id);
+	sqlite3_bind_int64(st, 2, now);
+	return journal_run(j, st);
+}

@@ -1,0 +1,90 @@
+/* journal.h: the SQLite journal (WAL): inbox, orders, saga steps, outbox, deadlines. */
+#ifndef ORDERD_JOURNAL_H
+#define ORDERD_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The schema version this build writes (PRAGMA user_version). */
+#define JOURNAL_VERSION 1
+
+struct journal;
+
+struct journal_options {
+	bool synchronous_full;	/* fsync every commit (default) or NORMAL */
+	int busy_timeout_ms;	/* wait this long for another writer (orderctl) */
+};
+
+/* Opens (creating or migrating forward) the journal at path.  Returns 0 or
+ * a negative errno; on failure *cause (owned by the caller) says why. */
+int journal_open(struct journal **out, const char *path,
+    const struct journal_options *opt, char **cause);
+void journal_free(struct journal *j);
+/* The last SQLite error message of this connection (static to j). */
+const char *journal_errmsg(struct journal *j);
+/* The user_version of an open journal. */
+int journal_version(struct journal *j);
+
+/* A group commit: everything between begin and commit is one transaction.
+ * begin takes the write lock at once (BEGIN IMMEDIATE). */
+int journal_begin(struct journal *j);
+int journal_commit(struct journal *j);
+void journal_rollback(struct journal *j);
+
+struct journal_event {
+	const char *event_id;
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const char *type;
+	const char *order_id;	/* may be NULL */
+	const char *status;	/* applied | waiting | parked | ignored */
+	int64_t received_at;
+	const char *traceparent;	/* may be NULL */
+	const void *payload;
+	size_t payload_len;
+};
+
+/* Records a consumed event.  Returns 0, or -EEXIST when its event_id was
+ * seen before (and then changes nothing). */
+int journal_inbox_add(struct journal *j, const struct journal_event *ev);
+int journal_inbox_set_status(struct journal *j, const char *event_id,
+    const char *status, int64_t now);
+
+struct journal_outbox_row {
+	int64_t id;
+	const char *topic;
+	const void *key;
+	size_t key_len;
+	const char *event_id;
+	const char *order_id;
+	const char *type;
+	const char *headers;	/* JSON object */
+	const void *payload;
+	size_t payload_len;
+	int64_t created_at;
+	int attempts;
+};
+
+/* Adds a row to publish; sets row->id.  -EEXIST when the event_id is there
+ * already: a deterministic output written twice is written once. */
+int journal_outbox_add(struct journal *j, struct journal_outbox_row *row);
+/* Calls fn for each unpublished row with id > after_id, in id order, at
+ * most limit rows.  The row's pointers live only during the call.  Returns
+ * the number of rows, or a negative errno; a non-zero return of fn stops. */
+int journal_outbox_pending(struct journal *j, int64_t after_id, int limit,
+    int (*fn)(const struct journal_outbox_row *row, void *arg), void *arg);
+int journal_outbox_published(struct journal *j, int64_t id, int64_t now);
+int journal_outbox_failed(struct journal *j, int64_t id, const char *error);
+/* oldest_created is 0 when nothing is pending. */
+int journal_outbox_stats(struct journal *j, int64_t *pending,
+    int64_t *published, int64_t *oldest_created);
+
+/* Records a stock addition; -EEXIST when adjustment_id was recorded before. */
+int journal_stock_adjustment_add(struct journal *j, const char *adjustment_id,
+    const char *sku, int64_t qty, int64_t now);
+int journal_stock_adjustment_applied(struct journal *j, const char *adjustment_id,
+    int64_t now);
+
+#endif

@@ -1,0 +1,444 @@
+/* check_journal.c: unit tests of the SQLite journal: dedupe, outbox order, atomicity, crash safety, versions. */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "journal.h"
+#include "testutil.h"
+#include "util.h"
+
+static const struct journal_options opts = { .synchronous_full = true };
+
+static struct journal *
+open_new(char **pathp)
+{
+	char *dir = tu_tmpdir(), *path = xasprintf("%s/journal.db", dir), *cause = NULL;
+	struct journal *j = NULL;
+	int err = journal_open(&j, path, &opts, &cause);
+
+	ck_assert_msg(err == 0, "journal_open: %d %s", err, cause ? cause : "");
+	free(dir);
+	if (pathp != NULL)
+		*pathp = path;
+	else
+		free(path);
+	return j;
+}
+
+static int64_t
+count_rows(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t n = -1;
+
+	ck_assert_int_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_msg(sqlite3_prepare_v2(db, sql, -1, &st, NULL) == SQLITE_OK,
+	    "%s: %s", sql, sqlite3_errmsg(db));
+	if (sqlite3_step(st) == SQLITE_ROW)
+		n = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return n;
+}
+
+static struct journal_event
+event(const char *id, int64_t offset)
+{
+	struct journal_event ev = {
+		.event_id = id, .topic = "orders", .partition = 0, .offset = offset,
+		.type = "OrderCreated", .order_id = "o1", .status = "applied",
+		.received_at = 1000 + offset, .payload = "{\"x\":1}", .payload_len = 7,
+	};
+	return ev;
+}
+
+START_TEST(test_migrate_from_empty_file)
+{
+	static const char *const tables[] = { "inbox", "orders", "saga_steps",
+	    "outbox", "deadlines", "stock_adjustments", "dlq" };
+	char *path;
+	struct journal *j = open_new(&path);
+
+	ck_assert_int_eq(journal_version(j), JOURNAL_VERSION);
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(tables); i++) {
+		char *sql = xasprintf("SELECT count(*) FROM sqlite_master "
+		    "WHERE type = 'table' AND name = '%s'", tables[i]);
+
+		ck_assert_msg(count_rows(path, sql) == 1, "table %s missing", tables[i]);
+		free(sql);
+	}
+	ck_assert_int_eq(count_rows(path, "PRAGMA user_version"), JOURNAL_VERSION);
+	journal_free(j);
+	/* Opening it again migrates nothing and keeps the version. */
+	char *cause = NULL;
+	ck_assert_int_eq(journal_open(&j, path, &opts, &cause), 0);
+	ck_assert_int_eq(journal_version(j), JOURNAL_VERSION);
+	journal_free(j);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_refuses_newer_version)
+{
+	char *dir = tu_tmpdir(), *path = xasprintf("%s/journal.db", dir), *cause = NULL;
+	struct journal *j = NULL;
+	sqlite3 *db;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "CREATE TABLE future (x); PRAGMA user_version = 99;",
+	    NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	ck_assert_int_eq(journal_open(&j, path, &opts, &cause), -EPROTO);
+	ck_assert_ptr_null(j);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, "version 99 is newer") != NULL, "cause: %s", cause);
+	/* The refused journal is left exactly as it was. */
+	ck_assert_int_eq(count_rows(path, "PRAGMA user_version"), 99);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM sqlite_master WHERE name = 'inbox'"), 0);
+	free(cause);
+	free(path);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_refuses_garbage_file)
+{
+	char *dir = tu_tmpdir(), *path = xasprintf("%s/journal.db", dir), *cause = NULL;
+	struct journal *j = NULL;
+	FILE *f = fopen(path, "w");
+
+	ck_assert_ptr_nonnull(f);
+	for (int i = 0; i < 200; i++)
+		fputs("this is not an sqlite database\n", f);
+	fclose(f);
+	ck_assert_int_lt(journal_open(&j, path, &opts, &cause), 0);
+	ck_assert_ptr_null(j);
+	ck_assert_ptr_nonnull(cause);
+	ck_assert_msg(strstr(cause, path) != NULL, "cause names the file: %s", cause);
+	free(cause);
+	free(path);
+	free(dir);
+}
+END_TEST
+
+START_TEST(test_inbox_duplicate_changes_nothing)
+{
+	char *path;
+	struct journal *j = open_new(&path);
+	struct journal_event ev = event("e1", 5), again = event("e1", 9);
+
+	ck_assert_int_eq(journal_inbox_add(j, &ev), 0);
+	again.payload = "{\"other\":2}";
+	again.payload_len = 11;
+	ck_assert_int_eq(journal_inbox_add(j, &again), -EEXIST);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 1);
+	ck_assert_int_eq(count_rows(path, "SELECT kafka_offset FROM inbox WHERE event_id = 'e1'"), 5);
+	ck_assert_int_eq(count_rows(path, "SELECT length(payload) FROM inbox"), 7);
+	/* A duplicate inside a transaction leaves the rest of the batch intact. */
+	ck_assert_int_eq(journal_begin(j), 0);
+	struct journal_event e2 = event("e2", 6), e3 = event("e3", 7);
+	ck_assert_int_eq(journal_inbox_add(j, &e2), 0);
+	ck_assert_int_eq(journal_inbox_add(j, &ev), -EEXIST);
+	ck_assert_int_eq(journal_inbox_add(j, &e3), 0);
+	ck_assert_int_eq(journal_commit(j), 0);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 3);
+	journal_free(j);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_inbox_rejects_bad_status)
+{
+	struct journal *j = open_new(NULL);
+	struct journal_event ev = event("e1", 1);
+
+	ev.status = "bogus";
+	ck_assert_int_eq(journal_inbox_add(j, &ev), -EINVAL);
+	journal_free(j);
+}
+END_TEST
+
+struct collect {
+	int64_t ids[16];
+	char events[16][16];
+	int n;
+	int stop_after;
+};
+
+static int
+collect_row(const struct journal_outbox_row *row, void *arg)
+{
+	struct collect *c = arg;
+
+	c->ids[c->n] = row->id;
+	snprintf(c->events[c->n], sizeof(c->events[0]), "%s", row->event_id);
+	c->n++;
+	return c->stop_after && c->n >= c->stop_after;
+}
+
+static void
+outbox_add(struct journal *j, const char *event_id, int expect)
+{
+	struct journal_outbox_row row = {
+		.topic = "order-events", .key = "o1", .key_len = 2,
+		.event_id = event_id, .order_id = "o1", .type = "OrderConfirmed",
+		.headers = "{\"event_id\":\"x\"}", .payload = "{}", .payload_len = 2,
+		.created_at = 42,
+	};
+
+	ck_assert_int_eq(journal_outbox_add(j, &row), expect);
+	if (expect == 0)
+		ck_assert_int_gt(row.id, 0);
+}
+
+START_TEST(test_outbox_in_id_order)
+{
+	char *path;
+	struct journal *j = open_new(&path);
+	struct collect c = { .n = 0 };
+	int64_t pending, published, oldest;
+
+	outbox_add(j, "b", 0);
+	outbox_add(j, "a", 0);
+	outbox_add(j, "d", 0);
+	outbox_add(j, "c", 0);
+	outbox_add(j, "a", -EEXIST);	/* a deterministic id written twice */
+	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, collect_row, &c), 4);
+	ck_assert_str_eq(c.events[0], "b");
+	ck_assert_str_eq(c.events[1], "a");
+	ck_assert_str_eq(c.events[2], "d");
+	ck_assert_str_eq(c.events[3], "c");
+	for (int i = 1; i < c.n; i++)
+		ck_assert_int_lt(c.ids[i - 1], c.ids[i]);
+
+	ck_assert_int_eq(journal_outbox_published(j, c.ids[1], 100), 0);
+	ck_assert_int_eq(journal_outbox_failed(j, c.ids[0], "broker down"), 0);
+	struct collect after = { .n = 0 };
+	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, collect_row, &after), 3);
+	ck_assert_str_eq(after.events[0], "b");
+	ck_assert_str_eq(after.events[1], "d");
+	ck_assert_str_eq(after.events[2], "c");
+	/* The cursor and the limit. */
+	struct collect tail = { .n = 0 };
+	ck_assert_int_eq(journal_outbox_pending(j, c.ids[2], 1, collect_row, &tail), 1);
+	ck_assert_str_eq(tail.events[0], "c");
+	struct collect stop = { .n = 0, .stop_after = 1 };
+	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, collect_row, &stop), 1);
+
+	ck_assert_int_eq(journal_outbox_stats(j, &pending, &published, &oldest), 0);
+	ck_assert_int_eq(pending, 3);
+	ck_assert_int_eq(published, 1);
+	ck_assert_int_eq(oldest, 42);
+	ck_assert_int_eq(count_rows(path, "SELECT attempts FROM outbox WHERE event_id = 'b'"), 1);
+	/* Publishing twice (a second delivery report) changes nothing. */
+	ck_assert_int_eq(journal_outbox_published(j, c.ids[1], 200), 0);
+	ck_assert_int_eq(count_rows(path, "SELECT published_at FROM outbox WHERE event_id = 'a'"), 100);
+	journal_free(j);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_batch_is_atomic)
+{
+	char *path;
+	struct journal *j = open_new(&path);
+	struct journal_event e1 = event("k1", 1), e2 = event("k2", 2);
+
+	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_inbox_add(j, &e1), 0);
+	outbox_add(j, "out1", 0);
+	ck_assert_int_eq(journal_stock_adjustment_add(j, "adj1", "A", 10, 1), 0);
+	ck_assert_int_eq(journal_inbox_add(j, &e2), 0);
+	/* A failure mid-batch (here a bad quantity) makes the caller roll back. */
+	ck_assert_int_eq(journal_stock_adjustment_add(j, "adj2", "A", 0, 1), -EINVAL);
+	journal_rollback(j);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 0);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM outbox"), 0);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM stock_adjustments"), 0);
+	/* The journal is usable after the rollback. */
+	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_inbox_add(j, &e1), 0);
+	ck_assert_int_eq(journal_commit(j), 0);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 1);
+	journal_free(j);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_uncommitted_batch_of_dead_process_is_gone)
+{
+	char *path;
+	struct journal *j = open_new(&path);
+	int fds[2];
+	pid_t pid;
+	char c;
+
+	journal_free(j);
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char *cause;
+		struct journal *cj;
+
+		if (journal_open(&cj, path, &opts, &cause) != 0 || journal_begin(cj) != 0)
+			_exit(3);
+		for (int i = 0; i < 50; i++) {
+			char id[16];
+			struct journal_event ev;
+
+			snprintf(id, sizeof(id), "u%d", i);
+			ev = event(id, i);
+			if (journal_inbox_add(cj, &ev) != 0)
+				_exit(4);
+		}
+		if (write(fds[1], "x", 1) != 1)
+			_exit(5);
+		pause();
+		_exit(0);
+	}
+	close(fds[1]);
+	ck_assert_int_eq(read(fds[0], &c, 1), 1);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(fds[0]);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 0);
+	free(path);
+}
+END_TEST
+
+#define KILL_BATCH 200
+
+START_TEST(test_sigkill_mid_write_keeps_committed_batches)
+{
+	char *path;
+	struct journal *j = open_new(&path);
+	int fds[2];
+	pid_t pid;
+	int acked = 0;
+	uint32_t b;
+
+	journal_free(j);
+	ck_assert_int_eq(pipe(fds), 0);
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		char *cause;
+		struct journal *cj;
+		char payload[512];
+
+		memset(payload, 'p', sizeof(payload));
+		if (journal_open(&cj, path, &opts, &cause) != 0)
+			_exit(3);
+		for (uint32_t batch = 0; ; batch++) {
+			if (journal_begin(cj) != 0)
+				_exit(4);
+			for (int i = 0; i < KILL_BATCH; i++) {
+				char id[32];
+				struct journal_event ev;
+
+				snprintf(id, sizeof(id), "b%u-%d", batch, i);
+				ev = event(id, (int64_t)batch * KILL_BATCH + i);
+				ev.payload = payload;
+				ev.payload_len = sizeof(payload);
+				if (journal_inbox_add(cj, &ev) != 0)
+					_exit(5);
+				if (i == KILL_BATCH / 2)
+					outbox_add(cj, id, 0);
+			}
+			if (journal_commit(cj) != 0)
+				_exit(6);
+			/* Acknowledged only after the commit returned. */
+			if (write(fds[1], &batch, sizeof(batch)) != sizeof(batch))
+				_exit(7);
+		}
+	}
+	close(fds[1]);
+	/* Let it commit some batches, then kill it while it writes the next. */
+	while (acked < 5 && read(fds[0], &b, sizeof(b)) == sizeof(b))
+		acked++;
+	usleep(3000);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	while (read(fds[0], &b, sizeof(b)) == sizeof(b))
+		acked++;
+	close(fds[0]);
+	ck_assert_int_ge(acked, 5);
+
+	char *cause = NULL;
+	ck_assert_int_eq(journal_open(&j, path, &opts, &cause), 0);
+	journal_free(j);
+	int64_t n = count_rows(path, "SELECT count(*) FROM inbox");
+	ck_assert_msg(n >= (int64_t)acked * KILL_BATCH, "%lld rows for %d acked batches",
+	    (long long)n, acked);
+	ck_assert_msg(n % KILL_BATCH == 0, "a partial batch survived: %lld rows", (long long)n);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM outbox") * KILL_BATCH, n);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM pragma_integrity_check "
+	    "WHERE integrity_check != 'ok'"), 0);
+	free(path);
+}
+END_TEST
+
+START_TEST(test_reader_while_writer_holds_the_lock)
+{
+	char *path, *cause = NULL;
+	struct journal *j = open_new(&path), *other = NULL;
+	struct journal_event e1 = event("r1", 1);
+	int64_t pending, published, oldest;
+
+	outbox_add(j, "before", 0);
+	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_inbox_add(j, &e1), 0);
+	/* orderctl reads while orderd is inside a transaction (WAL). */
+	struct journal_options quick = { .synchronous_full = true, .busy_timeout_ms = 100 };
+	ck_assert_int_eq(journal_open(&other, path, &quick, &cause), 0);
+	ck_assert_int_eq(journal_outbox_stats(other, &pending, &published, &oldest), 0);
+	ck_assert_int_eq(pending, 1);
+	/* A second writer waits for busy_timeout, then gets -EBUSY, not corruption. */
+	ck_assert_int_eq(journal_begin(other), -EBUSY);
+	ck_assert_int_eq(journal_commit(j), 0);
+	ck_assert_int_eq(journal_begin(other), 0);
+	ck_assert_int_eq(journal_commit(other), 0);
+	journal_free(other);
+	journal_free(j);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM pragma_journal_mode "
+	    "WHERE journal_mode = 'wal'"), 1);
+	free(path);
+}
+END_TEST
+
+static Suite *
+journal_suite(void)
+{
+	Suite *s = suite_create("journal");
+	TCase *tc = tcase_create("core");
+
+	tcase_set_timeout(tc, 60);
+	tcase_add_test(tc, test_migrate_from_empty_file);
+	tcase_add_test(tc, test_refuses_newer_version);
+	tcase_add_test(tc, test_refuses_garbage_file);
+	tcase_add_test(tc, test_inbox_duplicate_changes_nothing);
+	tcase_add_test(tc, test_inbox_rejects_bad_status);
+	tcase_add_test(tc, test_outbox_in_id_order);
+	tcase_add_test(tc, test_batch_is_atomic);
+	tcase_add_test(tc, test_uncommitted_batch_of_dead_process_is_gone);
+	tcase_add_test(tc, test_sigkill_mid_write_keeps_committed_batches);
+	tcase_add_test(tc, test_reader_while_writer_holds_the_lock);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(journal_suite());
+}
