@@ -1,5 +1,5 @@
 /* event.c: decoding and validating the contract's input events, encoding its outputs. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -1,5 +1,5 @@
 /* inventory.c: key names of the {sku}-tagged Redis inventory and the Lua sources that change it. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <stdio.h>

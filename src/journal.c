@@ -1,5 +1,5 @@
 /* journal.c: the SQLite journal: schema migration, group commits and the statements of sql/queries.sql. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* log.c: the one place where orderd writes log lines, so every component looks alike. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <stdio.h>

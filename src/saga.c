@@ -1,5 +1,5 @@
 /* saga.c: the order saga's transitions, as the contract's table says, with no I/O at all. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <string.h>

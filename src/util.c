@@ -1,5 +1,5 @@
 /* util.c: allocation that cannot fail, clocks, and locating installed data files. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <errno.h>
 #include <fcntl.h>

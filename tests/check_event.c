@@ -1,5 +1,5 @@
 /* check_event.c: the event decoder against good and hostile input, and the output encoder. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <check.h>
 #include <errno.h>

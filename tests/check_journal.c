@@ -1,5 +1,5 @@
 /* check_journal.c: unit tests of the SQLite journal: dedupe, outbox order, atomicity, crash safety, versions. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <check.h>
 #include <errno.h>

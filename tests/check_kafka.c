@@ -1,5 +1,5 @@
 /* check_kafka.c: librdkafka against the real broker: create a topic, produce idempotently, consume back in a group. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* check_redis.c: the Lua inventory scripts on a real redis-server, called through hiredis. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <check.h>
 #include <stdio.h>

@@ -1,5 +1,5 @@
 /* check_saga.c: every row of the contract's saga table, repeats and out-of-order arrivals, on the pure state machine. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <check.h>
 #include <stdio.h>

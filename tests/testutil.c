@@ -1,5 +1,5 @@
 /* testutil.c: helpers shared by the Check test programs. */
-#include "config.h"
+#include "autoconfig.h"
 
 #include <check.h>
 #include <stdio.h>
