@@ -57,3 +57,69 @@ INSERT INTO stock_adjustments (adjustment_id, sku, qty, created_at) VALUES (?1, 
 -- name: stock_adjustment_applied
 -- ?1 adjustment_id ?2 now
 UPDATE stock_adjustments SET applied_at = ?2 WHERE adjustment_id = ?1 AND applied_at IS NULL;
+
+-- name: order_get
+-- ?1 order_id
+SELECT state, customer_id, amount_cents, currency, items, payment_id, reason,
+       reason_sku, traceparent
+  FROM orders WHERE order_id = ?1;
+
+-- name: order_insert
+-- ?1 order_id ?2 state ?3 customer_id ?4 amount_cents ?5 currency ?6 items
+-- ?7 created_event_id ?8 traceparent ?9 now ?10 reason ?11 reason_sku
+INSERT INTO orders (order_id, state, customer_id, amount_cents, currency, items,
+                    created_event_id, traceparent, created_at, updated_at,
+                    reason, reason_sku)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11);
+
+-- name: order_update
+-- ?1 order_id ?2 state ?3 payment_id (NULL keeps it) ?4 reason ?5 reason_sku ?6 now
+UPDATE orders SET state = ?2, payment_id = coalesce(?3, payment_id),
+       reason = ?4, reason_sku = ?5, updated_at = ?6
+ WHERE order_id = ?1;
+
+-- name: order_in_flight
+-- Whether a step of the order still waits for its result.  ?1 order_id
+SELECT EXISTS (SELECT 1 FROM saga_steps WHERE order_id = ?1 AND result IS NULL);
+
+-- name: step_insert
+-- ?1 order_id ?2 kind ?3 sku ?4 qty ?5 event_id ?6 now
+INSERT INTO saga_steps (order_id, kind, sku, qty, event_id, intent_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6);
+
+-- name: step_result
+-- ?1 id ?2 result ?3 now
+UPDATE saga_steps SET result = ?2, done_at = ?3 WHERE id = ?1 AND result IS NULL;
+
+-- name: steps_in_flight
+-- Every step without a result, grouped by order (recovery).
+SELECT s.id, s.order_id, s.kind, s.sku, s.qty, s.event_id, i.traceparent
+  FROM saga_steps s LEFT JOIN inbox i ON i.event_id = s.event_id
+ WHERE s.result IS NULL
+ ORDER BY s.order_id, s.id;
+
+-- name: deadline_set
+-- ?1 order_id ?2 due_at
+INSERT INTO deadlines (order_id, due_at) VALUES (?1, ?2)
+ON CONFLICT (order_id) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL;
+
+-- name: deadline_clear
+-- ?1 order_id
+DELETE FROM deadlines WHERE order_id = ?1 AND fired_at IS NULL;
+
+-- name: deadline_fired
+-- ?1 order_id ?2 now
+UPDATE deadlines SET fired_at = ?2 WHERE order_id = ?1;
+
+-- name: deadlines_due
+-- ?1 now ?2 limit
+SELECT order_id, due_at FROM deadlines
+ WHERE fired_at IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2;
+
+-- name: dlq_insert
+-- ?1 topic ?2 partition ?3 offset ?4 key ?5 error ?6 payload ?7 now
+INSERT INTO dlq (topic, kafka_partition, kafka_offset, msg_key, error, payload, received_at)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7);
+
+-- name: stock_adjustments_unapplied
+SELECT adjustment_id, sku, qty FROM stock_adjustments WHERE applied_at IS NULL ORDER BY id;

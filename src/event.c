@@ -101,12 +101,14 @@ event_get_string(json_t *obj, const char *field, bool required, size_t min,
 	return 0;
 }
 
+/* Validates an items array and sums its lines per sku, in first-seen order. */
 static int
-event_decode_items(struct event *ev, char err[EVENT_ERROR_MAX])
+event_items_lines(json_t *items, struct saga_line *lines, int *nlines,
+    char err[EVENT_ERROR_MAX])
 {
-	json_t *items = json_object_get(ev->root, "items");
 	size_t n;
 
+	*nlines = 0;
 	if (items == NULL || json_is_null(items))
 		return event_fail(err, "items: missing");
 	if (!json_is_array(items))
@@ -115,7 +117,6 @@ event_decode_items(struct event *ev, char err[EVENT_ERROR_MAX])
 	if (n < 1 || n > SAGA_MAX_LINES)
 		return event_fail(err, "items: %zu lines is out of range 1..%d", n,
 		    SAGA_MAX_LINES);
-	ev->items = items;
 	for (size_t i = 0; i < n; i++) {
 		json_t *item = json_array_get(items, i), *sku;
 		char where[32];
@@ -137,18 +138,33 @@ event_decode_items(struct event *ev, char err[EVENT_ERROR_MAX])
 		if ((err2 = event_get_int(item, "qty", where, 1, EVENT_QTY_MAX, &qty, err)) < 0)
 			return err2;
 		/* The same sku on several lines is one reservation of the sum. */
-		for (line = 0; line < ev->nlines; line++)
-			if (strcmp(ev->lines[line].sku, json_string_value(sku)) == 0)
+		for (line = 0; line < *nlines; line++)
+			if (strcmp(lines[line].sku, json_string_value(sku)) == 0)
 				break;
-		if (line == ev->nlines) {
-			snprintf(ev->lines[line].sku, sizeof(ev->lines[line].sku), "%s",
+		if (line == *nlines) {
+			snprintf(lines[line].sku, sizeof(lines[line].sku), "%s",
 			    json_string_value(sku));
-			ev->lines[line].qty = 0;
-			ev->nlines++;
+			lines[line].qty = 0;
+			(*nlines)++;
 		}
-		ev->lines[line].qty += qty;
+		lines[line].qty += qty;
 	}
 	return 0;
+}
+
+int
+event_lines_from_json(const char *items_json, struct saga_line *lines, int *nlines)
+{
+	char err[EVENT_ERROR_MAX];
+	json_t *items = json_loads(items_json ? items_json : "", 0, NULL);
+	int e;
+
+	*nlines = 0;
+	if (items == NULL)
+		return -EINVAL;
+	e = event_items_lines(items, lines, nlines, err);
+	json_decref(items);
+	return e;
 }
 
 int
@@ -223,7 +239,8 @@ event_decode(const void *value, size_t len, const void *key, size_t key_len,
 		if ((e = event_get_string(ev->root, "customer_id", true, 1, 256,
 		    &ev->customer_id, err)) < 0)
 			return e;
-		if ((e = event_decode_items(ev, err)) < 0)
+		ev->items = json_object_get(ev->root, "items");
+		if ((e = event_items_lines(ev->items, ev->lines, &ev->nlines, err)) < 0)
 			return e;
 		if ((e = event_get_int(ev->root, "amount_cents", "", 0, INT64_MAX,
 		    &ev->amount_cents, err)) < 0)

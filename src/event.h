@@ -49,6 +49,9 @@ int event_decode(const void *value, size_t len, const void *key, size_t key_len,
     struct event *ev, bool *rejectable, char err[EVENT_ERROR_MAX]);
 void event_free(struct event *ev);
 
+/* The lines of a stored items array (as decoded: summed per sku). */
+int event_lines_from_json(const char *items_json, struct saga_line *lines, int *nlines);
+
 /* Checks the order id / sku alphabet of the contract: 1..max of [A-Za-z0-9._:-]. */
 bool event_valid_name(const char *s, size_t len, size_t max);
 

@@ -23,7 +23,20 @@
 	X(OUTBOX_FAILED, "outbox_failed") \
 	X(OUTBOX_STATS, "outbox_stats") \
 	X(STOCK_ADJUSTMENT_INSERT, "stock_adjustment_insert") \
-	X(STOCK_ADJUSTMENT_APPLIED, "stock_adjustment_applied")
+	X(STOCK_ADJUSTMENT_APPLIED, "stock_adjustment_applied") \
+	X(ORDER_GET, "order_get") \
+	X(ORDER_INSERT, "order_insert") \
+	X(ORDER_UPDATE, "order_update") \
+	X(ORDER_IN_FLIGHT, "order_in_flight") \
+	X(STEP_INSERT, "step_insert") \
+	X(STEP_RESULT, "step_result") \
+	X(STEPS_IN_FLIGHT, "steps_in_flight") \
+	X(DEADLINE_SET, "deadline_set") \
+	X(DEADLINE_CLEAR, "deadline_clear") \
+	X(DEADLINE_FIRED, "deadline_fired") \
+	X(DEADLINES_DUE, "deadlines_due") \
+	X(DLQ_INSERT, "dlq_insert") \
+	X(STOCK_ADJUSTMENTS_UNAPPLIED, "stock_adjustments_unapplied")
 
 enum journal_query {
 #define X(id, name) JQ_##id,
@@ -506,4 +519,309 @@ journal_stock_adjustment_applied(struct journal *j, const char *adjustment_id,
 	bind_text(st, 1, adjustment_id);
 	sqlite3_bind_int64(st, 2, now);
 	return journal_run(j, st);
+}
+
+/* Copies a text column into a fixed buffer ("" for NULL). */
+static void
+col_copy(sqlite3_stmt *st, int i, char *buf, size_t len)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	snprintf(buf, len, "%s", t ? (const char *)t : "");
+}
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const unsigned char *t = sqlite3_column_text(st, i);
+
+	return t ? xstrdup((const char *)t) : NULL;
+}
+
+static int
+journal_step_done(sqlite3_stmt *st, int rc)
+{
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return journal_err(rc) ? journal_err(rc) : -EIO;
+	return 0;
+}
+
+int
+journal_order_get(struct journal *j, const char *order_id, struct journal_order *o)
+{
+	sqlite3_stmt *st = j->stmt[JQ_ORDER_GET];
+	int rc;
+
+	memset(o, 0, sizeof(*o));
+	bind_text(st, 1, order_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		col_copy(st, 0, o->state, sizeof(o->state));
+		col_copy(st, 1, o->customer_id, sizeof(o->customer_id));
+		o->amount_cents = sqlite3_column_int64(st, 2);
+		col_copy(st, 3, o->currency, sizeof(o->currency));
+		o->items = col_dup(st, 4);
+		col_copy(st, 5, o->payment_id, sizeof(o->payment_id));
+		col_copy(st, 6, o->reason, sizeof(o->reason));
+		col_copy(st, 7, o->reason_sku, sizeof(o->reason_sku));
+		col_copy(st, 8, o->traceparent, sizeof(o->traceparent));
+		journal_step_done(st, rc);
+		return 0;
+	}
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : -ENOENT;
+}
+
+void
+journal_order_release(struct journal_order *o)
+{
+	free(o->items);
+	o->items = NULL;
+}
+
+int
+journal_order_insert(struct journal *j, const char *order_id,
+    const struct journal_order *o, const char *created_event_id, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_ORDER_INSERT];
+
+	bind_text(st, 1, order_id);
+	bind_text(st, 2, o->state);
+	bind_text(st, 3, o->customer_id);
+	sqlite3_bind_int64(st, 4, o->amount_cents);
+	bind_text(st, 5, o->currency);
+	bind_text(st, 6, o->items ? o->items : "[]");
+	bind_text(st, 7, created_event_id);
+	bind_text(st, 8, o->traceparent[0] ? o->traceparent : NULL);
+	sqlite3_bind_int64(st, 9, now);
+	bind_text(st, 10, o->reason[0] ? o->reason : NULL);
+	bind_text(st, 11, o->reason_sku[0] ? o->reason_sku : NULL);
+	return journal_run(j, st);
+}
+
+int
+journal_order_update(struct journal *j, const char *order_id, const char *state,
+    const char *payment_id, const char *reason, const char *reason_sku, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_ORDER_UPDATE];
+
+	bind_text(st, 1, order_id);
+	bind_text(st, 2, state);
+	bind_text(st, 3, payment_id);
+	bind_text(st, 4, reason && reason[0] ? reason : NULL);
+	bind_text(st, 5, reason_sku && reason_sku[0] ? reason_sku : NULL);
+	sqlite3_bind_int64(st, 6, now);
+	return journal_run(j, st);
+}
+
+int
+journal_order_in_flight(struct journal *j, const char *order_id)
+{
+	sqlite3_stmt *st = j->stmt[JQ_ORDER_IN_FLIGHT];
+	int rc, v = 0;
+
+	bind_text(st, 1, order_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW)
+		v = sqlite3_column_int(st, 0);
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : v;
+}
+
+int
+journal_step_add(struct journal *j, const char *order_id, const char *kind,
+    const char *sku, int64_t qty, const char *event_id, int64_t now, int64_t *id)
+{
+	sqlite3_stmt *st = j->stmt[JQ_STEP_INSERT];
+	int err;
+
+	bind_text(st, 1, order_id);
+	bind_text(st, 2, kind);
+	bind_text(st, 3, sku);
+	sqlite3_bind_int64(st, 4, qty);
+	bind_text(st, 5, event_id);
+	sqlite3_bind_int64(st, 6, now);
+	err = journal_run(j, st);
+	if (err == 0)
+		*id = sqlite3_last_insert_rowid(j->db);
+	return err;
+}
+
+int
+journal_step_result(struct journal *j, int64_t id, const char *result, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_STEP_RESULT];
+
+	sqlite3_bind_int64(st, 1, id);
+	bind_text(st, 2, result);
+	sqlite3_bind_int64(st, 3, now);
+	return journal_run(j, st);
+}
+
+int
+journal_steps_in_flight(struct journal *j,
+    int (*fn)(const struct journal_step *step, void *arg), void *arg)
+{
+	sqlite3_stmt *st = j->stmt[JQ_STEPS_IN_FLIGHT];
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct journal_step step = {
+			.id = sqlite3_column_int64(st, 0),
+			.order_id = (const char *)sqlite3_column_text(st, 1),
+			.kind = (const char *)sqlite3_column_text(st, 2),
+			.sku = (const char *)sqlite3_column_text(st, 3),
+			.qty = sqlite3_column_int64(st, 4),
+			.event_id = (const char *)sqlite3_column_text(st, 5),
+			.traceparent = (const char *)sqlite3_column_text(st, 6),
+		};
+
+		n++;
+		if (fn(&step, arg) != 0)
+			break;
+	}
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : n;
+}
+
+int
+journal_deadline_set(struct journal *j, const char *order_id, int64_t due_at)
+{
+	sqlite3_stmt *st = j->stmt[JQ_DEADLINE_SET];
+
+	bind_text(st, 1, order_id);
+	sqlite3_bind_int64(st, 2, due_at);
+	return journal_run(j, st);
+}
+
+int
+journal_deadline_clear(struct journal *j, const char *order_id)
+{
+	sqlite3_stmt *st = j->stmt[JQ_DEADLINE_CLEAR];
+
+	bind_text(st, 1, order_id);
+	return journal_run(j, st);
+}
+
+int
+journal_deadline_fired(struct journal *j, const char *order_id, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_DEADLINE_FIRED];
+
+	bind_text(st, 1, order_id);
+	sqlite3_bind_int64(st, 2, now);
+	return journal_run(j, st);
+}
+
+int
+journal_deadlines_due(struct journal *j, int64_t now, int limit,
+    char (*ids)[JOURNAL_ORDER_ID_MAX + 1])
+{
+	sqlite3_stmt *st = j->stmt[JQ_DEADLINES_DUE];
+	int rc, n = 0;
+
+	sqlite3_bind_int64(st, 1, now);
+	sqlite3_bind_int(st, 2, limit);
+	while (n < limit && (rc = sqlite3_step(st)) == SQLITE_ROW)
+		col_copy(st, 0, ids[n++], JOURNAL_ORDER_ID_MAX + 1);
+	if (n == limit)
+		rc = SQLITE_DONE;
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : n;
+}
+
+int
+journal_dlq_add(struct journal *j, const char *topic, int32_t partition,
+    int64_t offset, const void *key, size_t key_len, const char *error,
+    const void *payload, size_t len, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_DLQ_INSERT];
+
+	bind_text(st, 1, topic);
+	sqlite3_bind_int(st, 2, partition);
+	sqlite3_bind_int64(st, 3, offset);
+	bind_blob(st, 4, key, key_len);
+	bind_text(st, 5, error);
+	bind_blob(st, 6, payload ? payload : "", len);
+	sqlite3_bind_int64(st, 7, now);
+	return journal_run(j, st);
+}
+
+int
+journal_inbox_unapplied(struct journal *j, const char *order_id,
+    struct journal_inbox_row **rows)
+{
+	sqlite3_stmt *st = j->stmt[JQ_INBOX_UNAPPLIED];
+	struct journal_inbox_row *v = NULL;
+	int rc, n = 0, cap = 0;
+
+	*rows = NULL;
+	bind_text(st, 1, order_id);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct journal_inbox_row *r;
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 4;
+			v = xrealloc(v, (size_t)cap * sizeof(*v));
+		}
+		r = &v[n++];
+		memset(r, 0, sizeof(*r));
+		col_copy(st, 0, r->event_id, sizeof(r->event_id));
+		r->topic = col_dup(st, 1);
+		r->partition = sqlite3_column_int(st, 2);
+		r->offset = sqlite3_column_int64(st, 3);
+		col_copy(st, 4, r->type, sizeof(r->type));
+		col_copy(st, 5, r->status, sizeof(r->status));
+		r->received_at = sqlite3_column_int64(st, 6);
+		r->traceparent = col_dup(st, 7);
+		r->payload_len = (size_t)sqlite3_column_bytes(st, 8);
+		r->payload = xmalloc(r->payload_len + 1);
+		memcpy(r->payload, sqlite3_column_blob(st, 8), r->payload_len);
+		r->payload[r->payload_len] = '\0';
+	}
+	rc = journal_step_done(st, rc);
+	if (rc < 0) {
+		journal_inbox_rows_free(v, n);
+		return rc;
+	}
+	*rows = v;
+	return n;
+}
+
+void
+journal_inbox_rows_free(struct journal_inbox_row *rows, int n)
+{
+	for (int i = 0; i < n; i++) {
+		free(rows[i].topic);
+		free(rows[i].traceparent);
+		free(rows[i].payload);
+	}
+	free(rows);
+}
+
+int
+journal_stock_adjustments_unapplied(struct journal *j,
+    int (*fn)(const char *adjustment_id, const char *sku, int64_t qty, void *arg),
+    void *arg)
+{
+	sqlite3_stmt *st = j->stmt[JQ_STOCK_ADJUSTMENTS_UNAPPLIED];
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1),
+		    sqlite3_column_int64(st, 2), arg) != 0)
+			break;
+	}
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : n;
+}
+
+sqlite3 *
+journal_db(struct journal *j)
+{
+	return j->db;
 }

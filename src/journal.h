@@ -87,4 +87,89 @@ int journal_stock_adjustment_add(struct journal *j, const char *adjustment_id,
 int journal_stock_adjustment_applied(struct journal *j, const char *adjustment_id,
     int64_t now);
 
+#define JOURNAL_ORDER_ID_MAX 64
+
+/* An order row; items is malloc'd (journal_order_release). */
+struct journal_order {
+	char state[16];
+	char customer_id[257];
+	int64_t amount_cents;
+	char currency[4];
+	char *items;			/* JSON array as received */
+	char payment_id[129];
+	char reason[32];
+	char reason_sku[65];
+	char traceparent[128];
+};
+
+/* Returns 0, or -ENOENT for an order not seen yet. */
+int journal_order_get(struct journal *j, const char *order_id, struct journal_order *o);
+void journal_order_release(struct journal_order *o);
+int journal_order_insert(struct journal *j, const char *order_id,
+    const struct journal_order *o, const char *created_event_id, int64_t now);
+/* payment_id NULL keeps the recorded one; reason "" or NULL clears it. */
+int journal_order_update(struct journal *j, const char *order_id, const char *state,
+    const char *payment_id, const char *reason, const char *reason_sku, int64_t now);
+/* 1 when a step of the order has no result yet, 0 when none, or a negative errno. */
+int journal_order_in_flight(struct journal *j, const char *order_id);
+
+struct journal_step {
+	int64_t id;
+	const char *order_id;
+	const char *kind;
+	const char *sku;
+	int64_t qty;
+	const char *event_id;		/* may be NULL */
+	const char *traceparent;	/* of the causing event; may be NULL */
+};
+
+/* Records the intent of a step (before the Redis call); sets *id. */
+int journal_step_add(struct journal *j, const char *order_id, const char *kind,
+    const char *sku, int64_t qty, const char *event_id, int64_t now, int64_t *id);
+/* Records the result of a step (after the Redis call). */
+int journal_step_result(struct journal *j, int64_t id, const char *result, int64_t now);
+/* Calls fn for every step without a result, ordered by order id then step
+ * id; returns the count or a negative errno.  Pointers live during the call. */
+int journal_steps_in_flight(struct journal *j,
+    int (*fn)(const struct journal_step *step, void *arg), void *arg);
+
+int journal_deadline_set(struct journal *j, const char *order_id, int64_t due_at);
+int journal_deadline_clear(struct journal *j, const char *order_id);
+int journal_deadline_fired(struct journal *j, const char *order_id, int64_t now);
+/* Fills ids with up to limit orders whose deadline passed; returns the count. */
+int journal_deadlines_due(struct journal *j, int64_t now, int limit,
+    char (*ids)[JOURNAL_ORDER_ID_MAX + 1]);
+
+/* Parks an undecodable message; -EEXIST when that offset was parked before. */
+int journal_dlq_add(struct journal *j, const char *topic, int32_t partition,
+    int64_t offset, const void *key, size_t key_len, const char *error,
+    const void *payload, size_t len, int64_t now);
+
+/* An inbox row still waiting for its order, with copies of its fields. */
+struct journal_inbox_row {
+	char event_id[129];
+	char *topic;
+	int32_t partition;
+	int64_t offset;
+	char type[64];
+	char status[16];
+	int64_t received_at;
+	char *traceparent;
+	char *payload;			/* NUL-terminated copy */
+	size_t payload_len;
+};
+
+/* The waiting and parked events of an order in arrival order; *rows is
+ * freed with journal_inbox_rows_free.  Returns the count. */
+int journal_inbox_unapplied(struct journal *j, const char *order_id,
+    struct journal_inbox_row **rows);
+void journal_inbox_rows_free(struct journal_inbox_row *rows, int n);
+
+int journal_stock_adjustments_unapplied(struct journal *j,
+    int (*fn)(const char *adjustment_id, const char *sku, int64_t qty, void *arg),
+    void *arg);
+
+/* The connection, for read-only reports (orderctl); never for writes. */
+struct sqlite3 *journal_db(struct journal *j);
+
 #endif

@@ -1,0 +1,797 @@
+/* config.c: reads orderd's INI file and -s overrides through one declarative table of keys. */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <ini.h>
+
+#include "config.h"
+#include "log.h"
+#include "util.h"
+
+const char *config_default_path = CONFIG_DEFAULT_PATH;
+
+enum config_type {
+	CONFIG_STRING,		/* char * */
+	CONFIG_INT,		/* int, within min..max */
+	CONFIG_INT64,		/* int64_t, within min..max */
+	CONFIG_BOOL,		/* bool; values, when given, name false and true */
+	CONFIG_ENUM,		/* char *, one of values (stored as spelled there) */
+};
+
+/* Row flags. */
+#define CONFIG_RELOAD	0x1	/* applied by SIGHUP; others need a restart */
+#define CONFIG_NONEMPTY	0x2	/* a string that may not be empty */
+
+struct config_key {
+	const char *section;
+	const char *name;
+	enum config_type type;
+	size_t offset;			/* of the field in struct config */
+	const char *def;		/* default, as it would be written in the file */
+	int flags;
+	int64_t min, max;		/* CONFIG_INT, CONFIG_INT64 */
+	const char *const *values;	/* CONFIG_ENUM, CONFIG_BOOL; NULL-terminated */
+	/* Extra validation: NULL when the value is fine, else why it is not. */
+	const char *(*check)(const char *value);
+};
+
+static const char *config_check_listen(const char *value);
+
+static const char *const config_log_levels[] = { "error", "warn", "info", "debug", NULL };
+/* synchronous is a bool in struct config: "normal" is false, "full" true. */
+static const char *const config_sync_words[] = { "normal", "full", NULL };
+static const char *const config_bool_words[] = { "false", "true", NULL };
+
+#define F(field) offsetof(struct config, field)
+#define STR(sec, name, field, def, flags) \
+	{ sec, name, CONFIG_STRING, F(field), def, flags, 0, 0, NULL, NULL }
+#define STRCHK(sec, name, field, def, flags, check) \
+	{ sec, name, CONFIG_STRING, F(field), def, flags, 0, 0, NULL, check }
+#define INT(sec, name, field, def, flags, min, max) \
+	{ sec, name, CONFIG_INT, F(field), def, flags, min, max, NULL, NULL }
+#define INT64(sec, name, field, def, flags, min, max) \
+	{ sec, name, CONFIG_INT64, F(field), def, flags, min, max, NULL, NULL }
+#define BOOL(sec, name, field, def, flags, words) \
+	{ sec, name, CONFIG_BOOL, F(field), def, flags, 0, 0, words, NULL }
+#define ENUM(sec, name, field, def, flags, values) \
+	{ sec, name, CONFIG_ENUM, F(field), def, flags, 0, 0, values, NULL }
+
+/*
+ * Every key outside [kafka]: its type, field, default and whether SIGHUP
+ * applies it.  Keep contrib/orderd.conf in step (tests/check_config.c
+ * fails when the two disagree).
+ */
+static const struct config_key config_keys[] = {
+	STR("redis", "host", redis_host, "127.0.0.1", CONFIG_NONEMPTY),
+	INT("redis", "port", redis_port, "6379", 0, 1, 65535),
+	STR("redis", "prefix", redis_prefix, "orderd:", 0),
+	INT("redis", "timeout_ms", redis_timeout_ms, "2000", CONFIG_RELOAD, 1, INT_MAX),
+
+	STR("journal", "path", journal_path, "/var/lib/orderd/journal.db", CONFIG_NONEMPTY),
+	BOOL("journal", "synchronous", journal_synchronous_full, "full", 0, config_sync_words),
+
+	STR("topics", "orders", topic_orders, "orders", CONFIG_NONEMPTY),
+	STR("topics", "payments", topic_payments, "payments", CONFIG_NONEMPTY),
+	STR("topics", "payment_requests", topic_payment_requests, "payment-requests", CONFIG_NONEMPTY),
+	STR("topics", "order_events", topic_order_events, "order-events", CONFIG_NONEMPTY),
+	STR("topics", "dlq", topic_dlq, "orders.dlq", CONFIG_NONEMPTY),
+
+	STR("consumer", "group", consumer_group, "orderd", CONFIG_NONEMPTY),
+	INT("consumer", "batch_max", consumer_batch_max, "512", CONFIG_RELOAD, 1, 10000),
+
+	INT64("saga", "payment_timeout_ms", saga_payment_timeout_ms, "900000", CONFIG_RELOAD,
+	    1, INT64_MAX),
+
+	STRCHK("http", "listen", http_listen, "127.0.0.1:9464", 0, config_check_listen),
+
+	ENUM("log", "level", log_level, "info", CONFIG_RELOAD, config_log_levels),
+};
+
+/* [kafka] before any file: enough to reach a broker on this host, as the
+ * [redis] defaults reach a local Redis. */
+static const struct config_kv config_kafka_defaults[] = {
+	{ "bootstrap.servers", "127.0.0.1:9092" },
+};
+
+#define CONFIG_KAFKA "kafka"
+
+/* One section/key name as a pointer and a length (overrides are not
+ * NUL-terminated where the section ends). */
+struct config_name {
+	const char *p;
+	size_t len;
+};
+
+static bool
+config_name_is(struct config_name n, const char *s)
+{
+	return strlen(s) == n.len && memcmp(n.p, s, n.len) == 0;
+}
+
+static bool
+config_section_known(struct config_name sec)
+{
+	if (config_name_is(sec, CONFIG_KAFKA))
+		return true;
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++)
+		if (config_name_is(sec, config_keys[i].section))
+			return true;
+	return false;
+}
+
+static const struct config_key *
+config_key_find(struct config_name sec, struct config_name name)
+{
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (config_name_is(sec, k->section) && config_name_is(name, k->name))
+			return k;
+	}
+	return NULL;
+}
+
+static void *
+config_field(const struct config *cf, const struct config_key *k)
+{
+	return (char *)cf + k->offset;
+}
+
+static const char *
+config_check_listen(const char *value)
+{
+	const char *colon = strrchr(value, ':');
+	char *end;
+	long port;
+
+	if (*value == '\0')
+		return NULL;	/* empty disables the HTTP endpoint */
+	if (colon == NULL || colon == value)
+		return "is not HOST:PORT (or empty to disable)";
+	errno = 0;
+	port = strtol(colon + 1, &end, 10);
+	if (!isdigit((unsigned char)colon[1]) || *end != '\0' || errno != 0 ||
+	    port < 1 || port > 65535)
+		return "is not HOST:PORT with a port in 1..65535 (or empty to disable)";
+	return NULL;
+}
+
+/* Parses a whole decimal integer; false when it is not one or is out of range. */
+static bool
+config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	/* strtoll would skip leading blanks and take "0x"; we want plain digits. */
+	if (!(isdigit((unsigned char)s[0]) || ((s[0] == '-' || s[0] == '+') &&
+	    isdigit((unsigned char)s[1]))))
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (*end != '\0' || errno != 0 || v < min || v > max)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* The allowed words of an enum or named bool, "a, b, c", for messages. */
+static char *
+config_words(const char *const *values)
+{
+	size_t n = 1;
+	char *s;
+
+	for (int i = 0; values[i] != NULL; i++)
+		n += strlen(values[i]) + 2;
+	s = xmalloc(n);
+	s[0] = '\0';
+	for (int i = 0; values[i] != NULL; i++) {
+		if (i > 0)
+			strcat(s, ", ");
+		strcat(s, values[i]);
+	}
+	return s;
+}
+
+/*
+ * Stores value in k's field of cf.  Returns 0, or -EINVAL with *why set to
+ * "KEY: 'VALUE' is not ..." (the caller adds where the value came from).
+ */
+static int
+config_key_set(struct config *cf, const struct config_key *k, const char *value,
+    char **why)
+{
+	void *field = config_field(cf, k);
+	const char *problem;
+	int64_t v;
+	int i;
+
+	switch (k->type) {
+	case CONFIG_STRING:
+		if ((k->flags & CONFIG_NONEMPTY) && *value == '\0') {
+			*why = xasprintf("%s.%s: may not be empty", k->section, k->name);
+			return -EINVAL;
+		}
+		if (k->check != NULL && (problem = k->check(value)) != NULL) {
+			*why = xasprintf("%s.%s: '%s' %s", k->section, k->name, value, problem);
+			return -EINVAL;
+		}
+		free(*(char **)field);
+		*(char **)field = xstrdup(value);
+		return 0;
+	case CONFIG_INT:
+	case CONFIG_INT64:
+		if (!config_parse_int(value, k->min, k->max, &v)) {
+			if (k->max == (k->type == CONFIG_INT ? INT_MAX : INT64_MAX))
+				*why = xasprintf("%s.%s: '%s' is not an integer >= %" PRId64,
+				    k->section, k->name, value, k->min);
+			else
+				*why = xasprintf("%s.%s: '%s' is not an integer in %" PRId64
+				    "..%" PRId64, k->section, k->name, value, k->min, k->max);
+			return -EINVAL;
+		}
+		if (k->type == CONFIG_INT)
+			*(int *)field = (int)v;
+		else
+			*(int64_t *)field = v;
+		return 0;
+	case CONFIG_BOOL:
+	case CONFIG_ENUM: {
+		const char *const *values = k->values ? k->values : config_bool_words;
+
+		for (i = 0; values[i] != NULL; i++)
+			if (strcasecmp(value, values[i]) == 0)
+				break;
+		if (values[i] == NULL) {
+			char *words = config_words(values);
+
+			*why = xasprintf("%s.%s: '%s' is not one of %s", k->section, k->name,
+			    value, words);
+			free(words);
+			return -EINVAL;
+		}
+		if (k->type == CONFIG_BOOL) {
+			*(bool *)field = i == 1;
+		} else {
+			free(*(char **)field);
+			*(char **)field = xstrdup(values[i]);
+		}
+		return 0;
+	}
+	}
+	*why = xasprintf("%s.%s: unknown type %d", k->section, k->name, (int)k->type);
+	return -EINVAL;
+}
+
+/* k's value as it is written in the file; the caller frees it. */
+static char *
+config_key_format(const struct config *cf, const struct config_key *k)
+{
+	const void *field = config_field(cf, k);
+
+	switch (k->type) {
+	case CONFIG_STRING:
+	case CONFIG_ENUM:
+		return xstrdup(*(char *const *)field ? *(char *const *)field : "");
+	case CONFIG_INT:
+		return xasprintf("%d", *(const int *)field);
+	case CONFIG_INT64:
+		return xasprintf("%" PRId64, *(const int64_t *)field);
+	case CONFIG_BOOL:
+		return xstrdup((k->values ? k->values : config_bool_words)[*(const bool *)field]);
+	}
+	return xstrdup("");
+}
+
+static int
+config_kafka_find(const struct config *cf, const char *key)
+{
+	for (int i = 0; i < cf->nkafka; i++)
+		if (strcmp(cf->kafka[i].key, key) == 0)
+			return i;
+	return -1;
+}
+
+/* A key seen again replaces its value where it first appeared, so the
+ * order librdkafka sees stays the order of first mention. */
+static void
+config_kafka_set(struct config *cf, const char *key, const char *value)
+{
+	int i = config_kafka_find(cf, key);
+
+	if (i >= 0) {
+		free(cf->kafka[i].value);
+		cf->kafka[i].value = xstrdup(value);
+		return;
+	}
+	cf->kafka = xrealloc(cf->kafka, (size_t)(cf->nkafka + 1) * sizeof(*cf->kafka));
+	cf->kafka[cf->nkafka].key = xstrdup(key);
+	cf->kafka[cf->nkafka].value = xstrdup(value);
+	cf->nkafka++;
+}
+
+void
+config_free(struct config *cf)
+{
+	if (cf == NULL)
+		return;
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+
+		if (k->type == CONFIG_STRING || k->type == CONFIG_ENUM)
+			free(*(char **)config_field(cf, k));
+	}
+	for (int i = 0; i < cf->nkafka; i++) {
+		free(cf->kafka[i].key);
+		free(cf->kafka[i].value);
+	}
+	free(cf->kafka);
+	free(cf->path);
+	free(cf);
+}
+
+struct config *
+config_new(void)
+{
+	struct config *cf = xcalloc(1, sizeof(*cf));
+	char *why = NULL;
+
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++)
+		if (config_key_set(cf, &config_keys[i], config_keys[i].def, &why) != 0)
+			log_fatal("config", "built-in default of %s", why);
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_kafka_defaults); i++)
+		config_kafka_set(cf, config_kafka_defaults[i].key, config_kafka_defaults[i].value);
+	return cf;
+}
+
+/* What the inih callbacks share while one file is read. */
+struct config_parse {
+	struct config *cf;
+	const char *path;
+	FILE *fp;
+	int lineno;		/* of the line inih is working on */
+	int err_line;		/* of the first error found here, 0 when none */
+	char *cause;		/* that error, "PATH:LINE: ..." */
+	int read_errno;		/* a read error, which ends the file early */
+};
+
+static void config_parse_fail(struct config_parse *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Keeps only the first error: it is the one the user should fix first. */
+static void
+config_parse_fail(struct config_parse *p, const char *fmt, ...)
+{
+	va_list ap;
+	char *msg;
+
+	if (p->err_line != 0)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		log_fatal("config", "out of memory");
+	va_end(ap);
+	p->err_line = p->lineno;
+	p->cause = xasprintf("%s:%d: %s", p->path, p->lineno, msg);
+	free(msg);
+}
+
+/*
+ * inih's line reader.  Besides counting lines, so that errors name the
+ * right one, it removes leading blanks: inih would otherwise take an
+ * indented "key = value" for the continuation of the previous key's value
+ * and store "port = 6379" as redis.host.  It also checks section headers
+ * here, because inih reports a section only through its keys: a misspelt
+ * header would be named at its first key's line, and an empty one never.
+ */
+static char *
+config_reader(char *str, int num, void *arg)
+{
+	struct config_parse *p = arg;
+	size_t len, skip;
+	int c;
+
+	if (p->err_line != 0)
+		return NULL;	/* the first error is known: stop reading */
+	if (fgets(str, num, p->fp) == NULL) {
+		if (ferror(p->fp))
+			p->read_errno = errno ? errno : EIO;
+		return NULL;
+	}
+	p->lineno++;
+	len = strlen(str);
+	/* inih would cut a longer line in two and parse the rest as a line of
+	 * its own; a line that fills the buffer exactly ends at its '\n'. */
+	if (len == (size_t)num - 1 && str[len - 1] != '\n' &&
+	    (c = getc(p->fp)) != '\n' && c != EOF) {
+		config_parse_fail(p, "line is longer than %d characters", num - 1);
+		return NULL;
+	}
+	skip = strspn(str, " \t");
+	memmove(str, str + skip, len - skip + 1);
+	if (str[0] == '[') {
+		struct config_name sec = { str + 1, strcspn(str + 1, "]") };
+
+		/* A header without ']' is inih's to report, as a syntax error. */
+		if (sec.p[sec.len] == ']' && !config_section_known(sec))
+			config_parse_fail(p, "unknown section [%.*s]", (int)sec.len, sec.p);
+	}
+	return str;
+}
+
+static int
+config_handler(void *arg, const char *section, const char *name, const char *value)
+{
+	struct config_parse *p = arg;
+	struct config_name sec = { section, strlen(section) };
+	struct config_name key = { name, strlen(name) };
+	const struct config_key *k;
+	char *why = NULL;
+
+	if (p->err_line != 0)
+		return 1;	/* only the first error is reported */
+	if (*name == '\0') {
+		config_parse_fail(p, "no key before '='");
+		return 0;
+	}
+	if (*section == '\0') {
+		config_parse_fail(p, "key '%s' is outside any [section]", name);
+		return 0;
+	}
+	if (config_name_is(sec, CONFIG_KAFKA)) {
+		config_kafka_set(p->cf, name, value);
+		return 1;
+	}
+	if (!config_section_known(sec)) {
+		/* The reader has reported the header already. */
+		config_parse_fail(p, "unknown section [%s]", section);
+		return 0;
+	}
+	if ((k = config_key_find(sec, key)) == NULL) {
+		config_parse_fail(p, "unknown key '%s.%s'", section, name);
+		return 0;
+	}
+	if (config_key_set(p->cf, k, value, &why) != 0) {
+		config_parse_fail(p, "%s", why);
+		free(why);
+		return 0;
+	}
+	return 1;
+}
+
+/* Reads the file at path into cf.  Returns 0, -ENOENT when it is missing
+ * (with *cause set, which the caller ignores for the default file), or
+ * another negative errno with *cause set. */
+static int
+config_read_file(struct config *cf, const char *path, bool explicit, char **cause)
+{
+	struct config_parse p = { .cf = cf, .path = path };
+	int line, err;
+
+	if ((p.fp = fopen(path, "r")) == NULL) {
+		err = -errno;
+		*cause = xasprintf("%s%s: %s", explicit ? "-c " : "", path, strerror(-err));
+		return err;
+	}
+	line = ini_parse_stream(config_reader, &p, config_handler, &p);
+	fclose(p.fp);
+	/* inih returns the first line it found wrong, whether by its own syntax
+	 * rules or because our handler said so; an earlier one is syntax. */
+	if (line > 0 && (p.err_line == 0 || line < p.err_line)) {
+		free(p.cause);
+		*cause = xasprintf("%s:%d: syntax error (not [SECTION], KEY = VALUE or "
+		    "a ; comment)", path, line);
+		return -EINVAL;
+	}
+	if (p.err_line != 0) {
+		*cause = p.cause;
+		return -EINVAL;
+	}
+	if (line < 0) {
+		*cause = xasprintf("%s: inih failed (%d)", path, line);
+		return -ENOMEM;
+	}
+	if (p.read_errno != 0) {
+		*cause = xasprintf("%s%s: %s", explicit ? "-c " : "", path,
+		    strerror(p.read_errno));
+		return -p.read_errno;
+	}
+	return 0;
+}
+
+/*
+ * Whether "key = value" reads back as written, so that config_dump's
+ * output loads again: inih strips blanks at both ends, ends the value at a
+ * blank followed by ';', and reads no line longer than INI_MAX_LINE - 1
+ * characters.
+ */
+static const char *
+config_unwritable(const char *key, const char *value)
+{
+	size_t n = strlen(value);
+
+	if (strpbrk(value, "\r\n") != NULL)
+		return "contains a line break";
+	if (n > 0 && (isspace((unsigned char)value[0]) || isspace((unsigned char)value[n - 1])))
+		return "starts or ends with a blank";
+	if (value[0] == ';')
+		return "starts with ';', which would start a comment";
+	for (size_t i = 1; i < n; i++)
+		if (value[i] == ';' && isspace((unsigned char)value[i - 1]))
+			return "contains ' ;', which would start a comment";
+	if (strlen(key) + 1 + n > INI_MAX_LINE - 1)
+		return "is too long for one line of the file";
+	return NULL;
+}
+
+/* Applies one "SECTION.KEY=VALUE"; returns 0 or -EINVAL with *cause set. */
+static int
+config_apply_override(struct config *cf, const char *raw, char **cause)
+{
+	const char *eq = strchr(raw, '='), *dot, *problem;
+	struct config_name sec, key;
+	const struct config_key *k;
+	char *why = NULL, *name = NULL, *value = NULL, *kafka_key = NULL, *arg;
+	size_t n;
+	int err = -EINVAL;
+
+	/* The argument as causes quote it: one line, whatever it holds. */
+	arg = xstrdup(raw);
+	for (char *c = arg; *c != '\0'; c++)
+		if (iscntrl((unsigned char)*c))
+			*c = '?';
+
+	dot = eq != NULL ? memchr(raw, '.', (size_t)(eq - raw)) : NULL;
+	if (dot == NULL) {
+		*cause = xasprintf("-s %s: not of the form SECTION.KEY=VALUE", arg);
+		goto fail;
+	}
+	/* Blanks around the names and the value go, as inih drops them. */
+	sec.p = raw + strspn(raw, " \t");
+	sec.len = (size_t)(dot - sec.p);
+	key.p = dot + 1;
+	key.len = (size_t)(eq - key.p);
+	while (key.len > 0 && isspace((unsigned char)key.p[key.len - 1]))
+		key.len--;
+	if (sec.len == 0 || key.len == 0 || isspace((unsigned char)key.p[0]) ||
+	    memchr(sec.p, ' ', sec.len) != NULL || memchr(sec.p, '\t', sec.len) != NULL) {
+		*cause = xasprintf("-s %s: not of the form SECTION.KEY=VALUE", arg);
+		goto fail;
+	}
+	name = xasprintf("%.*s.%.*s", (int)sec.len, arg + (sec.p - raw), (int)key.len,
+	    arg + (key.p - raw));
+	value = xstrdup(eq + 1 + strspn(eq + 1, " \t"));
+	n = strlen(value);
+	while (n > 0 && isspace((unsigned char)value[n - 1]))
+		value[--n] = '\0';
+	if ((problem = config_unwritable(name, value)) != NULL) {
+		*cause = xasprintf("-s %s: the value of %s %s", arg, name, problem);
+		goto fail;
+	}
+	if (config_name_is(sec, CONFIG_KAFKA)) {
+		kafka_key = xstrndup(key.p, key.len);
+		/* Such a key could not be written back into [kafka]. */
+		if (strcspn(kafka_key, "=:;#[] \t\r\n") != key.len) {
+			*cause = xasprintf("-s %s: '%s' is not a librdkafka property name",
+			    arg, name + strlen(CONFIG_KAFKA) + 1);
+			goto fail;
+		}
+		config_kafka_set(cf, kafka_key, value);
+	} else if (!config_section_known(sec)) {
+		*cause = xasprintf("-s %s: unknown section [%.*s]", arg, (int)sec.len, sec.p);
+		goto fail;
+	} else if ((k = config_key_find(sec, key)) == NULL) {
+		*cause = xasprintf("-s %s: unknown key '%s'", arg, name);
+		goto fail;
+	} else if (config_key_set(cf, k, value, &why) != 0) {
+		*cause = xasprintf("-s %s: %s", arg, why);
+		goto fail;
+	}
+	err = 0;
+fail:
+	free(kafka_key);
+	free(why);
+	free(value);
+	free(name);
+	free(arg);
+	return err;
+}
+
+int
+config_load(struct config **out, const char *path, char *const *overrides,
+    int noverrides, char **cause)
+{
+	struct config *cf = config_new();
+	const char *file = path != NULL ? path : config_default_path;
+	int err;
+
+	*out = NULL;
+	*cause = NULL;
+	err = config_read_file(cf, file, path != NULL, cause);
+	if (err == -ENOENT && path == NULL) {
+		/* No default file: the built-in defaults apply. */
+		free(*cause);
+		*cause = NULL;
+	} else if (err != 0) {
+		goto fail;
+	} else {
+		cf->path = xstrdup(file);
+	}
+	for (int i = 0; i < noverrides; i++)
+		if ((err = config_apply_override(cf, overrides[i], cause)) != 0)
+			goto fail;
+	*out = cf;
+	return 0;
+fail:
+	config_free(cf);
+	return err;
+}
+
+bool
+config_equal(const struct config *a, const struct config *b)
+{
+	bool same = true;
+
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys) && same; i++) {
+		char *va = config_key_format(a, &config_keys[i]);
+		char *vb = config_key_format(b, &config_keys[i]);
+
+		same = strcmp(va, vb) == 0;
+		free(va);
+		free(vb);
+	}
+	if (!same || a->nkafka != b->nkafka)
+		return false;
+	for (int i = 0; i < a->nkafka; i++)
+		if (strcmp(a->kafka[i].key, b->kafka[i].key) != 0 ||
+		    strcmp(a->kafka[i].value, b->kafka[i].value) != 0)
+			return false;
+	return true;
+}
+
+static void config_report(void (*log_fn)(const char *, void *), void *arg,
+    const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void
+config_report(void (*log_fn)(const char *, void *), void *arg, const char *fmt, ...)
+{
+	va_list ap;
+	char *line;
+
+	if (log_fn == NULL)
+		return;
+	va_start(ap, fmt);
+	if (vasprintf(&line, fmt, ap) < 0)
+		log_fatal("config", "out of memory");
+	va_end(ap);
+	log_fn(line, arg);
+	free(line);
+}
+
+/* How a value reads in a report: an empty one would be invisible. */
+static const char *
+config_shown(const char *v)
+{
+	return v == NULL ? "(unset)" : *v == '\0' ? "''" : v;
+}
+
+int
+config_reload(struct config *cur, const struct config *next,
+    void (*log_fn)(const char *line, void *arg), void *arg)
+{
+	int applied = 0;
+
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+		char *was = config_key_format(cur, k), *now = config_key_format(next, k);
+		char *why = NULL;
+
+		if (strcmp(was, now) == 0) {
+			/* unchanged */
+		} else if (!(k->flags & CONFIG_RELOAD)) {
+			config_report(log_fn, arg, "%s.%s changed (%s -> %s); restart to apply",
+			    k->section, k->name, config_shown(was), config_shown(now));
+		} else if (config_key_set(cur, k, now, &why) == 0) {
+			config_report(log_fn, arg, "%s.%s: %s -> %s", k->section, k->name,
+			    config_shown(was), config_shown(now));
+			applied++;
+		} else {
+			/* next was built by config_load, so this cannot happen. */
+			config_report(log_fn, arg, "%s; not applied", why);
+			free(why);
+		}
+		free(was);
+		free(now);
+	}
+	/* librdkafka takes its properties only when its handle is created. */
+	for (int i = 0; i < next->nkafka; i++) {
+		int j = config_kafka_find(cur, next->kafka[i].key);
+		const char *was = j >= 0 ? cur->kafka[j].value : NULL;
+
+		if (was == NULL || strcmp(was, next->kafka[i].value) != 0)
+			config_report(log_fn, arg, "kafka.%s changed (%s -> %s); restart to apply",
+			    next->kafka[i].key, config_shown(was),
+			    config_shown(next->kafka[i].value));
+	}
+	for (int i = 0; i < cur->nkafka; i++)
+		if (config_kafka_find(next, cur->kafka[i].key) < 0)
+			config_report(log_fn, arg, "kafka.%s changed (%s -> (unset)); restart to apply",
+			    cur->kafka[i].key, config_shown(cur->kafka[i].value));
+	return applied;
+}
+
+/* A growing string for config_dump. */
+struct config_buf {
+	char *s;
+	size_t len, cap;
+};
+
+static void config_buf_add(struct config_buf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+config_buf_add(struct config_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		log_fatal("config", "vsnprintf failed");
+	if ((size_t)n >= b->cap - b->len) {
+		b->cap = (b->len + (size_t)n + 1) * 2;
+		b->s = xrealloc(b->s, b->cap);
+		va_start(ap, fmt);
+		vsnprintf(b->s + b->len, b->cap - b->len, fmt, ap);
+		va_end(ap);
+	}
+	b->len += (size_t)n;
+}
+
+/* " = " reads best, but a line inih accepted as "key=value" must not
+ * grow past its line length when written back. */
+static const char *
+config_sep(const char *key, const char *value)
+{
+	return strlen(key) + 3 + strlen(value) > INI_MAX_LINE - 1 ? "=" : " = ";
+}
+
+char *
+config_dump(const struct config *cf)
+{
+	struct config_buf b = { .s = xmalloc(1024), .cap = 1024 };
+	const char *section = NULL;
+
+	b.s[0] = '\0';
+	config_buf_add(&b, "; orderd configuration%s%s\n\n[%s]\n",
+	    cf->path ? " from " : " (built-in defaults)", cf->path ? cf->path : "",
+	    CONFIG_KAFKA);
+	for (int i = 0; i < cf->nkafka; i++)
+		config_buf_add(&b, "%s%s%s\n", cf->kafka[i].key,
+		    config_sep(cf->kafka[i].key, cf->kafka[i].value), cf->kafka[i].value);
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+		char *v = config_key_format(cf, k);
+
+		if (section == NULL || strcmp(section, k->section) != 0) {
+			section = k->section;
+			config_buf_add(&b, "\n[%s]\n", section);
+		}
+		config_buf_add(&b, "%s%s%s\n", k->name, config_sep(k->name, v), v);
+		free(v);
+	}
+	return b.s;
+}

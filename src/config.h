@@ -1,0 +1,94 @@
+/* config.h: orderd's INI configuration: one table of keys with types, defaults and reloadability. */
+#ifndef ORDERD_CONFIG_H
+#define ORDERD_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Where -c points when it is not given. */
+#define CONFIG_DEFAULT_PATH SYSCONFDIR "/orderd/orderd.conf"
+
+struct config_kv {
+	char *key;
+	char *value;
+};
+
+struct config {
+	char *path;			/* the file read, or NULL when none */
+
+	/* [kafka]: every key passed to librdkafka as it is, in file order,
+	 * then the -s overrides. */
+	struct config_kv *kafka;
+	int nkafka;
+
+	/* [redis] */
+	char *redis_host;		/* default 127.0.0.1 */
+	int redis_port;			/* default 6379 */
+	char *redis_prefix;		/* key prefix, default "orderd:" */
+	int redis_timeout_ms;		/* per call, default 2000 (reloadable) */
+
+	/* [journal] */
+	char *journal_path;		/* default /var/lib/orderd/journal.db */
+	bool journal_synchronous_full;	/* synchronous = full | normal */
+
+	/* [topics] */
+	char *topic_orders;
+	char *topic_payments;
+	char *topic_payment_requests;
+	char *topic_order_events;
+	char *topic_dlq;
+
+	/* [consumer] */
+	char *consumer_group;		/* default orderd */
+	int consumer_batch_max;		/* events per journal transaction, default 512 */
+
+	/* [saga] */
+	int64_t saga_payment_timeout_ms;	/* default 900000 (reloadable) */
+
+	/* [http] */
+	char *http_listen;		/* default 127.0.0.1:9464; empty disables */
+
+	/* [log] */
+	char *log_level;		/* error | warn | info | debug (reloadable) */
+};
+
+/*
+ * Builds a configuration: built-in defaults, then the INI file at path,
+ * then each override "SECTION.KEY=VALUE" in order.  path NULL means the
+ * default file, which may be missing; a path given explicitly must exist.
+ * An unknown section or key (outside [kafka]), a malformed line or a value
+ * of the wrong type or range fails with -EINVAL and a one-line *cause
+ * (caller frees) that names the file, line and key; a missing explicit
+ * file fails with -ENOENT ("-c PATH: No such file or directory").  Returns
+ * 0 or a negative errno; *out is NULL on failure.
+ */
+int config_load(struct config **out, const char *path, char *const *overrides,
+    int noverrides, char **cause);
+void config_free(struct config *cf);
+
+/* The file config_load reads when path is NULL: CONFIG_DEFAULT_PATH unless
+ * changed (tests point it at a file of their own). */
+extern const char *config_default_path;
+
+/* The built-in defaults alone, no file read; the caller frees it. */
+struct config *config_new(void);
+
+/* Whether every key (and the [kafka] list, in order) has the same value in
+ * both; path is not compared. */
+bool config_equal(const struct config *a, const struct config *b);
+
+/*
+ * After a SIGHUP: copies the reloadable keys of next into cur and calls
+ * log_fn once per key whose value changed ("saga.payment_timeout_ms: 900000
+ * -> 60000"); reports each non-reloadable key that changed, [kafka]
+ * included, as "redis.host changed (a -> b); restart to apply" and leaves
+ * it alone.  log_fn may be NULL.  Returns the number of keys applied.
+ */
+int config_reload(struct config *cur, const struct config *next,
+    void (*log_fn)(const char *line, void *arg), void *arg);
+
+/* Writes every key with its current value, as an INI file, to a malloc'd
+ * string (for --check-config and orderctl config). */
+char *config_dump(const struct config *cf);
+
+#endif

@@ -1,0 +1,47 @@
+/* engine.h: orderd's core: consumed batches through the journal, the saga and Redis, out through the outbox. */
+#ifndef ORDERD_ENGINE_H
+#define ORDERD_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "saga.h"
+
+struct config;
+struct engine;
+
+struct engine_stats {
+	uint64_t consumed[SAGA_EV_COUNT];	/* decoded input events by type */
+	uint64_t duplicates;			/* dropped: event id seen before */
+	uint64_t dead_letters;			/* undecodable or invalid messages */
+	uint64_t parked;			/* events that arrived before their order */
+	uint64_t deadlines_fired;
+	uint64_t steps_done;
+	uint64_t redis_retries;			/* step calls sent again */
+	uint64_t batches;
+	int64_t steps_in_flight;
+	bool redis_up;
+};
+
+/*
+ * Opens the journal, connects Redis and the relay, recovers what the
+ * journal says was under way, then starts consuming.  cf must outlive the
+ * engine (SIGHUP updates it in place through engine_reload).  Returns 0 or
+ * a negative errno with *cause (caller frees); -EINVAL means bad
+ * configuration or topics.
+ */
+int engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause);
+/* Applies the reloadable keys of next (SIGHUP). */
+void engine_reload(struct engine *e, const struct config *next);
+/*
+ * Graceful stop: no more consuming; in-flight steps finish, the outbox is
+ * flushed, offsets are committed, handles are closed.  done(arg) runs
+ * when everything is released (e is freed by then).  Gives up waiting
+ * after grace_ms: whatever was left is in the journal for the next start.
+ */
+void engine_stop(struct engine *e, int grace_ms, void (*done)(void *arg), void *arg);
+const struct engine_stats *engine_stats(const struct engine *e);
+
+#endif

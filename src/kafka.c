@@ -1,0 +1,392 @@
+/* kafka.c: librdkafka clients on the libuv loop through rd_kafka_queue_io_event_enable and a non-blocking pipe. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "kafka.h"
+#include "log.h"
+#include "util.h"
+
+struct kafka {
+	rd_kafka_t *rk;
+	rd_kafka_queue_t *queue;	/* the queue whose io events wake us */
+	bool consumer;
+	bool paused;
+	bool closing;
+	int fds[2];
+	uv_poll_t poll;
+	uv_timer_t again;		/* drains again when a batch hit its cap */
+	int open_handles;
+	size_t batch_max;
+	rd_kafka_message_t **batch;
+	kafka_batch_fn fn;
+	void *arg;
+};
+
+/* librdkafka logs from its own threads; log.c writes each line with one
+ * fwrite, which stdio locks. */
+static void
+kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
+{
+	enum log_level l = level <= 3 ? LOG_LEVEL_ERROR : level == 4 ?
+	    LOG_LEVEL_WARN : level <= 6 ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+
+	log_msg(l, "kafka", NULL, "%s: %s: %s", rd_kafka_name(rk), fac, buf);
+}
+
+static void
+kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	/* Transport errors are retried by librdkafka; a fatal one is not. */
+	if (err == RD_KAFKA_RESP_ERR__FATAL) {
+		char why[512];
+
+		rd_kafka_fatal_error(rk, why, sizeof(why));
+		log_error("kafka", "%s: fatal error: %s", rd_kafka_name(rk), why);
+		return;
+	}
+	log_msg(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? LOG_LEVEL_WARN :
+	    LOG_LEVEL_INFO, "kafka", NULL, "%s: %s: %s", rd_kafka_name(rk),
+	    rd_kafka_err2name(err), reason);
+}
+
+static int
+kafka_conf_put(rd_kafka_conf_t *conf, const char *k, const char *v, char **cause)
+{
+	char err[512];
+
+	if (rd_kafka_conf_set(conf, k, v, err, sizeof(err)) != RD_KAFKA_CONF_OK) {
+		*cause = xasprintf("kafka.%s: %s", k, err);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+rd_kafka_conf_t *
+kafka_conf_new(const struct config *cf, const char *const *pairs,
+    const char *const *forced, char **cause)
+{
+	rd_kafka_conf_t *conf = rd_kafka_conf_new();
+
+	rd_kafka_conf_set_log_cb(conf, kafka_log_cb);
+	rd_kafka_conf_set_error_cb(conf, kafka_error_cb);
+	for (int i = 0; pairs != NULL && pairs[i] != NULL; i += 2)
+		if (kafka_conf_put(conf, pairs[i], pairs[i + 1], cause) < 0)
+			goto fail;
+	for (int i = 0; cf != NULL && i < cf->nkafka; i++)
+		if (kafka_conf_put(conf, cf->kafka[i].key, cf->kafka[i].value, cause) < 0)
+			goto fail;
+	for (int i = 0; forced != NULL && forced[i] != NULL; i += 2)
+		if (kafka_conf_put(conf, forced[i], forced[i + 1], cause) < 0)
+			goto fail;
+	return conf;
+fail:
+	rd_kafka_conf_destroy(conf);
+	return NULL;
+}
+
+/* Hands up to batch_max queued messages to the callback; returns whether
+ * the queue may hold more. */
+static bool
+kafka_drain_consumer(struct kafka *k)
+{
+	size_t n = 0;
+
+	while (n < k->batch_max) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(k->rk, 0);
+
+		if (m == NULL)
+			break;
+		if (m->err) {
+			if (m->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+				log_warn("kafka", "consumer: %s%s%s",
+				    m->rkt ? rd_kafka_topic_name(m->rkt) : "",
+				    m->rkt ? ": " : "", rd_kafka_message_errstr(m));
+			rd_kafka_message_destroy(m);
+			continue;
+		}
+		k->batch[n++] = m;
+	}
+	if (n > 0)
+		k->fn(k->batch, n, k->arg);
+	return n == k->batch_max;
+}
+
+static void kafka_again_cb(uv_timer_t *t);
+
+/* librdkafka writes to the pipe once per empty -> non-empty change of the
+ * queue, so every wake-up must drain until empty, or reschedule itself. */
+static void
+kafka_drain(struct kafka *k)
+{
+	if (k->closing)
+		return;
+	if (!k->consumer) {
+		rd_kafka_poll(k->rk, 0);
+		return;
+	}
+	if (k->paused)
+		return;
+	if (kafka_drain_consumer(k) && !k->paused && !k->closing)
+		uv_timer_start(&k->again, kafka_again_cb, 0, 0);
+}
+
+static void
+kafka_again_cb(uv_timer_t *t)
+{
+	kafka_drain(t->data);
+}
+
+static void
+kafka_poll_cb(uv_poll_t *p, int status, int events)
+{
+	struct kafka *k = p->data;
+	char buf[256];
+
+	while (read(k->fds[0], buf, sizeof(buf)) > 0)
+		;
+	kafka_drain(k);
+}
+
+static int
+kafka_start(struct kafka *k, uv_loop_t *loop, char **cause)
+{
+	int err;
+
+	if (pipe2(k->fds, O_NONBLOCK | O_CLOEXEC) < 0) {
+		err = -errno;
+		*cause = xasprintf("pipe: %s", strerror(errno));
+		return err;
+	}
+	rd_kafka_queue_io_event_enable(k->queue, k->fds[1], "1", 1);
+	if ((err = uv_poll_init(loop, &k->poll, k->fds[0])) < 0) {
+		*cause = xasprintf("uv_poll_init: %s", uv_strerror(err));
+		return err;
+	}
+	k->poll.data = k;
+	k->open_handles++;
+	uv_timer_init(loop, &k->again);
+	k->again.data = k;
+	k->open_handles++;
+	if ((err = uv_poll_start(&k->poll, UV_READABLE, kafka_poll_cb)) < 0) {
+		*cause = xasprintf("uv_poll_start: %s", uv_strerror(err));
+		return err;
+	}
+	/* Anything queued before the pipe was attached produced no wake-up. */
+	uv_timer_start(&k->again, kafka_again_cb, 0, 0);
+	return 0;
+}
+
+static void
+kafka_handle_closed(uv_handle_t *h)
+{
+	struct kafka *k = h->data;
+
+	if (--k->open_handles > 0)
+		return;
+	free(k->batch);
+	free(k);
+}
+
+static void
+kafka_free_now(struct kafka *k)
+{
+	if (k->queue != NULL) {
+		rd_kafka_queue_io_event_enable(k->queue, -1, NULL, 0);
+		rd_kafka_queue_destroy(k->queue);
+		k->queue = NULL;
+	}
+	if (k->rk != NULL) {
+		rd_kafka_destroy(k->rk);
+		k->rk = NULL;
+	}
+	if (k->fds[0] >= 0)
+		close(k->fds[0]);
+	if (k->fds[1] >= 0)
+		close(k->fds[1]);
+	k->fds[0] = k->fds[1] = -1;
+	if (k->open_handles == 0) {
+		free(k->batch);
+		free(k);
+		return;
+	}
+	if (!uv_is_closing((uv_handle_t *)&k->poll))
+		uv_close((uv_handle_t *)&k->poll, kafka_handle_closed);
+	if (!uv_is_closing((uv_handle_t *)&k->again))
+		uv_close((uv_handle_t *)&k->again, kafka_handle_closed);
+}
+
+static struct kafka *
+kafka_alloc(void)
+{
+	struct kafka *k = xcalloc(1, sizeof(*k));
+
+	k->fds[0] = k->fds[1] = -1;
+	return k;
+}
+
+int
+kafka_consumer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
+    const char *const *topics, int ntopics, size_t batch_max, kafka_batch_fn fn,
+    void *arg, char **cause)
+{
+	struct kafka *k = kafka_alloc();
+	rd_kafka_topic_partition_list_t *sub = NULL;
+	rd_kafka_resp_err_t rerr;
+	char errstr[512];
+	int err;
+
+	*out = NULL;
+	k->consumer = true;
+	k->fn = fn;
+	k->arg = arg;
+	k->batch_max = batch_max ? batch_max : 1;
+	k->batch = xcalloc(k->batch_max, sizeof(*k->batch));
+	k->rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (k->rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		*cause = xasprintf("consumer: %s", errstr);
+		err = -EINVAL;
+		goto fail;
+	}
+	/* One queue for messages, rebalances and errors: the consumer queue. */
+	rd_kafka_poll_set_consumer(k->rk);
+	k->queue = rd_kafka_queue_get_consumer(k->rk);
+	if ((err = kafka_start(k, loop, cause)) < 0)
+		goto fail;
+	sub = rd_kafka_topic_partition_list_new(ntopics);
+	for (int i = 0; i < ntopics; i++)
+		rd_kafka_topic_partition_list_add(sub, topics[i], RD_KAFKA_PARTITION_UA);
+	rerr = rd_kafka_subscribe(k->rk, sub);
+	rd_kafka_topic_partition_list_destroy(sub);
+	if (rerr != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		*cause = xasprintf("subscribe: %s", rd_kafka_err2str(rerr));
+		err = -EINVAL;
+		goto fail;
+	}
+	*out = k;
+	return 0;
+fail:
+	kafka_free_now(k);
+	return err;
+}
+
+int
+kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
+    char **cause)
+{
+	struct kafka *k = kafka_alloc();
+	char errstr[512];
+	int err;
+
+	*out = NULL;
+	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (k->rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		*cause = xasprintf("producer: %s", errstr);
+		err = -EINVAL;
+		goto fail;
+	}
+	/* Delivery reports and errors land on the main queue. */
+	k->queue = rd_kafka_queue_get_main(k->rk);
+	if ((err = kafka_start(k, loop, cause)) < 0)
+		goto fail;
+	*out = k;
+	return 0;
+fail:
+	kafka_free_now(k);
+	return err;
+}
+
+rd_kafka_t *
+kafka_handle(struct kafka *k)
+{
+	return k->rk;
+}
+
+void
+kafka_pause(struct kafka *k, bool paused)
+{
+	if (k->paused == paused)
+		return;
+	k->paused = paused;
+	if (!paused && !k->closing)
+		uv_timer_start(&k->again, kafka_again_cb, 0, 0);
+}
+
+void
+kafka_set_batch_max(struct kafka *k, size_t batch_max)
+{
+	if (batch_max == 0 || batch_max == k->batch_max)
+		return;
+	k->batch = xrealloc(k->batch, batch_max * sizeof(*k->batch));
+	k->batch_max = batch_max;
+}
+
+int
+kafka_store_offset(struct kafka *k, const char *topic, int32_t partition,
+    int64_t offset)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(1);
+	rd_kafka_resp_err_t e;
+
+	rd_kafka_topic_partition_list_add(l, topic, partition)->offset = offset + 1;
+	e = rd_kafka_offsets_store(k->rk, l);
+	rd_kafka_topic_partition_list_destroy(l);
+	/* A partition revoked meanwhile cannot store: its new owner re-reads
+	 * the event and the journal's inbox recognises it. */
+	return e == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -ESRCH;
+}
+
+int
+kafka_partition_count(struct kafka *k, const char *topic, int timeout_ms)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(k->rk, topic, NULL);
+	rd_kafka_resp_err_t e;
+	int n;
+
+	e = rd_kafka_metadata(k->rk, 0, rkt, &md, timeout_ms);
+	rd_kafka_topic_destroy(rkt);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return e == RD_KAFKA_RESP_ERR__TIMED_OUT ? -ETIMEDOUT : -EIO;
+	if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR)
+		n = -ENOENT;
+	else
+		n = md->topics[0].partition_cnt;
+	rd_kafka_metadata_destroy(md);
+	return n;
+}
+
+void
+kafka_close(struct kafka *k, int flush_ms)
+{
+	if (k == NULL)
+		return;
+	k->closing = true;
+	if (k->queue != NULL) {
+		/* No more writes to the pipe we are about to close. */
+		rd_kafka_queue_io_event_enable(k->queue, -1, NULL, 0);
+		rd_kafka_queue_destroy(k->queue);
+		k->queue = NULL;
+	}
+	if (k->consumer) {
+		rd_kafka_resp_err_t e = rd_kafka_consumer_close(k->rk);
+
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_warn("kafka", "consumer close: %s", rd_kafka_err2str(e));
+	} else if (flush_ms > 0) {
+		rd_kafka_resp_err_t e = rd_kafka_flush(k->rk, flush_ms);
+
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+			log_warn("kafka", "producer flush: %d messages not delivered",
+			    rd_kafka_outq_len(k->rk));
+	}
+	kafka_free_now(k);
+}

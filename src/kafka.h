@@ -1,0 +1,63 @@
+/* kafka.h: librdkafka clients inside the libuv loop: an io-event pipe watched by uv_poll, drained until empty. */
+#ifndef ORDERD_KAFKA_H
+#define ORDERD_KAFKA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <librdkafka/rdkafka.h>
+#include <uv.h>
+
+struct config;
+struct kafka;
+
+/*
+ * A batch of consumed messages; the callee owns them (rd_kafka_message_destroy).
+ * Error events (partition EOF, transport errors) are logged by the module
+ * and never reach the callback.
+ */
+typedef void (*kafka_batch_fn)(rd_kafka_message_t **msgs, size_t n, void *arg);
+
+/*
+ * A librdkafka configuration from [kafka] of cf, with logs routed to log.c.
+ * pairs is a NULL-terminated list of key, value defaults that [kafka]
+ * overrides ("enable.idempotence", "true", ..., NULL); forced is applied
+ * last and wins.  Returns NULL with *cause (caller frees) naming the key.
+ */
+rd_kafka_conf_t *kafka_conf_new(const struct config *cf, const char *const *pairs,
+    const char *const *forced, char **cause);
+
+/*
+ * A consumer subscribed to topics, in the group of conf ("group.id" must
+ * be set).  batch_max caps one callback's batch; when more is queued the
+ * module drains again on the next loop iteration.  Takes conf.
+ */
+int kafka_consumer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
+    const char *const *topics, int ntopics, size_t batch_max, kafka_batch_fn fn,
+    void *arg, char **cause);
+/* A producer; delivery reports arrive through the dr_msg_cb set on conf,
+ * called from the loop.  Takes conf. */
+int kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
+    char **cause);
+
+rd_kafka_t *kafka_handle(struct kafka *k);
+/* Stops (true) or resumes (false) handing messages to the batch callback;
+ * librdkafka then stops fetching once its own queue is full. */
+void kafka_pause(struct kafka *k, bool paused);
+void kafka_set_batch_max(struct kafka *k, size_t batch_max);
+/* Marks everything up to and including m's offset as processed (the next
+ * commit carries offset + 1). */
+int kafka_store_offset(struct kafka *k, const char *topic, int32_t partition,
+    int64_t offset);
+/* The number of partitions of a topic, from a metadata request (blocking,
+ * for start-up checks only); -ENOENT when the topic does not exist. */
+int kafka_partition_count(struct kafka *k, const char *topic, int timeout_ms);
+
+/*
+ * Closes the client: a consumer commits its stored offsets and leaves the
+ * group, a producer waits up to flush_ms for its queue.  Blocks (shutdown
+ * only).  The uv handles are closed; k is freed in their close callback.
+ */
+void kafka_close(struct kafka *k, int flush_ms);
+
+#endif

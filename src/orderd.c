@@ -1,0 +1,210 @@
+/* orderd.c: main() of the service: options, configuration, signals and the one libuv loop. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "engine.h"
+#include "kafka.h"
+#include "log.h"
+#include "tool.h"
+#include "util.h"
+
+#define ORDERD_GRACE_MS 30000
+
+struct orderd {
+	uv_loop_t loop;
+	uv_signal_t sigterm, sigint, sighup;
+	struct tool_config_args args;
+	struct config *cf;
+	struct engine *engine;
+	int signals;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: orderd [-c FILE] [-s SECTION.KEY=VALUE]... [--check-config]\n"
+	    "\n"
+	    "Runs the order saga between Kafka and Redis, in the foreground, logging\n"
+	    "to stderr.  SIGTERM/SIGINT stop it gracefully (a second one at once),\n"
+	    "SIGHUP reloads the reloadable keys.\n"
+	    "\n"
+	    "  -c, --config FILE      configuration file (default %s)\n"
+	    "  -s, --set S.KEY=VALUE  override one key of the file; may repeat\n"
+	    "      --check-config     check the configuration, print it, and exit\n"
+	    "  -h, --help             this text\n"
+	    "  -V, --version          the version\n", CONFIG_DEFAULT_PATH);
+}
+
+static void
+orderd_stopped(void *arg)
+{
+	struct orderd *o = arg;
+
+	o->engine = NULL;
+	uv_close((uv_handle_t *)&o->sigterm, NULL);
+	uv_close((uv_handle_t *)&o->sigint, NULL);
+	uv_close((uv_handle_t *)&o->sighup, NULL);
+}
+
+/* Not a signal handler: called from the loop, so anything goes here. */
+static void
+orderd_on_stop(uv_signal_t *h, int signum)
+{
+	struct orderd *o = h->data;
+
+	if (++o->signals > 1) {
+		log_warn("orderd", "second %s: exiting now; the journal has the rest",
+		    strsignal(signum));
+		exit(1);
+	}
+	log_info("orderd", "%s: stopping", strsignal(signum));
+	if (o->engine != NULL)
+		engine_stop(o->engine, ORDERD_GRACE_MS, orderd_stopped, o);
+}
+
+static void
+orderd_reload_line(const char *line, void *arg)
+{
+	log_info("config", "%s", line);
+}
+
+static void
+orderd_on_hup(uv_signal_t *h, int signum)
+{
+	struct orderd *o = h->data;
+	struct config *next = NULL;
+	char *cause = NULL;
+	enum log_level level;
+	int n;
+
+	if (tool_config_load(&o->args, &next, &cause) < 0) {
+		log_error("config", "reload failed, keeping the running configuration: %s",
+		    cause);
+		free(cause);
+		return;
+	}
+	n = config_reload(o->cf, next, orderd_reload_line, NULL);
+	if (log_level_parse(o->cf->log_level, &level) == 0)
+		log_set_level(level);
+	if (o->engine != NULL)
+		engine_reload(o->engine, next);
+	log_info("config", "reloaded %s: %d keys changed", o->cf->path ? o->cf->path :
+	    "(built-in defaults)", n);
+	config_free(next);
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "check-config", no_argument, NULL, 'C' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct orderd o;
+	bool check = false;
+	char *cause = NULL;
+	int c, err, status = 0;
+
+	memset(&o, 0, sizeof(o));
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, ":c:s:hV", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o.args.path = optarg;
+			break;
+		case 's':
+			tool_config_args_add(&o.args, optarg);
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			tool_print_version("orderd");
+			return 0;
+		default:
+			cause = tool_option_error(c, argv);
+			fprintf(stderr, "orderd: %s\n", cause);
+			usage(stderr);
+			free(cause);
+			return 2;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "orderd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 2;
+	}
+	if (tool_config_load(&o.args, &o.cf, &cause) < 0) {
+		fprintf(stderr, "orderd: %s\n", cause);
+		free(cause);
+		tool_config_args_free(&o.args);
+		return 2;
+	}
+	{
+		/* librdkafka is the judge of [kafka]: ask it now, not at start-up. */
+		rd_kafka_conf_t *kc = kafka_conf_new(o.cf, NULL, NULL, &cause);
+
+		if (kc == NULL) {
+			fprintf(stderr, "orderd: %s\n", cause);
+			free(cause);
+			config_free(o.cf);
+			tool_config_args_free(&o.args);
+			return 2;
+		}
+		rd_kafka_conf_destroy(kc);
+	}
+	if (check) {
+		char *dump = config_dump(o.cf);
+
+		fputs(dump, stdout);
+		fprintf(stderr, "orderd: configuration OK (%s)\n", o.cf->path ?
+		    o.cf->path : "built-in defaults");
+		free(dump);
+		config_free(o.cf);
+		tool_config_args_free(&o.args);
+		return 0;
+	}
+
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&o.loop);
+	uv_signal_init(&o.loop, &o.sigterm);
+	uv_signal_init(&o.loop, &o.sigint);
+	uv_signal_init(&o.loop, &o.sighup);
+	o.sigterm.data = o.sigint.data = o.sighup.data = &o;
+	uv_signal_start(&o.sigterm, orderd_on_stop, SIGTERM);
+	uv_signal_start(&o.sigint, orderd_on_stop, SIGINT);
+	uv_signal_start(&o.sighup, orderd_on_hup, SIGHUP);
+	log_info("orderd", "orderd %s starting", PACKAGE_VERSION);
+	err = engine_new(&o.engine, &o.loop, o.cf, &cause);
+	if (err < 0) {
+		log_error("orderd", "cannot start: %s", cause ? cause : strerror(-err));
+		free(cause);
+		status = 1;
+		orderd_stopped(&o);
+	}
+	uv_run(&o.loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&o.loop) != 0)
+		log_warn("orderd", "handles left open at exit");
+	if (status == 0)
+		log_info("orderd", "stopped");
+	config_free(o.cf);
+	tool_config_args_free(&o.args);
+	return status;
+}

@@ -1,0 +1,300 @@
+/* relay.c: the outbox relay: reads unpublished rows in id order, produces them idempotently, marks them from delivery reports. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "config.h"
+#include "journal.h"
+#include "kafka.h"
+#include "log.h"
+#include "relay.h"
+#include "util.h"
+
+#define RELAY_PAGE 1000			/* rows read per journal query */
+#define RELAY_IN_FLIGHT_MAX 20000	/* produced but not acknowledged */
+#define RELAY_RETRY_MS 500		/* after a failed delivery or a full queue */
+
+struct relay {
+	uv_loop_t *loop;
+	struct journal *j;
+	struct kafka *producer;
+	uv_timer_t fetch_timer;		/* coalesces kicks; also the retry timer */
+	uv_timer_t mark_timer;		/* marks acknowledged rows in one transaction */
+	int open_handles;
+	int64_t cursor;			/* highest id produced in this process */
+	bool more;			/* rows after cursor may exist */
+	bool fetch_scheduled;
+	int64_t *acked;			/* ids acknowledged, not yet marked */
+	size_t nacked, acked_cap;
+	int64_t rewind_to;		/* a failed row: produce again from here */
+	struct relay_stats stats;
+	bool stopped;			/* the last page stopped at a full queue */
+	bool closing;
+};
+
+static void relay_fetch_cb(uv_timer_t *t);
+
+static void
+relay_schedule(struct relay *r, uint64_t ms)
+{
+	if (r->closing)
+		return;
+	if (r->fetch_scheduled && ms > 0)
+		return;
+	r->fetch_scheduled = true;
+	uv_timer_start(&r->fetch_timer, relay_fetch_cb, ms, 0);
+}
+
+static void
+relay_mark_cb(uv_timer_t *t)
+{
+	struct relay *r = t->data;
+	int64_t now = util_now_ms();
+	int err;
+
+	if (r->nacked == 0)
+		return;
+	if ((err = journal_begin(r->j)) < 0) {
+		/* orderctl may hold the write lock a moment: try again. */
+		log_warn("relay", "journal busy (%s); marking later", journal_errmsg(r->j));
+		uv_timer_start(&r->mark_timer, relay_mark_cb, 50, 0);
+		return;
+	}
+	for (size_t i = 0; i < r->nacked; i++) {
+		if ((err = journal_outbox_published(r->j, r->acked[i], now)) < 0) {
+			journal_rollback(r->j);
+			log_fatal("relay", "marking outbox row %lld published: %s",
+			    (long long)r->acked[i], journal_errmsg(r->j));
+		}
+	}
+	if ((err = journal_commit(r->j)) < 0)
+		log_fatal("relay", "journal commit: %s", journal_errmsg(r->j));
+	r->stats.published += r->nacked;
+	r->nacked = 0;
+}
+
+/* Called from rd_kafka_poll on the loop thread. */
+static void
+relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct relay *r = opaque;
+	int64_t id = (int64_t)(intptr_t)m->_private;
+
+	r->stats.in_flight--;
+	if (m->err) {
+		/* Produce this row and every later one again, in order: the
+		 * same event ids make the repeats recognisable. */
+		r->stats.errors++;
+		log_warn("relay", "delivery of outbox row %lld failed: %s; retrying",
+		    (long long)id, rd_kafka_err2str(m->err));
+		if (r->rewind_to == 0 || id < r->rewind_to)
+			r->rewind_to = id;
+		relay_schedule(r, RELAY_RETRY_MS);
+		return;
+	}
+	if (r->nacked == r->acked_cap) {
+		r->acked_cap = r->acked_cap ? r->acked_cap * 2 : 1024;
+		r->acked = xrealloc(r->acked, r->acked_cap * sizeof(*r->acked));
+	}
+	r->acked[r->nacked++] = id;
+	if (r->nacked == 1)
+		uv_timer_start(&r->mark_timer, relay_mark_cb, 0, 0);
+	if (r->more && r->stats.in_flight < RELAY_IN_FLIGHT_MAX / 2)
+		relay_schedule(r, 0);
+}
+
+/* Builds Kafka headers from the row's JSON object of name -> value. */
+static rd_kafka_headers_t *
+relay_headers(const char *json)
+{
+	json_t *obj = json_loads(json ? json : "{}", 0, NULL);
+	rd_kafka_headers_t *h;
+	const char *name;
+	json_t *v;
+
+	h = rd_kafka_headers_new(obj ? json_object_size(obj) : 0);
+	if (obj == NULL)
+		return h;
+	json_object_foreach(obj, name, v) {
+		if (json_is_string(v))
+			rd_kafka_header_add(h, name, -1, json_string_value(v),
+			    (ssize_t)json_string_length(v));
+	}
+	json_decref(obj);
+	return h;
+}
+
+static int
+relay_produce_row(const struct journal_outbox_row *row, void *arg)
+{
+	struct relay *r = arg;
+	rd_kafka_headers_t *h = relay_headers(row->headers);
+	rd_kafka_resp_err_t e;
+
+	e = rd_kafka_producev(kafka_handle(r->producer),
+	    RD_KAFKA_V_TOPIC(row->topic),
+	    RD_KAFKA_V_KEY(row->key, row->key_len),
+	    RD_KAFKA_V_VALUE((void *)row->payload, row->payload_len),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_HEADERS(h),
+	    RD_KAFKA_V_OPAQUE((void *)(intptr_t)row->id),
+	    RD_KAFKA_V_END);
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_headers_destroy(h);
+		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+			log_warn("relay", "producing outbox row %lld: %s",
+			    (long long)row->id, rd_kafka_err2str(e));
+		r->stopped = true;
+		return 1;	/* the cursor stays before this row */
+	}
+	r->cursor = row->id;
+	r->stats.in_flight++;
+	r->stats.produced++;
+	return 0;
+}
+
+static void
+relay_fetch_cb(uv_timer_t *t)
+{
+	struct relay *r = t->data;
+	int n;
+
+	r->fetch_scheduled = false;
+	if (r->closing)
+		return;
+	if (r->rewind_to > 0) {
+		/* Only once nothing is in flight, or rows would overtake each other. */
+		if (r->stats.in_flight > 0) {
+			relay_schedule(r, RELAY_RETRY_MS);
+			return;
+		}
+		r->cursor = r->rewind_to - 1;
+		r->rewind_to = 0;
+		r->more = true;
+	}
+	for (;;) {
+		if (r->stats.in_flight >= RELAY_IN_FLIGHT_MAX) {
+			r->more = true;	/* the delivery reports reschedule */
+			break;
+		}
+		r->stopped = false;
+		n = journal_outbox_pending(r->j, r->cursor, RELAY_PAGE,
+		    relay_produce_row, r);
+		if (n < 0) {
+			log_error("relay", "reading the outbox: %s", journal_errmsg(r->j));
+			relay_schedule(r, RELAY_RETRY_MS);
+			return;
+		}
+		if (r->stopped) {
+			/* librdkafka's queue is full: let it drain a little. */
+			r->more = true;
+			relay_schedule(r, 20);
+			break;
+		}
+		if (n < RELAY_PAGE) {
+			r->more = false;
+			break;
+		}
+	}
+	/* Serve the delivery reports of what was just produced soon. */
+	rd_kafka_poll(kafka_handle(r->producer), 0);
+}
+
+int
+relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
+    const struct config *cf, char **cause)
+{
+	static const char *const defaults[] = {
+		"linger.ms", "2",
+		/* Never give up on a row: a broker outage only delays it. */
+		"message.timeout.ms", "0",
+		"queue.buffering.max.messages", "100000",
+		"client.id", "orderd-relay",
+		NULL,
+	};
+	static const char *const forced[] = {
+		"enable.idempotence", "true",
+		"acks", "all",
+		NULL,
+	};
+	struct relay *r = xcalloc(1, sizeof(*r));
+	rd_kafka_conf_t *conf;
+	int err;
+
+	*out = NULL;
+	r->loop = loop;
+	r->j = j;
+	r->more = true;
+	conf = kafka_conf_new(cf, defaults, forced, cause);
+	if (conf == NULL) {
+		err = -EINVAL;
+		goto fail;
+	}
+	rd_kafka_conf_set_opaque(conf, r);
+	rd_kafka_conf_set_dr_msg_cb(conf, relay_dr_cb);
+	if ((err = kafka_producer_new(&r->producer, loop, conf, cause)) < 0)
+		goto fail;
+	uv_timer_init(loop, &r->fetch_timer);
+	r->fetch_timer.data = r;
+	uv_timer_init(loop, &r->mark_timer);
+	r->mark_timer.data = r;
+	r->open_handles = 2;
+	relay_schedule(r, 0);
+	*out = r;
+	return 0;
+fail:
+	free(r);
+	return err;
+}
+
+void
+relay_kick(struct relay *r)
+{
+	r->more = true;
+	relay_schedule(r, 0);
+}
+
+bool
+relay_idle(const struct relay *r)
+{
+	return !r->more && r->stats.in_flight == 0 && r->nacked == 0 &&
+	    r->rewind_to == 0 && !r->fetch_scheduled;
+}
+
+const struct relay_stats *
+relay_stats(const struct relay *r)
+{
+	return &r->stats;
+}
+
+static void
+relay_handle_closed(uv_handle_t *h)
+{
+	struct relay *r = h->data;
+
+	if (--r->open_handles == 0) {
+		free(r->acked);
+		free(r);
+	}
+}
+
+void
+relay_close(struct relay *r, int flush_ms)
+{
+	if (r == NULL)
+		return;
+	r->closing = true;
+	uv_timer_stop(&r->fetch_timer);
+	/* Delivery reports served by the flush are marked below. */
+	rd_kafka_flush(kafka_handle(r->producer), flush_ms);
+	relay_mark_cb(&r->mark_timer);
+	kafka_close(r->producer, 0);
+	uv_close((uv_handle_t *)&r->fetch_timer, relay_handle_closed);
+	uv_close((uv_handle_t *)&r->mark_timer, relay_handle_closed);
+}

@@ -1,0 +1,37 @@
+/* relay.h: publishes the journal's outbox to Kafka in id order; a row is published only when the broker acknowledged it. */
+#ifndef ORDERD_RELAY_H
+#define ORDERD_RELAY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct config;
+struct journal;
+struct relay;
+
+struct relay_stats {
+	uint64_t produced;		/* messages handed to librdkafka */
+	uint64_t published;		/* rows marked published (acknowledged) */
+	uint64_t errors;		/* failed deliveries (retried) */
+	int64_t in_flight;		/* produced, not acknowledged yet */
+};
+
+/*
+ * A relay over the journal j (shared with the engine: one thread, one
+ * connection).  The idempotent producer (acks=all) is configured from [kafka].
+ * Starts with every unpublished row: after a crash those are published again
+ * under the same event ids.  Returns 0 or a negative errno with *cause.
+ */
+int relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
+    const struct config *cf, char **cause);
+/* New rows were committed: publish them soon (coalesced within a loop turn). */
+void relay_kick(struct relay *r);
+/* True when every row known to the relay is acknowledged and nothing waits. */
+bool relay_idle(const struct relay *r);
+const struct relay_stats *relay_stats(const struct relay *r);
+/* Stops: waits up to flush_ms for acknowledgements, marks them, frees r. */
+void relay_close(struct relay *r, int flush_ms);
+
+#endif
