@@ -51,8 +51,17 @@ static const char *const journal_query_names[JQ_COUNT] = {
 #undef X
 };
 
+/* A report of sql/reports.sql, prepared the first time it is used. */
+struct journal_report_stmt {
+	char *name;
+	sqlite3_stmt *st;
+};
+
 struct journal {
 	sqlite3 *db;
+	char *reports_sql;		/* sql/reports.sql, read on first use */
+	struct journal_report_stmt *reports;
+	int nreports;
 	sqlite3_stmt *stmt[JQ_COUNT];
 	sqlite3_stmt *begin, *commit, *rollback;
 	bool in_tx;
@@ -309,6 +318,12 @@ journal_free(struct journal *j)
 		return;
 	for (int q = 0; q < JQ_COUNT; q++)
 		sqlite3_finalize(j->stmt[q]);
+	for (int i = 0; i < j->nreports; i++) {
+		sqlite3_finalize(j->reports[i].st);
+		free(j->reports[i].name);
+	}
+	free(j->reports);
+	free(j->reports_sql);
 	sqlite3_finalize(j->begin);
 	sqlite3_finalize(j->commit);
 	sqlite3_finalize(j->rollback);
@@ -824,4 +839,77 @@ sqlite3 *
 journal_db(struct journal *j)
 {
 	return j->db;
+}
+
+/* Finds "-- name: NAME" in text; returns the statement text after it (up to
+ * the next name line) as a malloc'd string, or NULL. */
+static char *
+journal_named_sql(const char *text, const char *name)
+{
+	size_t nlen = strlen(name);
+	const char *p = text;
+
+	while ((p = strstr(p, "-- name: ")) != NULL) {
+		const char *n = p + 9, *eol = strchr(n, '\n'), *next;
+
+		if (eol == NULL)
+			return NULL;
+		if ((size_t)(eol - n) == nlen && memcmp(n, name, nlen) == 0) {
+			next = strstr(eol, "\n-- name: ");
+			return next ? xstrndup(eol + 1, (size_t)(next - eol - 1)) :
+			    xstrdup(eol + 1);
+		}
+		p = eol;
+	}
+	return NULL;
+}
+
+int
+journal_report(struct journal *j, const char *name, const char *const *params,
+    int nparams, int (*row)(sqlite3_stmt *st, void *arg), void *arg)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, n = 0;
+
+	for (int i = 0; i < j->nreports; i++)
+		if (strcmp(j->reports[i].name, name) == 0)
+			st = j->reports[i].st;
+	if (st == NULL) {
+		char *sql;
+		const char *tail;
+		int err;
+
+		if (j->reports_sql == NULL &&
+		    (err = util_read_data_file("sql/reports.sql", &j->reports_sql, NULL)) < 0)
+			return err;
+		sql = journal_named_sql(j->reports_sql, name);
+		if (sql == NULL)
+			return -ENOENT;
+		/* A report of several statements (DDL) runs whole, once. */
+		rc = sqlite3_prepare_v2(j->db, sql, -1, &st, &tail);
+		if (rc == SQLITE_OK && tail != NULL && strspn(tail, " \t\r\n") != strlen(tail)) {
+			sqlite3_finalize(st);
+			rc = sqlite3_exec(j->db, sql, NULL, NULL, NULL);
+			free(sql);
+			return rc == SQLITE_OK ? 0 : journal_err(rc);
+		}
+		free(sql);
+		if (rc != SQLITE_OK)
+			return journal_err(rc) ? journal_err(rc) : -EIO;
+		j->reports = xrealloc(j->reports, (size_t)(j->nreports + 1) * sizeof(*j->reports));
+		j->reports[j->nreports].name = xstrdup(name);
+		j->reports[j->nreports].st = st;
+		j->nreports++;
+	}
+	for (int i = 0; i < nparams; i++)
+		bind_text(st, i + 1, params[i]);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (row != NULL && row(st, arg) != 0) {
+			rc = SQLITE_DONE;
+			break;
+		}
+	}
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : n;
 }

@@ -172,4 +172,14 @@ int journal_stock_adjustments_unapplied(struct journal *j,
 /* The connection, for read-only reports (orderctl); never for writes. */
 struct sqlite3 *journal_db(struct journal *j);
 
+/*
+ * Runs the report called name in sql/reports.sql with text parameters,
+ * calling row for each result row (the statement is valid during the
+ * call; a non-zero return stops).  Returns the number of rows or a
+ * negative errno (-ENOENT: no such report).
+ */
+struct sqlite3_stmt;
+int journal_report(struct journal *j, const char *name, const char *const *params,
+    int nparams, int (*row)(struct sqlite3_stmt *st, void *arg), void *arg);
+
 #endif

@@ -1,0 +1,111 @@
+-- reports.sql: read-only reports of the journal for orderctl, by name.
+--
+-- src/journal.c prepares a report the first time it is asked for by name
+-- (journal_report).  Parameters are positional.  The reconcile reports read
+-- the TEMP tables redis_stock and redis_resv that orderctl fills from Redis
+-- in its own connection; they never touch the journal's own tables' rows.
+
+-- name: order
+-- ?1 order_id
+SELECT order_id, state, customer_id, amount_cents, currency, items, payment_id,
+       reason, reason_sku, created_event_id, created_at, updated_at
+  FROM orders WHERE order_id = ?1;
+
+-- name: order_steps
+-- ?1 order_id
+SELECT id, kind, sku, qty, event_id, intent_at, result, done_at
+  FROM saga_steps WHERE order_id = ?1 ORDER BY id;
+
+-- name: order_events
+-- ?1 order_id
+SELECT event_id, type, topic, kafka_partition, kafka_offset, status, received_at
+  FROM inbox WHERE order_id = ?1 ORDER BY rowid;
+
+-- name: order_outputs
+-- ?1 order_id
+SELECT id, event_id, type, topic, created_at, published_at
+  FROM outbox WHERE order_id = ?1 ORDER BY id;
+
+-- name: order_deadline
+-- ?1 order_id
+SELECT due_at, fired_at FROM deadlines WHERE order_id = ?1;
+
+-- name: dlq
+SELECT id, topic, kafka_partition, kafka_offset, error, received_at,
+       length(payload), CAST(msg_key AS TEXT)
+  FROM dlq ORDER BY id;
+
+-- name: skus
+-- Every sku the journal knows of.
+SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps ORDER BY 1;
+
+-- name: redis_tables
+CREATE TEMP TABLE IF NOT EXISTS redis_stock (
+    sku TEXT PRIMARY KEY, available INTEGER, reserved INTEGER, sold INTEGER, added INTEGER);
+CREATE TEMP TABLE IF NOT EXISTS redis_resv (
+    order_id TEXT, sku TEXT, state TEXT, qty INTEGER, PRIMARY KEY (order_id, sku));
+
+-- name: redis_stock_insert
+INSERT OR REPLACE INTO redis_stock VALUES (?1, ?2, ?3, ?4, ?5);
+
+-- name: redis_resv_insert
+INSERT OR REPLACE INTO redis_resv VALUES (?1, ?2, ?3, ?4);
+
+-- name: reconcile_stock
+-- Per sku: the counters the journal implies and the ones Redis holds.
+-- A sku with a step in flight or a stock addition not yet applied is
+-- unsettled: its counters may move any moment, so they are not compared.
+WITH last AS (
+    SELECT sku, qty, result,
+           row_number() OVER (PARTITION BY order_id, sku ORDER BY id DESC) AS rn
+      FROM saga_steps WHERE result IS NOT NULL),
+skus AS (
+    SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps
+    UNION SELECT sku FROM temp.redis_stock)
+SELECT s.sku,
+       (SELECT coalesce(sum(qty), 0) FROM stock_adjustments a WHERE a.sku = s.sku),
+       (SELECT coalesce(sum(qty), 0) FROM last WHERE last.sku = s.sku AND rn = 1
+           AND result = 'RESERVED'),
+       (SELECT coalesce(sum(qty), 0) FROM last WHERE last.sku = s.sku AND rn = 1
+           AND result = 'COMMITTED'),
+       EXISTS (SELECT 1 FROM saga_steps f WHERE f.sku = s.sku AND f.result IS NULL)
+           OR EXISTS (SELECT 1 FROM stock_adjustments u WHERE u.sku = s.sku
+                      AND u.applied_at IS NULL),
+       r.available, r.reserved, r.sold, r.added
+  FROM skus s LEFT JOIN temp.redis_stock r ON r.sku = s.sku
+ ORDER BY s.sku;
+
+-- name: reconcile_lines
+-- Every (order, sku) whose journal state and Redis record disagree, or
+-- that holds stock for an order that is over, or that Redis holds for an
+-- order the journal does not know.  Lines with a step in flight are skipped.
+WITH last AS (
+    SELECT order_id, sku, qty, result,
+           row_number() OVER (PARTITION BY order_id, sku ORDER BY id DESC) AS rn
+      FROM saga_steps WHERE result IS NOT NULL),
+lines AS (SELECT order_id, sku, qty, result FROM last WHERE rn = 1),
+flying AS (SELECT DISTINCT order_id, sku FROM saga_steps WHERE result IS NULL)
+SELECT 'journal_redis_mismatch', l.order_id, l.sku,
+       'journal says ' || l.result || ', Redis says ' || coalesce(r.state, 'nothing')
+  FROM lines l LEFT JOIN temp.redis_resv r ON r.order_id = l.order_id AND r.sku = l.sku
+ WHERE (l.order_id, l.sku) NOT IN (SELECT order_id, sku FROM flying)
+   AND coalesce(r.state, '') != l.result
+UNION ALL
+SELECT 'terminal_order_holds_stock', l.order_id, l.sku,
+       'order is ' || o.state || ' but its line is still RESERVED in the journal'
+  FROM lines l JOIN orders o ON o.order_id = l.order_id
+ WHERE l.result = 'RESERVED' AND o.state IN ('CONFIRMED', 'REJECTED', 'CANCELLED')
+   AND (l.order_id, l.sku) NOT IN (SELECT order_id, sku FROM flying)
+UNION ALL
+SELECT 'terminal_order_holds_stock', r.order_id, r.sku,
+       'order is ' || o.state || ' but Redis holds ' || r.qty || ' for it'
+  FROM temp.redis_resv r JOIN orders o ON o.order_id = r.order_id
+ WHERE r.state = 'RESERVED' AND o.state IN ('CONFIRMED', 'REJECTED', 'CANCELLED')
+   AND (r.order_id, r.sku) NOT IN (SELECT order_id, sku FROM flying)
+UNION ALL
+SELECT 'reservation_without_order', r.order_id, r.sku,
+       'Redis holds ' || r.qty || ' for an order the journal does not know'
+  FROM temp.redis_resv r
+ WHERE r.state = 'RESERVED'
+   AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = r.order_id)
+ORDER BY 2, 3;

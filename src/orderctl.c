@@ -1,0 +1,934 @@
+/* orderctl.c: the operator's tool: stock, orders, reconcile, outbox and DLQ, safe while orderd runs. */
+#include "autoconfig.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <uuid/uuid.h>
+
+#include "config.h"
+#include "event.h"
+#include "inventory.h"
+#include "journal.h"
+#include "kafka.h"
+#include "log.h"
+#include "tool.h"
+#include "util.h"
+
+struct ctl {
+	struct config *cf;
+	struct journal *j;
+	redisContext *rc;
+	bool json;
+};
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: orderctl [-c FILE] [-s SECTION.KEY=VALUE]... COMMAND [ARGS]\n"
+	    "\n"
+	    "commands:\n"
+	    "  stock add SKU QTY              add QTY (> 0) units; journaled, applied by Lua\n"
+	    "  stock show [SKU...] [--json]   available, reserved, sold per sku\n"
+	    "  order show ORDER_ID [--json]   state, lines, every step with its time\n"
+	    "  reconcile [--json]             journal vs Redis; exit 1 on any drift\n"
+	    "  outbox [--json]                pending, published, oldest pending age\n"
+	    "  dlq list [--json]              messages parked as undecodable or invalid\n"
+	    "  topics create [--partitions N] create the configured topics (default 3)\n"
+	    "\n"
+	    "  -c, --config FILE   configuration file (default %s)\n"
+	    "  -s, --set S.K=V     override one key; may repeat\n"
+	    "  -h, --help          this text\n"
+	    "  -V, --version       the version\n"
+	    "\n"
+	    "Exit status: 0 success, 1 a failed check or operation, 2 bad usage or\n"
+	    "configuration.\n", CONFIG_DEFAULT_PATH);
+}
+
+static int
+ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int
+ctl_fail(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("orderctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+static void
+ctl_print_json(json_t *doc)
+{
+	char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
+
+	puts(s);
+	free(s);
+	json_decref(doc);
+}
+
+static int
+ctl_journal(struct ctl *c)
+{
+	struct journal_options jo = { .synchronous_full = true, .busy_timeout_ms = 10000 };
+	char *cause = NULL;
+
+	if (c->j != NULL)
+		return 0;
+	if (journal_open(&c->j, c->cf->journal_path, &jo, &cause) < 0) {
+		ctl_fail("%s", cause);
+		free(cause);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+ctl_redis(struct ctl *c)
+{
+	struct timeval tv = { .tv_sec = c->cf->redis_timeout_ms / 1000,
+	    .tv_usec = (c->cf->redis_timeout_ms % 1000) * 1000 };
+
+	if (c->rc != NULL)
+		return 0;
+	c->rc = redisConnectWithTimeout(c->cf->redis_host, c->cf->redis_port, tv);
+	if (c->rc == NULL || c->rc->err) {
+		ctl_fail("redis %s:%d: %s", c->cf->redis_host, c->cf->redis_port,
+		    c->rc ? c->rc->errstr : "out of memory");
+		return 1;
+	}
+	redisSetTimeout(c->rc, tv);
+	return 0;
+}
+
+/* ---- stock ------------------------------------------------------------ */
+
+static int
+ctl_stock_add(struct ctl *c, int argc, char **argv)
+{
+	char id[37], k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], *src[INVENTORY_SCRIPT_COUNT];
+	char *cause = NULL, *end;
+	long long qty;
+	redisReply *r;
+	uuid_t u;
+	int err;
+
+	if (argc != 2) {
+		fprintf(stderr, "orderctl: usage: stock add SKU QTY\n");
+		return 2;
+	}
+	if (!event_valid_name(argv[0], strlen(argv[0]), SAGA_SKU_MAX)) {
+		fprintf(stderr, "orderctl: SKU '%s': must be 1..%d of [A-Za-z0-9._:-]\n",
+		    argv[0], SAGA_SKU_MAX);
+		return 2;
+	}
+	errno = 0;
+	qty = strtoll(argv[1], &end, 10);
+	if (errno != 0 || *end != '\0' || end == argv[1] || qty <= 0 ||
+	    qty > 1000000000000LL) {
+		fprintf(stderr, "orderctl: QTY '%s': must be an integer in 1..10^12\n", argv[1]);
+		return 2;
+	}
+	if (ctl_journal(c))
+		return 1;
+	/* Journaled first: what Redis gets is never more than the journal knows. */
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, id);
+	if ((err = journal_begin(c->j)) < 0 ||
+	    (err = journal_stock_adjustment_add(c->j, id, argv[0], qty, util_now_ms())) < 0 ||
+	    (err = journal_commit(c->j)) < 0) {
+		journal_rollback(c->j);
+		return ctl_fail("journal: %s", journal_errmsg(c->j));
+	}
+	if (ctl_redis(c))
+		return ctl_fail("stock addition %s is journaled; orderd applies it when "
+		    "it reaches Redis", id);
+	if (inventory_read_scripts(src, &cause) < 0) {
+		ctl_fail("%s", cause);
+		free(cause);
+		return 1;
+	}
+	inventory_key_stock(k1, sizeof(k1), c->cf->redis_prefix, argv[0]);
+	inventory_key_adds(k2, sizeof(k2), c->cf->redis_prefix, argv[0]);
+	r = redisCommand(c->rc, "EVAL %s 2 %s %s %s %lld", src[INVENTORY_STOCK_ADD], k1, k2,
+	    id, qty);
+	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
+		free(src[i]);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+		ctl_fail("redis: %s; stock addition %s is journaled and applied later",
+		    r == NULL ? c->rc->errstr : r->type == REDIS_REPLY_ERROR ? r->str :
+		    "unexpected reply", id);
+		freeReplyObject(r);
+		return 1;
+	}
+	if ((err = journal_stock_adjustment_applied(c->j, id, util_now_ms())) < 0)
+		ctl_fail("journal: %s (the stock was added)", journal_errmsg(c->j));
+	if (c->json) {
+		ctl_print_json(json_pack("{s:s, s:s, s:I, s:I}", "adjustment_id", id,
+		    "sku", argv[0], "added", (json_int_t)qty,
+		    "available", (json_int_t)r->element[1]->integer));
+	} else {
+		printf("%s: added %lld, available %lld\n", argv[0], qty,
+		    r->element[1]->integer);
+	}
+	freeReplyObject(r);
+	return err < 0 ? 1 : 0;
+}
+
+struct stock_row {
+	long long available, reserved, sold, added;
+	bool exists;
+};
+
+static int
+ctl_stock_get(struct ctl *c, const char *sku, struct stock_row *row)
+{
+	char key[INVENTORY_KEY_MAX];
+	redisReply *r;
+
+	memset(row, 0, sizeof(*row));
+	inventory_key_stock(key, sizeof(key), c->cf->redis_prefix, sku);
+	r = redisCommand(c->rc, "HMGET %s available reserved sold added", key);
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
+		ctl_fail("redis: %s", r == NULL ? c->rc->errstr : "unexpected reply");
+		freeReplyObject(r);
+		return -EIO;
+	}
+	for (int i = 0; i < 4; i++) {
+		long long v = r->element[i]->type == REDIS_REPLY_STRING ?
+		    atoll(r->element[i]->str) : 0;
+
+		row->exists |= r->element[i]->type == REDIS_REPLY_STRING;
+		if (i == 0) row->available = v;
+		if (i == 1) row->reserved = v;
+		if (i == 2) row->sold = v;
+		if (i == 3) row->added = v;
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+/* Every sku with a stock hash in Redis (SCAN, so it never blocks Redis). */
+static char **
+ctl_redis_skus(struct ctl *c, const char *suffix, int *n)
+{
+	char **v = NULL, pattern[INVENTORY_KEY_MAX], cursor[32] = "0";
+	size_t plen = strlen(c->cf->redis_prefix);
+	int cap = 0;
+
+	*n = 0;
+	snprintf(pattern, sizeof(pattern), "%s{*}:%s", c->cf->redis_prefix, suffix);
+	do {
+		redisReply *r = redisCommand(c->rc, "SCAN %s MATCH %s COUNT 1000", cursor,
+		    pattern);
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			freeReplyObject(r);
+			break;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			const char *k = r->element[1]->element[i]->str + plen, *close;
+
+			if (*k != '{' || (close = strchr(k, '}')) == NULL)
+				continue;
+			if (*n == cap) {
+				cap = cap ? cap * 2 : 64;
+				v = xrealloc(v, (size_t)cap * sizeof(*v));
+			}
+			v[(*n)++] = xstrndup(k + 1, (size_t)(close - k - 1));
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	return v;
+}
+
+static int
+ctl_cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+ctl_stock_show(struct ctl *c, int argc, char **argv)
+{
+	char **skus;
+	int n, status = 0;
+	json_t *doc = NULL, *arr = NULL;
+
+	if (ctl_redis(c))
+		return 1;
+	if (argc > 0) {
+		n = argc;
+		skus = xcalloc((size_t)n, sizeof(*skus));
+		for (int i = 0; i < n; i++)
+			skus[i] = xstrdup(argv[i]);
+	} else {
+		skus = ctl_redis_skus(c, "stock", &n);
+		qsort(skus, (size_t)n, sizeof(*skus), ctl_cmpstr);
+	}
+	if (c->json) {
+		doc = json_object();
+		arr = json_array();
+		json_object_set_new(doc, "skus", arr);
+	} else {
+		printf("%-24s %12s %12s %12s\n", "SKU", "AVAILABLE", "RESERVED", "SOLD");
+	}
+	for (int i = 0; i < n; i++) {
+		struct stock_row row;
+
+		if (ctl_stock_get(c, skus[i], &row) < 0) {
+			status = 1;
+			break;
+		}
+		if (!row.exists && argc > 0)
+			fprintf(stderr, "orderctl: %s: no stock recorded\n", skus[i]);
+		if (c->json)
+			json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I}",
+			    "sku", skus[i], "available", (json_int_t)row.available,
+			    "reserved", (json_int_t)row.reserved, "sold", (json_int_t)row.sold,
+			    "added", (json_int_t)row.added));
+		else
+			printf("%-24s %12lld %12lld %12lld\n", skus[i], row.available,
+			    row.reserved, row.sold);
+	}
+	for (int i = 0; i < n; i++)
+		free(skus[i]);
+	free(skus);
+	if (doc != NULL) {
+		if (status == 0)
+			ctl_print_json(doc);
+		else
+			json_decref(doc);
+	}
+	return status;
+}
+
+/* ---- order show --------------------------------------------------------- */
+
+static json_t *
+col_json(sqlite3_stmt *st, int i)
+{
+	switch (sqlite3_column_type(st, i)) {
+	case SQLITE_NULL:
+		return json_null();
+	case SQLITE_INTEGER:
+		return json_integer(sqlite3_column_int64(st, i));
+	default:
+		return json_string((const char *)sqlite3_column_text(st, i));
+	}
+}
+
+/* Appends one row as an object whose keys are the column names. */
+static int
+ctl_row_json(sqlite3_stmt *st, void *arg)
+{
+	json_t *arr = arg, *obj = json_object();
+
+	for (int i = 0; i < sqlite3_column_count(st); i++)
+		json_object_set_new(obj, sqlite3_column_name(st, i), col_json(st, i));
+	json_array_append_new(arr, obj);
+	return 0;
+}
+
+static void
+ctl_time(char *buf, size_t len, json_t *v)
+{
+	if (json_is_integer(v)) {
+		char t[32];
+
+		event_format_time(t, json_integer_value(v));
+		snprintf(buf, len, "%s", t);
+	} else {
+		snprintf(buf, len, "-");
+	}
+}
+
+static int
+ctl_order_show(struct ctl *c, int argc, char **argv)
+{
+	const char *params[1];
+	json_t *orders = json_array(), *steps = json_array(), *events = json_array(),
+	    *outputs = json_array(), *deadline = json_array(), *o, *items;
+	int n;
+
+	if (argc != 1) {
+		fprintf(stderr, "orderctl: usage: order show ORDER_ID [--json]\n");
+		json_decref(orders);
+		json_decref(steps);
+		json_decref(events);
+		json_decref(outputs);
+		json_decref(deadline);
+		return 2;
+	}
+	params[0] = argv[0];
+	if (ctl_journal(c))
+		return 1;
+	n = journal_report(c->j, "order", params, 1, ctl_row_json, orders);
+	if (n <= 0) {
+		json_decref(orders);
+		json_decref(steps);
+		json_decref(events);
+		json_decref(outputs);
+		json_decref(deadline);
+		return n < 0 ? ctl_fail("journal: %s", journal_errmsg(c->j)) :
+		    ctl_fail("order %s: not in the journal", argv[0]);
+	}
+	journal_report(c->j, "order_steps", params, 1, ctl_row_json, steps);
+	journal_report(c->j, "order_events", params, 1, ctl_row_json, events);
+	journal_report(c->j, "order_outputs", params, 1, ctl_row_json, outputs);
+	journal_report(c->j, "order_deadline", params, 1, ctl_row_json, deadline);
+	o = json_incref(json_array_get(orders, 0));
+	json_decref(orders);
+	items = json_loads(json_string_value(json_object_get(o, "items")), 0, NULL);
+	json_object_set_new(o, "items", items ? items : json_array());
+	json_object_set_new(o, "steps", steps);
+	json_object_set_new(o, "events", events);
+	json_object_set_new(o, "outputs", outputs);
+	json_object_set_new(o, "deadline", json_array_size(deadline) ?
+	    json_incref(json_array_get(deadline, 0)) : json_null());
+	json_decref(deadline);
+	if (c->json) {
+		ctl_print_json(o);
+		return 0;
+	}
+	printf("order     %s\nstate     %s", argv[0],
+	    json_string_value(json_object_get(o, "state")));
+	if (json_is_string(json_object_get(o, "reason")))
+		printf(" (%s%s%s)", json_string_value(json_object_get(o, "reason")),
+		    json_is_string(json_object_get(o, "reason_sku")) ? " " : "",
+		    json_is_string(json_object_get(o, "reason_sku")) ?
+		    json_string_value(json_object_get(o, "reason_sku")) : "");
+	printf("\ncustomer  %s\namount    %lld %s\n",
+	    json_string_value(json_object_get(o, "customer_id")),
+	    (long long)json_integer_value(json_object_get(o, "amount_cents")),
+	    json_string_value(json_object_get(o, "currency")));
+	if (json_is_string(json_object_get(o, "payment_id")))
+		printf("payment   %s\n", json_string_value(json_object_get(o, "payment_id")));
+	printf("lines\n");
+	for (size_t i = 0; i < json_array_size(json_object_get(o, "items")); i++) {
+		json_t *it = json_array_get(json_object_get(o, "items"), i);
+
+		printf("  %-24s %lld\n", json_string_value(json_object_get(it, "sku")),
+		    (long long)json_integer_value(json_object_get(it, "qty")));
+	}
+	printf("events\n");
+	for (size_t i = 0; i < json_array_size(events); i++) {
+		json_t *ev = json_array_get(events, i);
+		char t[32];
+
+		ctl_time(t, sizeof(t), json_object_get(ev, "received_at"));
+		printf("  %s  %-28s %-8s %s\n", t,
+		    json_string_value(json_object_get(ev, "type")),
+		    json_string_value(json_object_get(ev, "status")),
+		    json_string_value(json_object_get(ev, "event_id")));
+	}
+	printf("steps\n");
+	for (size_t i = 0; i < json_array_size(steps); i++) {
+		json_t *s = json_array_get(steps, i);
+		char t1[32], t2[32];
+
+		ctl_time(t1, sizeof(t1), json_object_get(s, "intent_at"));
+		ctl_time(t2, sizeof(t2), json_object_get(s, "done_at"));
+		printf("  %s  %-8s %-20s %8lld  %-10s %s\n", t1,
+		    json_string_value(json_object_get(s, "kind")),
+		    json_string_value(json_object_get(s, "sku")),
+		    (long long)json_integer_value(json_object_get(s, "qty")),
+		    json_is_string(json_object_get(s, "result")) ?
+		    json_string_value(json_object_get(s, "result")) : "in flight", t2);
+	}
+	printf("outputs\n");
+	for (size_t i = 0; i < json_array_size(outputs); i++) {
+		json_t *x = json_array_get(outputs, i);
+		char t1[32], t2[32];
+
+		ctl_time(t1, sizeof(t1), json_object_get(x, "created_at"));
+		ctl_time(t2, sizeof(t2), json_object_get(x, "published_at"));
+		printf("  %s  %-18s %s  published %s\n", t1,
+		    json_string_value(json_object_get(x, "type")),
+		    json_string_value(json_object_get(x, "event_id")), t2);
+	}
+	json_decref(o);
+	return 0;
+}
+
+/* ---- outbox, dlq -------------------------------------------------------- */
+
+static int
+ctl_outbox(struct ctl *c, int argc, char **argv)
+{
+	int64_t pending, published, oldest, age;
+
+	if (argc != 0) {
+		fprintf(stderr, "orderctl: usage: outbox [--json]\n");
+		return 2;
+	}
+	if (ctl_journal(c))
+		return 1;
+	if (journal_outbox_stats(c->j, &pending, &published, &oldest) < 0)
+		return ctl_fail("journal: %s", journal_errmsg(c->j));
+	age = pending > 0 && oldest > 0 ? util_now_ms() - oldest : 0;
+	if (age < 0)
+		age = 0;
+	if (c->json)
+		ctl_print_json(json_pack("{s:I, s:I, s:I}", "pending", (json_int_t)pending,
+		    "published", (json_int_t)published, "oldest_pending_age_ms",
+		    (json_int_t)age));
+	else
+		printf("pending    %lld\npublished  %lld\noldest pending age  %lld ms\n",
+		    (long long)pending, (long long)published, (long long)age);
+	return 0;
+}
+
+static int
+ctl_dlq_row(sqlite3_stmt *st, void *arg)
+{
+	json_t *arr = arg;
+	const unsigned char *key = sqlite3_column_text(st, 7);
+
+	json_array_append_new(arr, json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:I, s:o}",
+	    "id", (json_int_t)sqlite3_column_int64(st, 0),
+	    "topic", (const char *)sqlite3_column_text(st, 1),
+	    "partition", sqlite3_column_int(st, 2),
+	    "offset", (json_int_t)sqlite3_column_int64(st, 3),
+	    "error", (const char *)sqlite3_column_text(st, 4),
+	    "received_at", (json_int_t)sqlite3_column_int64(st, 5),
+	    "bytes", (json_int_t)sqlite3_column_int64(st, 6),
+	    "key", key && json_string((const char *)key) ?
+	    json_string((const char *)key) : json_null()));
+	return 0;
+}
+
+static int
+ctl_dlq(struct ctl *c, int argc, char **argv)
+{
+	json_t *arr;
+	int n;
+
+	if (argc != 1 || strcmp(argv[0], "list") != 0) {
+		fprintf(stderr, "orderctl: usage: dlq list [--json]\n");
+		return 2;
+	}
+	if (ctl_journal(c))
+		return 1;
+	arr = json_array();
+	n = journal_report(c->j, "dlq", NULL, 0, ctl_dlq_row, arr);
+	if (n < 0) {
+		json_decref(arr);
+		return ctl_fail("journal: %s", journal_errmsg(c->j));
+	}
+	if (c->json) {
+		ctl_print_json(json_pack("{s:o}", "messages", arr));
+		return 0;
+	}
+	printf("%-6s %-20s %4s %10s  %s\n", "ID", "TOPIC", "PART", "OFFSET", "ERROR");
+	for (size_t i = 0; i < json_array_size(arr); i++) {
+		json_t *m = json_array_get(arr, i);
+
+		printf("%-6lld %-20s %4d %10lld  %s\n",
+		    (long long)json_integer_value(json_object_get(m, "id")),
+		    json_string_value(json_object_get(m, "topic")),
+		    (int)json_integer_value(json_object_get(m, "partition")),
+		    (long long)json_integer_value(json_object_get(m, "offset")),
+		    json_string_value(json_object_get(m, "error")));
+	}
+	json_decref(arr);
+	return 0;
+}
+
+/* ---- reconcile ---------------------------------------------------------- */
+
+struct reconcile {
+	json_t *problems;
+	int skus;
+	int unsettled;
+};
+
+static void
+ctl_problem(struct reconcile *rc, const char *kind, const char *sku, const char *order_id,
+    const char *detail)
+{
+	json_t *p = json_pack("{s:s, s:s}", "kind", kind, "detail", detail);
+
+	if (sku != NULL)
+		json_object_set_new(p, "sku", json_string(sku));
+	if (order_id != NULL)
+		json_object_set_new(p, "order_id", json_string(order_id));
+	json_array_append_new(rc->problems, p);
+}
+
+static int
+ctl_reconcile_stock_row(sqlite3_stmt *st, void *arg)
+{
+	struct reconcile *rc = arg;
+	const char *sku = (const char *)sqlite3_column_text(st, 0);
+	long long added = sqlite3_column_int64(st, 1), reserved = sqlite3_column_int64(st, 2),
+	    sold = sqlite3_column_int64(st, 3);
+	bool unsettled = sqlite3_column_int(st, 4) != 0, in_redis =
+	    sqlite3_column_type(st, 5) != SQLITE_NULL;
+	long long r_av = sqlite3_column_int64(st, 5), r_res = sqlite3_column_int64(st, 6),
+	    r_sold = sqlite3_column_int64(st, 7), r_add = sqlite3_column_int64(st, 8);
+	char detail[512];
+
+	rc->skus++;
+	if (in_redis && r_av + r_res + r_sold != r_add) {
+		snprintf(detail, sizeof(detail), "Redis: available %lld + reserved %lld + "
+		    "sold %lld != added %lld", r_av, r_res, r_sold, r_add);
+		ctl_problem(rc, "invariant", sku, NULL, detail);
+	}
+	if (in_redis && (r_av < 0 || r_res < 0 || r_sold < 0)) {
+		snprintf(detail, sizeof(detail), "Redis: a negative counter (available %lld, "
+		    "reserved %lld, sold %lld)", r_av, r_res, r_sold);
+		ctl_problem(rc, "negative_counter", sku, NULL, detail);
+	}
+	if (unsettled) {
+		rc->unsettled++;
+		return 0;
+	}
+	if (!in_redis && (added != 0 || reserved != 0 || sold != 0)) {
+		snprintf(detail, sizeof(detail), "journal: added %lld, reserved %lld, sold "
+		    "%lld; Redis has no stock for it", added, reserved, sold);
+		ctl_problem(rc, "missing_in_redis", sku, NULL, detail);
+	} else if (in_redis && (added != r_add || reserved != r_res || sold != r_sold)) {
+		snprintf(detail, sizeof(detail), "journal: added %lld, reserved %lld, sold "
+		    "%lld; Redis: added %lld, reserved %lld, sold %lld", added, reserved, sold,
+		    r_add, r_res, r_sold);
+		ctl_problem(rc, "counter_drift", sku, NULL, detail);
+	}
+	return 0;
+}
+
+static int
+ctl_reconcile_line_row(sqlite3_stmt *st, void *arg)
+{
+	ctl_problem(arg, (const char *)sqlite3_column_text(st, 0),
+	    (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 1),
+	    (const char *)sqlite3_column_text(st, 3));
+	return 0;
+}
+
+/* Copies Redis's stock hashes and reservation records into TEMP tables of
+ * orderctl's own connection, pipelined, so SQL can compare them. */
+static int
+ctl_reconcile_load(struct ctl *c)
+{
+	char **keys = NULL, cursor[32] = "0", pattern[INVENTORY_KEY_MAX];
+	size_t plen = strlen(c->cf->redis_prefix);
+	int nkeys = 0, cap = 0, err = 0;
+
+	if (journal_report(c->j, "redis_tables", NULL, 0, NULL, NULL) < 0)
+		return ctl_fail("journal: %s", journal_errmsg(c->j));
+	snprintf(pattern, sizeof(pattern), "%s{*}:*", c->cf->redis_prefix);
+	do {
+		redisReply *r = redisCommand(c->rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			err = ctl_fail("redis SCAN: %s", r == NULL ? c->rc->errstr : "bad reply");
+			freeReplyObject(r);
+			goto out;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			const char *k = r->element[1]->element[i]->str;
+			const char *close = strchr(k + plen, '}');
+
+			if (close == NULL || (strcmp(close, "}:stock") != 0 &&
+			    strncmp(close, "}:r:", 4) != 0))
+				continue;
+			if (nkeys == cap) {
+				cap = cap ? cap * 2 : 1024;
+				keys = xrealloc(keys, (size_t)cap * sizeof(*keys));
+			}
+			keys[nkeys++] = xstrdup(k);
+		}
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+
+	if (journal_begin(c->j) < 0) {
+		err = ctl_fail("journal: %s", journal_errmsg(c->j));
+		goto out;
+	}
+	for (int base = 0; base < nkeys && err == 0; base += 1000) {
+		int end = base + 1000 < nkeys ? base + 1000 : nkeys;
+
+		for (int i = base; i < end; i++) {
+			if (strstr(keys[i] + plen, "}:stock") != NULL)
+				redisAppendCommand(c->rc, "HMGET %s available reserved sold added",
+				    keys[i]);
+			else
+				redisAppendCommand(c->rc, "HMGET %s state qty order", keys[i]);
+		}
+		for (int i = base; i < end; i++) {
+			redisReply *r = NULL;
+			const char *sku0 = keys[i] + plen + 1;
+			const char *close = strchr(sku0, '}');
+			char *sku = xstrndup(sku0, (size_t)(close - sku0));
+			const char *p[5];
+			char buf[4][24];
+
+			if (redisGetReply(c->rc, (void **)&r) != REDIS_OK || r == NULL ||
+			    r->type != REDIS_REPLY_ARRAY) {
+				err = ctl_fail("redis: %s", c->rc->errstr);
+				free(sku);
+				freeReplyObject(r);
+				break;
+			}
+			if (strcmp(close, "}:stock") == 0) {
+				p[0] = sku;
+				for (int f = 0; f < 4; f++) {
+					snprintf(buf[f], sizeof(buf[f]), "%s",
+					    r->element[f]->type == REDIS_REPLY_STRING ?
+					    r->element[f]->str : "0");
+					p[f + 1] = buf[f];
+				}
+				journal_report(c->j, "redis_stock_insert", p, 5, NULL, NULL);
+			} else if (r->element[0]->type == REDIS_REPLY_STRING) {
+				p[0] = r->element[2]->type == REDIS_REPLY_STRING ?
+				    r->element[2]->str : close + 4;
+				p[1] = sku;
+				p[2] = r->element[0]->str;
+				p[3] = r->element[1]->type == REDIS_REPLY_STRING ?
+				    r->element[1]->str : "0";
+				journal_report(c->j, "redis_resv_insert", p, 4, NULL, NULL);
+			}
+			free(sku);
+			freeReplyObject(r);
+		}
+	}
+	/* TEMP tables only: nothing of the journal's own changes. */
+	if (journal_commit(c->j) < 0 && err == 0)
+		err = ctl_fail("journal: %s", journal_errmsg(c->j));
+out:
+	for (int i = 0; i < nkeys; i++)
+		free(keys[i]);
+	free(keys);
+	return err;
+}
+
+static int
+ctl_reconcile(struct ctl *c, int argc, char **argv)
+{
+	struct reconcile rc = { .problems = json_array() };
+	size_t n;
+
+	if (argc != 0) {
+		fprintf(stderr, "orderctl: usage: reconcile [--json]\n");
+		json_decref(rc.problems);
+		return 2;
+	}
+	if (ctl_journal(c) || ctl_redis(c) || ctl_reconcile_load(c)) {
+		json_decref(rc.problems);
+		return 1;
+	}
+	if (journal_report(c->j, "reconcile_stock", NULL, 0, ctl_reconcile_stock_row, &rc) < 0 ||
+	    journal_report(c->j, "reconcile_lines", NULL, 0, ctl_reconcile_line_row, &rc) < 0) {
+		json_decref(rc.problems);
+		return ctl_fail("journal: %s", journal_errmsg(c->j));
+	}
+	n = json_array_size(rc.problems);
+	if (c->json) {
+		ctl_print_json(json_pack("{s:b, s:o, s:i, s:i}", "ok", n == 0, "problems",
+		    rc.problems, "skus", rc.skus, "unsettled_skus", rc.unsettled));
+		return n == 0 ? 0 : 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		json_t *p = json_array_get(rc.problems, i);
+
+		printf("%-28s %-20s %-24s %s\n", json_string_value(json_object_get(p, "kind")),
+		    json_is_string(json_object_get(p, "sku")) ?
+		    json_string_value(json_object_get(p, "sku")) : "-",
+		    json_is_string(json_object_get(p, "order_id")) ?
+		    json_string_value(json_object_get(p, "order_id")) : "-",
+		    json_string_value(json_object_get(p, "detail")));
+	}
+	printf("reconcile: %s: %d skus, %d unsettled (steps in flight), %zu problems\n",
+	    n == 0 ? "ok" : "DRIFT", rc.skus, rc.unsettled, n);
+	json_decref(rc.problems);
+	return n == 0 ? 0 : 1;
+}
+
+/* ---- topics ------------------------------------------------------------- */
+
+static int
+ctl_topics(struct ctl *c, int argc, char **argv)
+{
+	const char *names[5] = { c->cf->topic_orders, c->cf->topic_payments,
+	    c->cf->topic_payment_requests, c->cf->topic_order_events, c->cf->topic_dlq };
+	rd_kafka_NewTopic_t *nt[5];
+	rd_kafka_conf_t *conf;
+	rd_kafka_queue_t *q;
+	rd_kafka_event_t *ev;
+	rd_kafka_t *rk;
+	const rd_kafka_topic_result_t **res;
+	char *cause = NULL, errstr[512];
+	long partitions = 3;
+	size_t nres;
+	int status = 0;
+
+	if (argc < 1 || strcmp(argv[0], "create") != 0 ||
+	    (argc != 1 && !(argc == 3 && strcmp(argv[1], "--partitions") == 0))) {
+		fprintf(stderr, "orderctl: usage: topics create [--partitions N]\n");
+		return 2;
+	}
+	if (argc == 3) {
+		char *end;
+
+		partitions = strtol(argv[2], &end, 10);
+		if (*end != '\0' || partitions < 1 || partitions > 10000) {
+			fprintf(stderr, "orderctl: --partitions %s: must be in 1..10000\n", argv[2]);
+			return 2;
+		}
+	}
+	conf = kafka_conf_new(c->cf, NULL, NULL, &cause);
+	if (conf == NULL) {
+		fprintf(stderr, "orderctl: %s\n", cause);
+		free(cause);
+		return 2;
+	}
+	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
+	if (rk == NULL)
+		return ctl_fail("kafka: %s", errstr);
+	for (int i = 0; i < 5; i++)
+		nt[i] = rd_kafka_NewTopic_new(names[i], i == 4 ? 1 : (int)partitions, -1,
+		    errstr, sizeof(errstr));
+	q = rd_kafka_queue_new(rk);
+	rd_kafka_CreateTopics(rk, nt, 5, NULL, q);
+	ev = rd_kafka_queue_poll(q, 30000);
+	if (ev == NULL || rd_kafka_event_error(ev)) {
+		status = ctl_fail("kafka: creating topics: %s", ev ?
+		    rd_kafka_event_error_string(ev) : "timed out");
+	} else {
+		res = rd_kafka_CreateTopics_result_topics(
+		    rd_kafka_event_CreateTopics_result(ev), &nres);
+		for (size_t i = 0; i < nres; i++) {
+			rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
+
+			if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+				printf("%s: created\n", rd_kafka_topic_result_name(res[i]));
+			else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
+				printf("%s: exists\n", rd_kafka_topic_result_name(res[i]));
+			else
+				status = ctl_fail("%s: %s", rd_kafka_topic_result_name(res[i]),
+				    rd_kafka_topic_result_error_string(res[i]));
+		}
+	}
+	if (ev != NULL)
+		rd_kafka_event_destroy(ev);
+	rd_kafka_queue_destroy(q);
+	for (int i = 0; i < 5; i++)
+		rd_kafka_NewTopic_destroy(nt[i]);
+	rd_kafka_destroy(rk);
+	return status;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct tool_config_args args = { 0 };
+	struct ctl c = { 0 };
+	char *cause = NULL, **rest;
+	int ch, nrest, status;
+
+	opterr = 0;
+	/* "+" stops at the command; options after it are read below. */
+	while ((ch = getopt_long(argc, argv, "+:c:s:hV", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			args.path = optarg;
+			break;
+		case 's':
+			tool_config_args_add(&args, optarg);
+			break;
+		case 'j':
+			c.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			tool_config_args_free(&args);
+			return 0;
+		case 'V':
+			tool_print_version("orderctl");
+			tool_config_args_free(&args);
+			return 0;
+		default:
+			cause = tool_option_error(ch, argv);
+			fprintf(stderr, "orderctl: %s\n", cause);
+			free(cause);
+			usage(stderr);
+			tool_config_args_free(&args);
+			return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		tool_config_args_free(&args);
+		return 2;
+	}
+	/* --json may come anywhere after the command too. */
+	rest = xcalloc((size_t)(argc - optind), sizeof(*rest));
+	nrest = 0;
+	for (int i = optind; i < argc; i++) {
+		if (strcmp(argv[i], "--json") == 0)
+			c.json = true;
+		else
+			rest[nrest++] = argv[i];
+	}
+	log_set_level(LOG_LEVEL_WARN);
+	if (tool_config_load(&args, &c.cf, &cause) < 0) {
+		fprintf(stderr, "orderctl: %s\n", cause);
+		free(cause);
+		free(rest);
+		tool_config_args_free(&args);
+		return 2;
+	}
+	if (log_get_level() > LOG_LEVEL_WARN)
+		log_set_level(LOG_LEVEL_WARN);
+	signal(SIGPIPE, SIG_IGN);
+	if (strcmp(rest[0], "stock") == 0 && nrest >= 2 && strcmp(rest[1], "add") == 0)
+		status = ctl_stock_add(&c, nrest - 2, rest + 2);
+	else if (strcmp(rest[0], "stock") == 0 && nrest >= 2 && strcmp(rest[1], "show") == 0)
+		status = ctl_stock_show(&c, nrest - 2, rest + 2);
+	else if (strcmp(rest[0], "order") == 0 && nrest >= 2 && strcmp(rest[1], "show") == 0)
+		status = ctl_order_show(&c, nrest - 2, rest + 2);
+	else if (strcmp(rest[0], "reconcile") == 0)
+		status = ctl_reconcile(&c, nrest - 1, rest + 1);
+	else if (strcmp(rest[0], "outbox") == 0)
+		status = ctl_outbox(&c, nrest - 1, rest + 1);
+	else if (strcmp(rest[0], "dlq") == 0)
+		status = ctl_dlq(&c, nrest - 1, rest + 1);
+	else if (strcmp(rest[0], "topics") == 0)
+		status = ctl_topics(&c, nrest - 1, rest + 1);
+	else {
+		fprintf(stderr, "orderctl: unknown command '%s'\n", rest[0]);
+		usage(stderr);
+		status = 2;
+	}
+	if (c.rc != NULL)
+		redisFree(c.rc);
+	journal_free(c.j);
+	config_free(c.cf);
+	free(rest);
+	tool_config_args_free(&args);
+	return status;
+}
