@@ -86,13 +86,14 @@ bool redis_is_up(const struct redis *r);
 size_t redis_pending(const struct redis *r);
 
 /*
- * Starts an orderly close: every pending call ends with -ECANCELED (before
- * this returns, unless called from inside a callback of this module: then
- * before that callback's caller returns to the loop), the connection and
- * the module's uv handles are closed, and closed_cb(arg) (may be NULL) runs
- * from the loop once all of them are released, after r is freed.  Until
- * then r stays valid and refuses calls with -ENOTCONN.  A second call is
- * ignored.
+ * Starts an orderly close: every pending call ends with -ECANCELED (one
+ * that had already failed keeps its -ETIMEDOUT or -ENOTCONN), before this
+ * returns, or, when called from inside a callback of this module, before
+ * control goes back to the loop.  Then the connection and the module's uv
+ * handles are closed, and closed_cb(arg) (may be NULL) runs from the loop
+ * once all of them are released, after r is freed; no callback of this
+ * module runs after it.  Until then r stays valid and refuses calls with
+ * -ENOTCONN.  A second call is ignored.
  */
 void redis_close(struct redis *r, void (*closed_cb)(void *arg), void *arg);
 

@@ -606,18 +606,26 @@ START_TEST(test_close_inside_callback)
 }
 END_TEST
 
-/* Makes the shared server drop our connection (and no other). */
-static void
-kill_our_connection(void)
+/* Our connection's id on the shared server. */
+static long long
+our_client_id(void)
 {
 	static const char *const id[2] = { "CLIENT", "ID" };
 	struct res me = { 0 };
-	char cmd[64];
 
 	ck_assert_int_eq(redis_command_argv(rd, 2, id, NULL, on_reply, &me), 0);
 	ck_assert(run_until(&me.calls, 1, 5000));
 	ck_assert_int_eq(me.type, REDIS_REPLY_INTEGER);
-	snprintf(cmd, sizeof(cmd), "CLIENT KILL ID %lld", me.integer);
+	return me.integer;
+}
+
+/* Makes the shared server drop our connection (and no other). */
+static void
+kill_client(long long id)
+{
+	char cmd[64];
+
+	snprintf(cmd, sizeof(cmd), "CLIENT KILL ID %lld", id);
 	sync_command(shared_port(), cmd, NULL);
 }
 
@@ -637,12 +645,15 @@ START_TEST(test_close_inside_failure_callback)
 {
 	static const char *const ping[1] = { "PING" };
 
+	long long id;
+
 	memset(lost, 0, sizeof(lost));
 	open_redis(shared_port(), 10000);
+	id = our_client_id();
 	for (int i = 0; i < 5; i++)
 		ck_assert_int_eq(redis_command_argv(rd, 1, ping, NULL,
 		    on_reply_close_on_failure, &lost[i]), 0);
-	kill_our_connection();	/* the PINGs are still in our output buffer */
+	kill_client(id);	/* the PINGs are still in our output buffer */
 	ck_assert(run_until(&closed, 1, 5000));
 	run_for(50);
 	for (int i = 0; i < 5; i++) {
@@ -660,13 +671,15 @@ START_TEST(test_close_inside_state_cb)
 {
 	static const char *const ping[1] = { "PING" };
 	struct res x[3];
+	long long id;
 
 	memset(x, 0, sizeof(x));
 	close_on_down = true;
 	open_redis(shared_port(), 10000);
+	id = our_client_id();
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(redis_command_argv(rd, 1, ping, NULL, on_reply, &x[i]), 0);
-	kill_our_connection();
+	kill_client(id);
 	ck_assert(run_until(&closed, 1, 5000));
 	run_for(50);
 	for (int i = 0; i < 3; i++) {
