@@ -384,6 +384,48 @@ START_TEST(test_invalid_input_goes_to_dlq_and_service_goes_on)
 }
 END_TEST
 
+/* Starts orderd expecting it to refuse; returns its log. */
+static char *
+refused_start(struct h *h)
+{
+	char *out = NULL;
+	int st = h_run_orderd(h, &out);
+
+	ck_assert_msg(st == 1, "orderd exit %d, want 1:\n%s", st, out);
+	return out;
+}
+
+START_TEST(test_partition_counts_must_match)
+{
+	struct h *h = h_new("mismatch", 3);
+	char *other = xasprintf("%s.payments6", h->name), *set, *log;
+
+	h_create_topic(h, other, 6);
+	set = xasprintf("topics.payments=%s", other);
+	h_set(h, set);
+	log = refused_start(h);
+	ck_assert_msg(strstr(log, "same partition count") != NULL, "%s", log);
+	ck_assert_msg(strstr(log, "(3 partitions)") && strstr(log, "(6 partitions)"), "%s", log);
+	free(log);
+	free(set);
+	free(other);
+	h_free(h);
+}
+END_TEST
+
+START_TEST(test_missing_topic_is_refused)
+{
+	struct h *h = h_new("notopic", 3);
+	char *log;
+
+	h_set(h, "topics.orders=no-such-topic-here");
+	log = refused_start(h);
+	ck_assert_msg(strstr(log, "'no-such-topic-here': does not exist") != NULL, "%s", log);
+	free(log);
+	h_free(h);
+}
+END_TEST
+
 static Suite *
 e2e_suite(void)
 {
@@ -404,6 +446,8 @@ e2e_suite(void)
 	tcase_add_test(tc, test_cancel_before_order_then_order);
 	tcase_add_test(tc, test_unknown_order_cancellation_is_kept);
 	tcase_add_test(tc, test_invalid_input_goes_to_dlq_and_service_goes_on);
+	tcase_add_test(tc, test_partition_counts_must_match);
+	tcase_add_test(tc, test_missing_topic_is_refused);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -60,6 +60,28 @@ h_client(rd_kafka_type_t type, const char *group)
 	return rk;
 }
 
+/* CreateTopics answers when the controller has the topic; the broker's
+ * metadata may lag a moment behind, so wait until it serves it. */
+static void
+h_wait_topic(rd_kafka_t *rk, const char *name)
+{
+	for (int i = 0; i < 200; i++) {
+		const struct rd_kafka_metadata *md = NULL;
+		rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, name, NULL);
+		bool ok = rd_kafka_metadata(rk, 0, rkt, &md, 5000) == RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    md->topic_cnt == 1 && md->topics[0].err == RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    md->topics[0].partition_cnt > 0;
+
+		if (md != NULL)
+			rd_kafka_metadata_destroy(md);
+		rd_kafka_topic_destroy(rkt);
+		if (ok)
+			return;
+		usleep(50000);
+	}
+	ck_abort_msg("topic %s never showed up in the metadata", name);
+}
+
 static void
 h_create_topics(rd_kafka_t *rk, char **names, int partitions)
 {
@@ -83,8 +105,10 @@ h_create_topics(rd_kafka_t *rk, char **names, int partitions)
 		    rd_kafka_topic_result_error_string(tr[i]));
 	rd_kafka_event_destroy(ev);
 	rd_kafka_queue_destroy(q);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 5; i++) {
 		rd_kafka_NewTopic_destroy(nt[i]);
+		h_wait_topic(rk, names[i]);
+	}
 }
 
 struct h *
@@ -220,6 +244,59 @@ h_start(struct h *h)
 	}
 	free(conf);
 	free(log);
+}
+
+int
+h_run_orderd(struct h *h, char **out)
+{
+	char *conf = xasprintf("%s/none.conf", h->dir), *log = xasprintf("%s/orderd.log", h->dir);
+	char **argv;
+	int argc, status;
+	pid_t pid;
+	FILE *f = fopen(conf, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	argv = h_argv(h, "orderd", &argc);
+	pid = fork();
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		dup2(fd, 2);
+		dup2(fd, 1);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	h_argv_free(argv);
+	waitpid(pid, &status, 0);
+	*out = NULL;
+	if (util_read_file(log, out, NULL) < 0)
+		*out = xstrdup("");
+	free(conf);
+	free(log);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+void
+h_create_topic(struct h *h, const char *name, int partitions)
+{
+	rd_kafka_NewTopic_t *nt;
+	rd_kafka_queue_t *q = rd_kafka_queue_new(h->prod);
+	rd_kafka_event_t *ev;
+	const rd_kafka_topic_result_t **tr;
+	char err[256];
+	size_t n;
+
+	nt = rd_kafka_NewTopic_new(name, partitions, 1, err, sizeof(err));
+	rd_kafka_CreateTopics(h->prod, &nt, 1, NULL, q);
+	ev = rd_kafka_queue_poll(q, 30000);
+	ck_assert_ptr_nonnull(ev);
+	tr = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+	ck_assert_int_eq(rd_kafka_topic_result_error(tr[0]), RD_KAFKA_RESP_ERR_NO_ERROR);
+	rd_kafka_event_destroy(ev);
+	rd_kafka_queue_destroy(q);
+	rd_kafka_NewTopic_destroy(nt);
+	h_wait_topic(h->prod, name);
 }
 
 int

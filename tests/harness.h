@@ -43,6 +43,11 @@ struct h *h_new(const char *name, int partitions);
 void h_set(struct h *h, const char *override);
 /* Starts orderd and waits until it says it is consuming. */
 void h_start(struct h *h);
+/* Runs orderd to its end (for refusals); returns the exit status and its
+ * output (caller frees). */
+int h_run_orderd(struct h *h, char **out);
+/* Creates one more topic. */
+void h_create_topic(struct h *h, const char *name, int partitions);
 /* SIGTERM and wait; returns the exit status (or 128+signal). */
 int h_stop(struct h *h);
 /* SIGKILL and wait. */
