@@ -88,6 +88,7 @@ static const struct config_key config_keys[] = {
 
 	STR("consumer", "group", consumer_group, "orderd", CONFIG_NONEMPTY),
 	INT("consumer", "batch_max", consumer_batch_max, "512", CONFIG_RELOAD, 1, 10000),
+	STR("consumer", "instance_id", consumer_instance_id, "", 0),
 
 	INT64("saga", "payment_timeout_ms", saga_payment_timeout_ms, "900000", CONFIG_RELOAD,
 	    1, INT64_MAX),

@@ -41,6 +41,7 @@ struct config {
 	/* [consumer] */
 	char *consumer_group;		/* default orderd */
 	int consumer_batch_max;		/* events per journal transaction, default 512 */
+	char *consumer_instance_id;	/* static membership (group.instance.id); "" = dynamic */
 
 	/* [saga] */
 	int64_t saga_payment_timeout_ms;	/* default 900000 (reloadable) */

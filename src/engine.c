@@ -11,6 +11,7 @@
 #include "config.h"
 #include "engine.h"
 #include "event.h"
+#include "fault.h"
 #include "inventory.h"
 #include "journal.h"
 #include "kafka.h"
@@ -48,6 +49,7 @@ struct flight {
 	enum saga_step_kind kind;
 	char *traceparent;		/* of the causing event, copied to outputs */
 	bool listed;			/* on the send list */
+	bool recovered;			/* rebuilt from the journal at start */
 	int nsteps;
 	int ndone;
 	struct flight_step steps[];
@@ -576,9 +578,13 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	struct engine *e = arg;
 
 	engine_begin(e);
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		engine_consume_one(e, msgs[i]);
+		if (i == n / 2)
+			fault_at(FAULT_MID_BATCH);
+	}
 	engine_commit(e);
+	fault_at(FAULT_AFTER_INTENT_COMMIT);
 	e->stats.batches++;
 	/* Only now may Kafka forget these events: the journal holds them. */
 	for (size_t i = 0; i < n; i++) {
@@ -694,6 +700,10 @@ engine_settle_cb(uv_check_t *c)
 	f = e->settle_head;
 	e->settle_head = NULL;
 	e->settle_tail = &e->settle_head;
+	fault_at(FAULT_AFTER_REDIS);
+	for (struct flight *r = f; r != NULL; r = r->next)
+		if (r->recovered)
+			fault_at(FAULT_DURING_RECOVERY);
 	engine_begin(e);
 	for (; f != NULL; f = next) {
 		bool has[SAGA_MAX_LINES] = { false };
@@ -911,6 +921,7 @@ engine_recover(struct engine *e, char **cause)
 					s->line = l;
 		}
 		engine_order_done(&oc);
+		f->recovered = true;
 		engine_list_send(e, f);
 		norders++;
 		i = k;
@@ -918,8 +929,16 @@ engine_recover(struct engine *e, char **cause)
 	free(rc.v);
 	if (journal_outbox_stats(e->j, &pending, &published, &oldest) < 0)
 		pending = 0;
-	log_info("engine", "recovered from the journal: %d steps in flight for %d orders, "
-	    "%lld outbox rows to publish", n, norders, (long long)pending);
+	{
+		char (*ids)[JOURNAL_ORDER_ID_MAX + 1] = xmalloc(1000 * sizeof(*ids));
+		int due = journal_deadlines_due(e->j, util_now_ms(), 1000, ids);
+
+		free(ids);
+		log_info("engine", "recovered from the journal: %d steps in flight for %d "
+		    "orders, %lld outbox rows to publish, %s%d payment deadlines passed",
+		    n, norders, (long long)pending, due == 1000 ? "over " : "",
+		    due < 0 ? 0 : due);
+	}
 	return 0;
 }
 
@@ -1099,6 +1118,11 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		/* An offset is stored only after the journal commit. */
 		"enable.auto.offset.store", "false",
 		"enable.auto.commit", "true",
+		/* Static membership (last: NULL ends the list when unset): a
+		 * restarted instance takes its partitions back at once instead
+		 * of waiting out the dead member's session. */
+		cf->consumer_instance_id[0] ? "group.instance.id" : NULL,
+		cf->consumer_instance_id,
 		NULL,
 	};
 	const char *topics[2] = { cf->topic_orders, cf->topic_payments };

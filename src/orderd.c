@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "engine.h"
+#include "fault.h"
 #include "kafka.h"
 #include "log.h"
 #include "tool.h"
@@ -182,6 +183,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 
+	if (fault_init() < 0) {
+		config_free(o.cf);
+		tool_config_args_free(&o.args);
+		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&o.loop);
 	uv_signal_init(&o.loop, &o.sigterm);

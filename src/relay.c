@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "config.h"
+#include "fault.h"
 #include "journal.h"
 #include "kafka.h"
 #include "log.h"
@@ -98,6 +99,7 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		relay_schedule(r, RELAY_RETRY_MS);
 		return;
 	}
+	fault_at(FAULT_AFTER_DELIVERY);
 	if (r->nacked == r->acked_cap) {
 		r->acked_cap = r->acked_cap ? r->acked_cap * 2 : 1024;
 		r->acked = xrealloc(r->acked, r->acked_cap * sizeof(*r->acked));
@@ -202,6 +204,8 @@ relay_fetch_cb(uv_timer_t *t)
 			break;
 		}
 	}
+	if (r->stats.in_flight > 0)
+		fault_at(FAULT_AFTER_PRODUCE);
 	/* Serve the delivery reports of what was just produced soon. */
 	rd_kafka_poll(kafka_handle(r->producer), 0);
 }
