@@ -25,6 +25,7 @@
 #define ENGINE_DEADLINE_TICK_MS 250
 #define ENGINE_DEADLINES_PER_TICK 256
 #define ENGINE_RETRY_MS 1000		/* a step Redis answered with an error */
+#define ENGINE_DLQ_VALUE_MAX 4000000	/* under the relay's message.max.bytes */
 
 struct flight;
 
@@ -470,6 +471,12 @@ engine_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *to
 	headers = json_pack("{s:s, s:s, s:s, s:s, s:s}", "error", error,
 	    "event_id", event_id, "orderd.topic", topic, "orderd.partition", part,
 	    "orderd.offset", off);
+	if (m->len > ENGINE_DLQ_VALUE_MAX) {
+		char n[24];
+
+		snprintf(n, sizeof(n), "%zu", m->len);
+		json_object_set_new(headers, "orderd.truncated", json_string(n));
+	}
 	if (traceparent != NULL)
 		json_object_set_new(headers, "traceparent", json_string(traceparent));
 	hjson = json_dumps(headers, JSON_COMPACT);
@@ -482,6 +489,12 @@ engine_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *to
 	row.headers = hjson;
 	row.payload = m->payload ? m->payload : "";
 	row.payload_len = m->len;
+	if (m->len > ENGINE_DLQ_VALUE_MAX) {
+		/* More than the relay may produce: the bytes stay in the journal's
+		 * dlq table (orderctl dlq list), the topic gets the headers. */
+		row.payload = "";
+		row.payload_len = 0;
+	}
 	row.created_at = e->now;
 	JCHECK(e, "adding to the outbox", journal_outbox_add(e->j, &row));
 	e->outbox_added = true;

@@ -219,6 +219,9 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 		/* Never give up on a row: a broker outage only delays it. */
 		"message.timeout.ms", "0",
 		"queue.buffering.max.messages", "100000",
+		/* A dead letter carries the original bytes, up to 4 MiB (the
+		 * topics orderctl creates accept that much). */
+		"message.max.bytes", "4194304",
 		"client.id", "orderd-relay",
 		NULL,
 	};
