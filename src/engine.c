@@ -39,6 +39,7 @@ struct flight_step {
 	enum saga_step_result result;
 	bool done;
 	bool sent;
+	int64_t sent_us;		/* when the Lua call went out */
 };
 
 /* The steps of one transition of one order: the order's next event waits
@@ -51,6 +52,7 @@ struct flight {
 	char *traceparent;		/* of the causing event, copied to outputs */
 	bool listed;			/* on the send list */
 	bool recovered;			/* rebuilt from the journal at start */
+	int64_t created_us;		/* when its intents were written */
 	int nsteps;
 	int ndone;
 	struct flight_step steps[];
@@ -130,8 +132,10 @@ engine_begin(struct engine *e)
 static void
 engine_commit(struct engine *e)
 {
+	int64_t t0 = util_mono_us();
 	int err = journal_commit(e->j);
 
+	metrics_observe(&e->stats.commit_latency, util_mono_us() - t0);
 	if (err < 0)
 		engine_journal_fatal(e, "commit", err);
 	if (e->outbox_added && e->relay != NULL)
@@ -191,6 +195,7 @@ engine_flight_new(struct engine *e, const struct order_ctx *oc,
 	struct flight *f = xcalloc(1, sizeof(*f) + (size_t)nsteps * sizeof(f->steps[0]));
 
 	f->e = e;
+	f->created_us = util_mono_us();
 	snprintf(f->order_id, sizeof(f->order_id), "%s", oc->order_id);
 	f->kind = kind;
 	f->nsteps = nsteps;
@@ -281,6 +286,8 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 
 	if (fx->disposition != SAGA_APPLIED)
 		return;
+	if (fx->state != oc->so.state && (unsigned)fx->state <= SAGA_CANCELLED)
+		e->stats.sagas_by_state[fx->state]++;
 	oc->so.state = fx->state;
 	oc->so.reason = fx->reason;
 	oc->so.reason_line = fx->reason_line;
@@ -599,6 +606,7 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	engine_commit(e);
 	fault_at(FAULT_AFTER_INTENT_COMMIT);
 	e->stats.batches++;
+	metrics_observe(&e->stats.batch_size, (int64_t)n);
 	/* Only now may Kafka forget these events: the journal holds them. */
 	for (size_t i = 0; i < n; i++) {
 		bool last = true;
@@ -649,6 +657,8 @@ engine_step_reply(redisReply *reply, int status, void *arg)
 		return;
 	s->done = true;
 	s->result = res;
+	metrics_observe(&e->stats.redis_latency, util_mono_us() - s->sent_us);
+	metrics_observe(&e->stats.step_latency, util_mono_us() - f->created_us);
 	e->stats.steps_done++;
 	if (++f->ndone == f->nsteps) {
 		f->next = NULL;
@@ -692,6 +702,7 @@ engine_send(struct engine *e)
 			if (err < 0)
 				log_fatal("engine", "redis_eval: %s", strerror(-err));
 			s->sent = true;
+			s->sent_us = util_mono_us();
 		}
 		e->send_head = f->next;
 		if (e->send_head == NULL)
@@ -1103,7 +1114,26 @@ engine_reload(struct engine *e, const struct config *next)
 const struct engine_stats *
 engine_stats(const struct engine *e)
 {
+	((struct engine *)e)->stats.broker_down = kafka_brokers_down();
 	return &e->stats;
+}
+
+struct journal *
+engine_journal(struct engine *e)
+{
+	return e->j;
+}
+
+struct relay *
+engine_relay(struct engine *e)
+{
+	return e->relay;
+}
+
+struct kafka *
+engine_consumer(struct engine *e)
+{
+	return e->consumer;
 }
 
 int

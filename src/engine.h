@@ -7,6 +7,7 @@
 
 #include <uv.h>
 
+#include "metrics.h"
 #include "saga.h"
 
 struct config;
@@ -23,7 +24,18 @@ struct engine_stats {
 	uint64_t batches;
 	int64_t steps_in_flight;
 	bool redis_up;
+	bool broker_down;			/* librdkafka said all brokers are down */
+	uint64_t sagas_by_state[SAGA_CANCELLED + 1];	/* transitions into each state */
+	struct metrics_hist step_latency;	/* step intent commit -> Redis answer */
+	struct metrics_hist redis_latency;	/* one Lua call's round trip */
+	struct metrics_hist commit_latency;	/* one journal commit (fsync) */
+	struct metrics_hist batch_size;		/* events per consumed batch (not us) */
 };
+
+/* The parts a metrics endpoint reads besides the stats (owned by e). */
+struct journal *engine_journal(struct engine *e);
+struct relay *engine_relay(struct engine *e);
+struct kafka *engine_consumer(struct engine *e);
 
 /*
  * Opens the journal, connects Redis and the relay, recovers what the

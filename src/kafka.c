@@ -29,6 +29,22 @@ struct kafka {
 	void *arg;
 };
 
+/* Set by an "all brokers down" error, cleared by the next message consumed
+ * or delivered.  Error callbacks are served by polls on the loop thread. */
+static bool kafka_all_brokers_down;
+
+bool
+kafka_brokers_down(void)
+{
+	return kafka_all_brokers_down;
+}
+
+void
+kafka_note_broker_up(void)
+{
+	kafka_all_brokers_down = false;
+}
+
 /* librdkafka logs from its own threads; log.c writes each line with one
  * fwrite, which stdio locks. */
 static void
@@ -51,6 +67,8 @@ kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		log_error("kafka", "%s: fatal error: %s", rd_kafka_name(rk), why);
 		return;
 	}
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
+		kafka_all_brokers_down = true;
 	log_msg(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? LOG_LEVEL_WARN :
 	    LOG_LEVEL_INFO, "kafka", NULL, "%s: %s: %s", rd_kafka_name(rk),
 	    rd_kafka_err2name(err), reason);
@@ -113,8 +131,10 @@ kafka_drain_consumer(struct kafka *k)
 		}
 		k->batch[n++] = m;
 	}
-	if (n > 0)
+	if (n > 0) {
+		kafka_all_brokers_down = false;
 		k->fn(k->batch, n, k->arg);
+	}
 	return n == k->batch_max;
 }
 

@@ -53,6 +53,11 @@ int kafka_store_offset(struct kafka *k, const char *topic, int32_t partition,
  * for start-up checks only); -ENOENT when the topic does not exist. */
 int kafka_partition_count(struct kafka *k, const char *topic, int timeout_ms);
 
+/* True after librdkafka reported every broker down, until a message is
+ * consumed or delivered again (for /healthz). */
+bool kafka_brokers_down(void);
+void kafka_note_broker_up(void);
+
 /*
  * Closes the client: a consumer commits its stored offsets and leaves the
  * group, a producer waits up to flush_ms for its queue.  Blocks (shutdown

@@ -100,6 +100,14 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		return;
 	}
 	fault_at(FAULT_AFTER_DELIVERY);
+	kafka_note_broker_up();
+	{
+		rd_kafka_timestamp_type_t tt;
+		int64_t ts = rd_kafka_message_timestamp(m, &tt);
+
+		if (ts > 0)
+			metrics_observe(&r->stats.ack_latency, (util_now_ms() - ts) * 1000);
+	}
 	if (r->nacked == r->acked_cap) {
 		r->acked_cap = r->acked_cap ? r->acked_cap * 2 : 1024;
 		r->acked = xrealloc(r->acked, r->acked_cap * sizeof(*r->acked));
@@ -146,6 +154,9 @@ relay_produce_row(const struct journal_outbox_row *row, void *arg)
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
 	    RD_KAFKA_V_HEADERS(h),
 	    RD_KAFKA_V_OPAQUE((void *)(intptr_t)row->id),
+	    /* The Kafka timestamp is the outbox commit time: consumers see when
+	     * the event happened, and the delivery report gives the latency. */
+	    RD_KAFKA_V_TIMESTAMP(row->created_at),
 	    RD_KAFKA_V_END);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rd_kafka_headers_destroy(h);

@@ -7,6 +7,8 @@
 
 #include <uv.h>
 
+#include "metrics.h"
+
 struct config;
 struct journal;
 struct relay;
@@ -16,6 +18,7 @@ struct relay_stats {
 	uint64_t published;		/* rows marked published (acknowledged) */
 	uint64_t errors;		/* failed deliveries (retried) */
 	int64_t in_flight;		/* produced, not acknowledged yet */
+	struct metrics_hist ack_latency;	/* outbox commit -> broker ack */
 };
 
 /*
