@@ -12,10 +12,10 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,
         CASE WHEN ?7 = 'applied' THEN ?8 END, ?9, ?10);
 
 -- name: inbox_set_status
--- ?1 event_id ?2 status ?3 now
+-- ?1 event_id ?2 status ?3 now ?4 order_id
 UPDATE inbox SET status = ?2,
        applied_at = CASE WHEN ?2 = 'applied' THEN ?3 ELSE applied_at END
- WHERE event_id = ?1;
+ WHERE order_id = ?4 AND event_id = ?1;
 
 -- name: inbox_unapplied
 -- Events that wait for their order, oldest first.  ?1 order_id
@@ -61,16 +61,16 @@ UPDATE stock_adjustments SET applied_at = ?2 WHERE adjustment_id = ?1 AND applie
 -- name: order_get
 -- ?1 order_id
 SELECT state, customer_id, amount_cents, currency, items, payment_id, reason,
-       reason_sku, traceparent
+       reason_sku, traceparent, lines
   FROM orders WHERE order_id = ?1;
 
 -- name: order_insert
 -- ?1 order_id ?2 state ?3 customer_id ?4 amount_cents ?5 currency ?6 items
--- ?7 created_event_id ?8 traceparent ?9 now ?10 reason ?11 reason_sku
+-- ?7 created_event_id ?8 traceparent ?9 now ?10 reason ?11 reason_sku ?12 lines
 INSERT INTO orders (order_id, state, customer_id, amount_cents, currency, items,
                     created_event_id, traceparent, created_at, updated_at,
-                    reason, reason_sku)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11);
+                    reason, reason_sku, lines)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12);
 
 -- name: order_update
 -- ?1 order_id ?2 state ?3 payment_id (NULL keeps it) ?4 reason ?5 reason_sku ?6 now
@@ -94,7 +94,8 @@ UPDATE saga_steps SET result = ?2, done_at = ?3 WHERE id = ?1 AND result IS NULL
 -- name: steps_in_flight
 -- Every step without a result, grouped by order (recovery).
 SELECT s.id, s.order_id, s.kind, s.sku, s.qty, s.event_id, i.traceparent
-  FROM saga_steps s LEFT JOIN inbox i ON i.event_id = s.event_id
+  FROM saga_steps s
+  LEFT JOIN inbox i ON i.order_id = s.order_id AND i.event_id = s.event_id
  WHERE s.result IS NULL
  ORDER BY s.order_id, s.id;
 
@@ -123,3 +124,58 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7);
 
 -- name: stock_adjustments_unapplied
 SELECT adjustment_id, sku, qty FROM stock_adjustments WHERE applied_at IS NULL ORDER BY id;
+
+-- name: orders_live
+-- Orders whose saga is under way, by state (NEW, RESERVED), for /metrics:
+-- the partial index orders_live covers it, however many orders are over.
+SELECT state, count(*) FROM orders INDEXED BY orders_live
+ WHERE state IN ('NEW', 'RESERVED') GROUP BY state;
+
+-- name: outbox_backlog
+-- For /metrics and /healthz: unpublished rows, counted up to ?1, and the
+-- created_at of the first one in publish order (NULL when none), both from
+-- the partial index outbox_pending, never from the published rows.
+SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_pending
+                               WHERE published_at IS NULL LIMIT ?1)),
+       (SELECT created_at FROM outbox INDEXED BY outbox_pending
+         WHERE published_at IS NULL ORDER BY id LIMIT 1);
+
+-- name: retention_inbox
+-- Retention: deletes at most ?2 inbox rows received before ?1 whose event
+-- was applied or ignored, oldest first (index inbox_received).  Waiting and
+-- parked events stay, and so do the events of steps still in flight, whose
+-- traceparent recovery reads.
+DELETE FROM inbox WHERE rowid IN (
+    SELECT rowid FROM inbox
+     WHERE received_at < ?1 AND status IN ('applied', 'ignored')
+       AND event_id NOT IN (SELECT event_id FROM saga_steps
+                             WHERE result IS NULL AND event_id IS NOT NULL)
+     ORDER BY received_at LIMIT ?2);
+
+-- name: retention_outbox_window
+-- Retention: the next ?3 outbox rows after id ?1, by id: how many, the last
+-- id, and whether one was created at or after ?2.  Ids grow with time, so
+-- past such a row nothing can have been published before ?2.  outbox has
+-- no index on published_at; windows of the primary key keep each look short.
+SELECT count(*), max(id), coalesce(max(created_at >= ?2), 0)
+  FROM (SELECT id, created_at FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?3);
+
+-- name: retention_outbox
+-- Retention: deletes the rows of a window (?1 < id <= ?3) published before
+-- ?2; unpublished rows (published_at NULL) never match.
+DELETE FROM outbox WHERE id > ?1 AND id <= ?3 AND published_at < ?2;
+
+-- name: stock_adjustment_latest_applied
+-- The sku of the latest stock addition Redis has applied: if Redis has no
+-- stock hash for it, Redis lost the inventory.
+SELECT sku FROM stock_adjustments WHERE applied_at IS NOT NULL ORDER BY id DESC LIMIT 1;
+
+-- name: step_results
+-- Every step of one transition with the same result: the ids of a
+-- transition's steps are consecutive (written in one transaction, in order).
+-- ?1 first id ?2 last id ?3 result ?4 now
+UPDATE saga_steps SET result = ?3, done_at = ?4 WHERE id BETWEEN ?1 AND ?2 AND result IS NULL;
+
+-- name: orders_with_unapplied_events
+-- Orders whose events wait or are parked (recovery).
+SELECT DISTINCT order_id FROM inbox WHERE status IN ('waiting', 'parked');

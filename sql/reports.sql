@@ -109,3 +109,47 @@ SELECT 'reservation_without_order', r.order_id, r.sku,
  WHERE r.state = 'RESERVED'
    AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = r.order_id)
 ORDER BY 2, 3;
+
+-- name: restore_stock
+-- Per sku, the counters of a Redis rebuilt from the journal alone
+-- (orderctl recover --rebuild-redis).  added and ids count only the
+-- adjustments marked applied: orderd applies the others later by their id,
+-- which adds them then.  reserved and sold come from the last result of
+-- each (order, sku) line; a line whose step is in flight counts its last
+-- known result, and orderd runs that step again.  The last two columns
+-- say how much orderd still has to do for the sku.
+WITH last AS (
+    SELECT sku, qty, result,
+           row_number() OVER (PARTITION BY order_id, sku ORDER BY id DESC) AS rn
+      FROM saga_steps WHERE result IS NOT NULL),
+held AS (
+    SELECT sku, sum(CASE WHEN result = 'RESERVED' THEN qty ELSE 0 END) AS reserved,
+           sum(CASE WHEN result = 'COMMITTED' THEN qty ELSE 0 END) AS sold
+      FROM last WHERE rn = 1 GROUP BY sku),
+adds AS (
+    SELECT sku, sum(qty) AS added, json_group_array(adjustment_id) AS ids
+      FROM (SELECT sku, qty, adjustment_id FROM stock_adjustments
+             WHERE applied_at IS NOT NULL ORDER BY id)
+     GROUP BY sku),
+skus AS (SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps)
+SELECT s.sku, coalesce(a.added, 0), coalesce(h.reserved, 0), coalesce(h.sold, 0),
+       coalesce(a.ids, '[]'),
+       (SELECT count(*) FROM stock_adjustments u WHERE u.sku = s.sku
+           AND u.applied_at IS NULL),
+       (SELECT count(*) FROM saga_steps f WHERE f.sku = s.sku AND f.result IS NULL)
+  FROM skus s LEFT JOIN adds a ON a.sku = s.sku LEFT JOIN held h ON h.sku = s.sku
+ ORDER BY s.sku;
+
+-- name: restore_lines
+-- Every (order, sku) reservation record of a Redis rebuilt from the
+-- journal: the line's last result, with the quantity of its steps.  A line
+-- whose only step is in flight has no record yet (orderd runs the step
+-- again); MISSING (a commit that found no record) restores none either.
+WITH last AS (
+    SELECT order_id, sku, qty, result,
+           row_number() OVER (PARTITION BY order_id, sku ORDER BY id DESC) AS rn
+      FROM saga_steps WHERE result IS NOT NULL)
+SELECT order_id, sku, qty, result
+  FROM last
+ WHERE rn = 1 AND result IN ('RESERVED', 'REJECTED', 'COMMITTED', 'RELEASED')
+ ORDER BY sku, order_id;

@@ -9,19 +9,24 @@
 -- Every consumed event, deduplicated by event_id.  status tells what became
 -- of it: applied to its order; waiting for a step of its order in flight;
 -- parked until its OrderCreated arrives; dlq when it could not be decoded.
+--
+-- Keyed by (order_id, event_id): an event id is unique per event, and a
+-- redelivered event carries its order id again; keying by order first keeps
+-- the rows of one order (and of orders close in time) on the same pages.
 CREATE TABLE inbox (
-    event_id        TEXT PRIMARY KEY,
+    event_id        TEXT NOT NULL,
     topic           TEXT NOT NULL,
     kafka_partition INTEGER NOT NULL,
     kafka_offset    INTEGER NOT NULL,
     type            TEXT NOT NULL,
-    order_id        TEXT,
+    order_id        TEXT NOT NULL,
     status          TEXT NOT NULL
                     CHECK (status IN ('applied', 'waiting', 'parked', 'ignored')),
     received_at     INTEGER NOT NULL,
     applied_at      INTEGER,
     traceparent     TEXT,
-    payload         BLOB NOT NULL
+    payload         BLOB NOT NULL,
+    PRIMARY KEY (order_id, event_id)
 );
 CREATE INDEX inbox_unapplied ON inbox (order_id) WHERE status IN ('waiting', 'parked');
 CREATE INDEX inbox_received ON inbox (received_at);
@@ -36,6 +41,7 @@ CREATE TABLE orders (
     amount_cents     INTEGER NOT NULL,
     currency         TEXT NOT NULL,
     items            TEXT NOT NULL,          -- JSON array [{"sku":..,"qty":..}] as received
+    lines            TEXT NOT NULL,          -- "sku qty;sku qty": items summed per sku, in order
     payment_id       TEXT,
     reason           TEXT,
     reason_sku       TEXT,
@@ -61,7 +67,8 @@ CREATE TABLE saga_steps (
     done_at   INTEGER
 );
 CREATE INDEX saga_steps_order ON saga_steps (order_id, id);
-CREATE INDEX saga_steps_in_flight ON saga_steps (id) WHERE result IS NULL;
+-- No index on "result IS NULL": only recovery and reconcile ask for the
+-- steps in flight, and every step write would pay for it.
 
 -- The transactional outbox: rows are written in the same transaction as
 -- the state change that caused them and published by the relay in id order.
@@ -69,10 +76,10 @@ CREATE TABLE outbox (
     id           INTEGER PRIMARY KEY,
     topic        TEXT NOT NULL,
     msg_key      BLOB,
-    event_id     TEXT NOT NULL UNIQUE,       -- deterministic: the same step always has the same id
+    event_id     TEXT NOT NULL,              -- deterministic: the same step always has the same id
     order_id     TEXT,
     type         TEXT NOT NULL,
-    headers      TEXT NOT NULL DEFAULT '{}', -- JSON object: Kafka header name -> value
+    headers      TEXT NOT NULL DEFAULT '{}', -- JSON object of Kafka headers besides event_id
     payload      BLOB NOT NULL,
     created_at   INTEGER NOT NULL,
     published_at INTEGER,
@@ -80,7 +87,10 @@ CREATE TABLE outbox (
     last_error   TEXT
 );
 CREATE INDEX outbox_pending ON outbox (id) WHERE published_at IS NULL;
-CREATE INDEX outbox_order ON outbox (order_id, id);
+-- An output id is derived from its order id, so unique per order is unique;
+-- keyed by order it also finds an order's outputs.  (Dead letters have no
+-- order: the dlq table dedupes them by topic, partition and offset.)
+CREATE UNIQUE INDEX outbox_order ON outbox (order_id, event_id);
 
 -- Durable payment deadlines: they fire after a restart too.
 CREATE TABLE deadlines (

@@ -94,8 +94,17 @@ static const struct config_key config_keys[] = {
 	    1, INT64_MAX),
 
 	STRCHK("http", "listen", http_listen, "127.0.0.1:9464", 0, config_check_listen),
+	INT64("http", "unhealthy_outbox_age_ms", http_unhealthy_outbox_age_ms, "60000",
+	    CONFIG_RELOAD, 1, INT64_MAX),
 
 	ENUM("log", "level", log_level, "info", CONFIG_RELOAD, config_log_levels),
+
+	/* Up to 10 years; 0 keeps the rows for good. */
+	INT("retention", "inbox_max_age_hours", retention_inbox_max_age_hours, "168",
+	    CONFIG_RELOAD, 0, 87600),
+	INT("retention", "outbox_max_age_hours", retention_outbox_max_age_hours, "168",
+	    CONFIG_RELOAD, 0, 87600),
+	INT("retention", "batch", retention_batch, "500", CONFIG_RELOAD, 1, 10000),
 };
 
 /* [kafka] before any file: enough to reach a broker on this host, as the

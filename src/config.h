@@ -48,9 +48,17 @@ struct config {
 
 	/* [http] */
 	char *http_listen;		/* default 127.0.0.1:9464; empty disables */
+	int64_t http_unhealthy_outbox_age_ms;	/* /healthz fails past this outbox age,
+						 * default 60000 (reloadable) */
 
 	/* [log] */
 	char *log_level;		/* error | warn | info | debug (reloadable) */
+
+	/* [retention]: how long the journal keeps applied or ignored inbox
+	 * rows and published outbox rows; 0 keeps them for good (reloadable) */
+	int retention_inbox_max_age_hours;	/* default 168 */
+	int retention_outbox_max_age_hours;	/* default 168 */
+	int retention_batch;			/* rows per transaction, default 500 */
 };
 
 /*

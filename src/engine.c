@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <jansson.h>
+#include <uthash.h>
 
 #include "config.h"
 #include "engine.h"
@@ -21,11 +22,12 @@
 #include "saga.h"
 #include "util.h"
 
-#define ENGINE_STEPS_HIGH 50000		/* pause consuming above this many steps in memory */
+#define ENGINE_STEPS_HIGH 20000		/* pause consuming above this many steps in memory */
 #define ENGINE_DEADLINE_TICK_MS 250
 #define ENGINE_DEADLINES_PER_TICK 256
 #define ENGINE_RETRY_MS 1000		/* a step Redis answered with an error */
 #define ENGINE_DLQ_VALUE_MAX 4000000	/* under the relay's message.max.bytes */
+#define ENGINE_INVENTORY_CHECK_MS 5000	/* how often a Redis that lost its data is looked at */
 
 struct flight;
 
@@ -43,19 +45,31 @@ struct flight_step {
 };
 
 /* The steps of one transition of one order: the order's next event waits
- * until all of them have their result. */
+ * until all of them have their result.  While they are in flight nothing
+ * else changes the order, so the flight keeps a copy of its row (snap) and
+ * settling needs no journal read. */
 struct flight {
+	UT_hash_handle hh;		/* in engine.flights, by order_id */
 	struct flight *next;		/* on the engine's settle or send list */
+	struct journal_order snap;	/* the order row as the intents left it */
 	struct engine *e;
 	char order_id[EVENT_ORDER_ID_MAX + 1];
 	enum saga_step_kind kind;
 	char *traceparent;		/* of the causing event, copied to outputs */
 	bool listed;			/* on the send list */
 	bool recovered;			/* rebuilt from the journal at start */
+	bool warned;			/* an error of its steps was logged */
 	int64_t created_us;		/* when its intents were written */
 	int nsteps;
 	int ndone;
 	struct flight_step steps[];
+};
+
+/* An order with events that wait (for its steps) or are parked (for its
+ * OrderCreated): settling it looks for them in the journal, others skip. */
+struct waiter {
+	UT_hash_handle hh;
+	char order_id[EVENT_ORDER_ID_MAX + 1];
 };
 
 struct adjustment {
@@ -73,14 +87,19 @@ struct engine {
 	uv_timer_t deadline_timer;
 	uv_timer_t retry_timer;
 	uv_timer_t stop_timer;
+	uv_timer_t check_timer;		/* re-checks a Redis that lost its data */
 	uv_check_t settle_check;
 	int open_handles;
 
+	struct flight *flights;		/* every flight, by order id: "in flight?" */
+	struct waiter *waiters;		/* orders with waiting or parked events */
 	struct flight *settle_head, **settle_tail;
+	struct flight *retry_head;	/* answered with an error: sent again later */
 	struct flight *send_head, **send_tail;
 	int64_t steps_in_memory;
 	bool paused;
 	bool outbox_added;
+	bool redis_ready;		/* up, scripts loaded, and still holding the inventory */
 
 	int64_t now;			/* of the transaction being written */
 	struct engine_stats stats;
@@ -100,6 +119,8 @@ struct order_ctx {
 };
 
 static void engine_send(struct engine *e);
+static void engine_order_parse(struct order_ctx *oc);
+static void engine_settle(struct engine *e);
 static void engine_retry_cb(uv_timer_t *t);
 
 /* A write to the journal failed: orderd cannot keep its promise without
@@ -158,12 +179,22 @@ engine_order_load(struct engine *e, const char *order_id, struct order_ctx *oc)
 	if (err < 0)
 		engine_journal_fatal(e, "reading an order", err);
 	oc->exists = true;
+	engine_order_parse(oc);
+}
+
+/* Fills the saga's view of an order from its row. */
+static void
+engine_order_parse(struct order_ctx *oc)
+{
 	if (saga_state_parse(oc->row.state, &oc->so.state) < 0)
 		log_fatal("engine", "order %s has an unknown state '%s' in the journal",
-		    order_id, oc->row.state);
-	if (oc->row.items != NULL && strcmp(oc->row.items, "[]") != 0 &&
-	    event_lines_from_json(oc->row.items, oc->so.lines, &oc->so.nlines) < 0)
-		log_fatal("engine", "order %s has unreadable items in the journal", order_id);
+		    oc->order_id, oc->row.state);
+	if (event_lines_parse(oc->row.lines ? oc->row.lines : "", oc->so.lines,
+	    &oc->so.nlines) < 0)
+		log_fatal("engine", "order %s has unreadable lines in the journal",
+		    oc->order_id);
+	oc->so.reason = SAGA_REASON_NONE;
+	oc->so.reason_line = -1;
 	if (oc->row.reason[0] != '\0')
 		saga_reason_parse(oc->row.reason, &oc->so.reason);
 	for (int i = 0; i < oc->so.nlines && oc->row.reason_sku[0]; i++)
@@ -202,18 +233,66 @@ engine_flight_new(struct engine *e, const struct order_ctx *oc,
 	f->traceparent = traceparent && *traceparent ? xstrdup(traceparent) : NULL;
 	for (int i = 0; i < nsteps; i++)
 		f->steps[i].f = f;
+	f->snap = oc->row;
+	f->snap.items = oc->row.items ? xstrdup(oc->row.items) : NULL;
+	f->snap.lines = oc->row.lines ? xstrdup(oc->row.lines) : NULL;
+	HASH_ADD_STR(e->flights, order_id, f);
 	e->steps_in_memory += nsteps;
 	e->stats.steps_in_flight += nsteps;
 	return f;
 }
 
+/* Frees a flight already taken out of engine.flights. */
 static void
 engine_flight_free(struct engine *e, struct flight *f)
 {
 	e->steps_in_memory -= f->nsteps;
 	e->stats.steps_in_flight -= f->nsteps;
+	journal_order_release(&f->snap);
 	free(f->traceparent);
 	free(f);
+}
+
+static void
+engine_waiter_add(struct engine *e, const char *order_id)
+{
+	struct waiter *w;
+
+	HASH_FIND_STR(e->waiters, order_id, w);
+	if (w != NULL)
+		return;
+	w = xcalloc(1, sizeof(*w));
+	snprintf(w->order_id, sizeof(w->order_id), "%s", order_id);
+	HASH_ADD_STR(e->waiters, order_id, w);
+}
+
+static bool
+engine_waiter_take(struct engine *e, const char *order_id)
+{
+	struct waiter *w;
+
+	HASH_FIND_STR(e->waiters, order_id, w);
+	if (w == NULL)
+		return false;
+	HASH_DEL(e->waiters, w);
+	free(w);
+	return true;
+}
+
+static int
+engine_waiter_load(const char *order_id, void *arg)
+{
+	engine_waiter_add(arg, order_id);
+	return 0;
+}
+
+static bool
+engine_in_flight(struct engine *e, const char *order_id)
+{
+	struct flight *f;
+
+	HASH_FIND_STR(e->flights, order_id, f);
+	return f != NULL;
 }
 
 /* Writes one output event to the outbox (a repeat of its id is a no-op). */
@@ -238,20 +317,23 @@ engine_output(struct engine *e, const struct order_ctx *oc, enum saga_output typ
 	json_t *headers;
 	char *payload, *hjson;
 
-	if (type == SAGA_OUT_ORDER_REJECTED && oc->so.reason == SAGA_REASON_OUT_OF_STOCK &&
-	    oc->so.reason_line >= 0)
-		out.sku = oc->so.lines[oc->so.reason_line].sku;
+	if (type == SAGA_OUT_ORDER_REJECTED && oc->so.reason == SAGA_REASON_OUT_OF_STOCK)
+		out.sku = oc->so.reason_line >= 0 ? oc->so.lines[oc->so.reason_line].sku :
+		    oc->row.reason_sku[0] ? oc->row.reason_sku : NULL;
 	event_output_id(event_id, oc->order_id, type, out.payment_id);
 	out.event_id = event_id;
 	payload = event_encode(&out);
 	if (payload == NULL)
 		log_fatal("engine", "order %s: cannot encode %s", oc->order_id,
 		    saga_output_name(type));
-	headers = json_pack("{s:s}", "event_id", event_id);
-	if (traceparent != NULL && *traceparent)
-		json_object_set_new(headers, "traceparent", json_string(traceparent));
-	hjson = json_dumps(headers, JSON_COMPACT);
-	json_decref(headers);
+	/* The relay adds event_id from its column; only other headers here. */
+	if (traceparent != NULL && *traceparent) {
+		headers = json_pack("{s:s}", "traceparent", traceparent);
+		hjson = json_dumps(headers, JSON_COMPACT);
+		json_decref(headers);
+	} else {
+		hjson = xstrdup("{}");
+	}
 
 	row.topic = type == SAGA_OUT_PAYMENT_REQUESTED || type == SAGA_OUT_REFUND_REQUESTED ?
 	    e->cf->topic_payment_requests : e->cf->topic_order_events;
@@ -284,6 +366,9 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 	const char *payment_id = fx->record_payment && ev ? ev->payment_id : NULL;
 	const char *reason_sku;
 
+	enum saga_state prev_state = oc->so.state;
+	enum saga_reason prev_reason = oc->so.reason;
+
 	if (fx->disposition != SAGA_APPLIED)
 		return;
 	if (fx->state != oc->so.state && (unsigned)fx->state <= SAGA_CANCELLED)
@@ -305,17 +390,25 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 		} else {
 			oc->row.items = xstrdup("[]");
 		}
+		oc->row.lines = xmalloc(EVENT_LINES_TEXT_MAX);
+		if (event_lines_format(oc->so.lines, oc->so.nlines, oc->row.lines,
+		    EVENT_LINES_TEXT_MAX) < 0)
+			log_fatal("engine", "order %s: lines do not fit", oc->order_id);
 		if (traceparent != NULL)
 			snprintf(oc->row.traceparent, sizeof(oc->row.traceparent), "%s",
 			    traceparent);
 		JCHECK(e, "adding an order", journal_order_insert(e->j, oc->order_id,
 		    &oc->row, cause_event_id, e->now));
 		oc->exists = true;
-	} else {
+	} else if (fx->state != prev_state || fx->reason != prev_reason || payment_id != NULL) {
+		/* Settling commits or releases leaves the row as it is: no write. */
 		JCHECK(e, "updating an order", journal_order_update(e->j, oc->order_id,
 		    saga_state_name(fx->state), payment_id, saga_reason_name(fx->reason),
 		    reason_sku, e->now));
 		snprintf(oc->row.state, sizeof(oc->row.state), "%s", saga_state_name(fx->state));
+		snprintf(oc->row.reason, sizeof(oc->row.reason), "%s", saga_reason_name(fx->reason));
+		snprintf(oc->row.reason_sku, sizeof(oc->row.reason_sku), "%s",
+		    reason_sku ? reason_sku : "");
 		if (payment_id != NULL)
 			snprintf(oc->row.payment_id, sizeof(oc->row.payment_id), "%s", payment_id);
 	}
@@ -382,11 +475,8 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 		oc.so.nlines = ev->nlines;
 		memcpy(oc.so.lines, ev->lines, (size_t)ev->nlines * sizeof(ev->lines[0]));
 	}
-	if (oc.exists) {
-		in_flight = journal_order_in_flight(e->j, ev->order_id);
-		if (in_flight < 0)
-			engine_journal_fatal(e, "reading the steps of an order", in_flight);
-	}
+	if (oc.exists)
+		in_flight = engine_in_flight(e, ev->order_id);
 	saga_apply(&oc.so, in_flight > 0, ev->type, &fx);
 	if (inbox != NULL) {
 		struct journal_event row = *inbox;
@@ -405,8 +495,10 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 		e->stats.consumed[ev->type]++;
 		if (fx.disposition == SAGA_PARK)
 			e->stats.parked++;
+		if (fx.disposition == SAGA_PARK || fx.disposition == SAGA_WAIT)
+			engine_waiter_add(e, ev->order_id);
 	} else if (fx.disposition != SAGA_WAIT && fx.disposition != SAGA_PARK) {
-		JCHECK(e, "updating the inbox", journal_inbox_set_status(e->j, ev->event_id,
+		JCHECK(e, "updating the inbox", journal_inbox_set_status(e->j, ev->order_id, ev->event_id,
 		    engine_disposition_status(fx.disposition), e->now));
 	}
 	engine_effects(e, &oc, &fx, ev, ev->event_id, traceparent);
@@ -422,15 +514,17 @@ static void
 engine_drain_waiting(struct engine *e, const char *order_id)
 {
 	struct journal_inbox_row *rows;
-	int n = journal_inbox_unapplied(e->j, order_id, &rows);
+	int n, i;
 
+	if (!engine_waiter_take(e, order_id))
+		return;
+	n = journal_inbox_unapplied(e->j, order_id, &rows);
 	if (n < 0)
 		engine_journal_fatal(e, "reading waiting events", n);
-	for (int i = 0; i < n; i++) {
+	for (i = 0; i < n; i++) {
 		struct event ev;
 		char err[EVENT_ERROR_MAX];
 		bool rejectable;
-		int in_flight;
 
 		if (event_decode(rows[i].payload, rows[i].payload_len, order_id,
 		    strlen(order_id), &ev, &rejectable, err) < 0) {
@@ -442,10 +536,12 @@ engine_drain_waiting(struct engine *e, const char *order_id)
 		}
 		engine_apply(e, &ev, NULL, rows[i].traceparent);
 		event_free(&ev);
-		in_flight = journal_order_in_flight(e->j, order_id);
-		if (in_flight != 0)
+		if (engine_in_flight(e, order_id))
 			break;
 	}
+	/* Those after the one that started steps wait for them in turn. */
+	if (i < n - 1)
+		engine_waiter_add(e, order_id);
 	journal_inbox_rows_free(rows, n);
 }
 
@@ -475,9 +571,8 @@ engine_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *to
 	    (long long)m->offset);
 	snprintf(part, sizeof(part), "%d", (int)m->partition);
 	snprintf(off, sizeof(off), "%lld", (long long)m->offset);
-	headers = json_pack("{s:s, s:s, s:s, s:s, s:s}", "error", error,
-	    "event_id", event_id, "orderd.topic", topic, "orderd.partition", part,
-	    "orderd.offset", off);
+	headers = json_pack("{s:s, s:s, s:s, s:s}", "error", error,
+	    "orderd.topic", topic, "orderd.partition", part, "orderd.offset", off);
 	if (m->len > ENGINE_DLQ_VALUE_MAX) {
 		char n[24];
 
@@ -598,6 +693,9 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	struct engine *e = arg;
 
 	engine_begin(e);
+	/* Settling first, in the same transaction: one fsync for both, and the
+	 * events of this batch see the orders' latest states. */
+	engine_settle(e);
 	for (size_t i = 0; i < n; i++) {
 		engine_consume_one(e, msgs[i]);
 		if (i == n / 2)
@@ -624,13 +722,27 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	engine_flow_control(e);
 }
 
+/* Puts a flight aside for ENGINE_RETRY_MS, so an error is not retried in a
+ * tight loop. */
+static void
+engine_retry_later(struct engine *e, struct flight *f)
+{
+	if (f->listed)
+		return;
+	f->listed = true;
+	f->next = e->retry_head;
+	e->retry_head = f;
+	if (!uv_is_active((uv_handle_t *)&e->retry_timer))
+		uv_timer_start(&e->retry_timer, engine_retry_cb, ENGINE_RETRY_MS, 0);
+}
+
 static void
 engine_step_reply(redisReply *reply, int status, void *arg)
 {
 	struct flight_step *s = arg;
 	struct flight *f = s->f;
 	struct engine *e = f->e;
-	enum saga_step_result res;
+	enum saga_step_result res = SAGA_RES_RESERVED;
 
 	s->sent = false;
 	if (status < 0) {
@@ -642,15 +754,21 @@ engine_step_reply(redisReply *reply, int status, void *arg)
 		return;
 	}
 	if (reply->type != REDIS_REPLY_STATUS ||
-	    saga_result_parse(reply->str, &res) < 0) {
-		log_msg(LOG_LEVEL_ERROR, "redis", f->order_id, "%s of %s answered %s; retrying",
-		    saga_step_name(f->kind), s->sku,
-		    reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STATUS ?
-		    reply->str : "an unexpected reply");
+	    saga_result_parse(reply->str, &res) < 0 ||
+	    (f->kind == SAGA_STEP_COMMIT && res == SAGA_RES_MISSING)) {
+		/* An error, or a commit of a reservation Redis does not have (it
+		 * lost its data): settling would record a sale Redis never made.
+		 * Try again later; orderctl recover --rebuild-redis brings the
+		 * reservation back from the journal. */
+		if (!f->warned)
+			log_msg(LOG_LEVEL_ERROR, "redis", f->order_id, "%s of %s answered %s; "
+			    "retrying every %d ms%s", saga_step_name(f->kind), s->sku,
+			    reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STATUS ?
+			    reply->str : "an unexpected reply", ENGINE_RETRY_MS,
+			    res == SAGA_RES_MISSING ? " (orderctl recover --rebuild-redis?)" : "");
+		f->warned = true;
 		e->stats.redis_retries++;
-		engine_list_send(e, f);
-		if (!uv_is_active((uv_handle_t *)&e->retry_timer))
-			uv_timer_start(&e->retry_timer, engine_retry_cb, ENGINE_RETRY_MS, 0);
+		engine_retry_later(e, f);
 		return;
 	}
 	if (s->done)
@@ -680,7 +798,7 @@ engine_send(struct engine *e)
 		    INVENTORY_RESERVE : f->kind == SAGA_STEP_COMMIT ?
 		    INVENTORY_COMMIT : INVENTORY_RELEASE;
 
-		if (e->redis == NULL || !redis_is_up(e->redis))
+		if (e->redis == NULL || !e->redis_ready || !redis_is_up(e->redis))
 			return;
 		for (int i = 0; i < f->nsteps; i++) {
 			struct flight_step *s = &f->steps[i];
@@ -712,11 +830,26 @@ engine_send(struct engine *e)
 	}
 }
 
-/* Settles every flight whose steps all answered, in one transaction. */
-static void
-engine_settle_cb(uv_check_t *c)
+/* One result for the whole transition, its steps' ids consecutive: one
+ * journal write for all of them. */
+static bool
+engine_uniform(const struct flight *f)
 {
-	struct engine *e = c->data;
+	for (int i = 1; i < f->nsteps; i++)
+		if (f->steps[i].result != f->steps[0].result ||
+		    f->steps[i].step_id != f->steps[0].step_id + i)
+			return false;
+	return f->nsteps > 0;
+}
+
+/*
+ * Settles every flight whose steps all answered, inside the open
+ * transaction: results, the next state, more steps or the output, then
+ * the events that waited for the order.
+ */
+static void
+engine_settle(struct engine *e)
+{
 	struct flight *f, *next;
 
 	if (e->settle_head == NULL)
@@ -728,7 +861,6 @@ engine_settle_cb(uv_check_t *c)
 	for (struct flight *r = f; r != NULL; r = r->next)
 		if (r->recovered)
 			fault_at(FAULT_DURING_RECOVERY);
-	engine_begin(e);
 	for (; f != NULL; f = next) {
 		bool has[SAGA_MAX_LINES] = { false };
 		enum saga_step_result res[SAGA_MAX_LINES];
@@ -736,11 +868,16 @@ engine_settle_cb(uv_check_t *c)
 		struct order_ctx oc;
 
 		next = f->next;
+		if (engine_uniform(f))
+			JCHECK(e, "recording step results", journal_step_results(e->j,
+			    f->steps[0].step_id, f->steps[f->nsteps - 1].step_id,
+			    saga_result_name(f->steps[0].result), e->now));
 		for (int i = 0; i < f->nsteps; i++) {
 			struct flight_step *s = &f->steps[i];
 
-			JCHECK(e, "recording a step result", journal_step_result(e->j,
-			    s->step_id, saga_result_name(s->result), e->now));
+			if (!engine_uniform(f))
+				JCHECK(e, "recording a step result", journal_step_result(e->j,
+				    s->step_id, saga_result_name(s->result), e->now));
 			if (s->line >= 0 && s->line < SAGA_MAX_LINES) {
 				has[s->line] = true;
 				res[s->line] = s->result;
@@ -753,7 +890,16 @@ engine_settle_cb(uv_check_t *c)
 				    "(see orderctl reconcile)", saga_step_name(f->kind), s->sku,
 				    saga_result_name(s->result));
 		}
-		engine_order_load(e, f->order_id, &oc);
+		/* The flight's copy of the order is the order: nothing else
+		 * changed it while the steps were out. */
+		memset(&oc, 0, sizeof(oc));
+		snprintf(oc.order_id, sizeof(oc.order_id), "%s", f->order_id);
+		oc.exists = true;
+		oc.row = f->snap;
+		f->snap.items = f->snap.lines = NULL;
+		engine_order_parse(&oc);
+		/* Out of the map first: the effects may start the order's next flight. */
+		HASH_DEL(e->flights, f);
 		saga_settle(&oc.so, f->kind, has, res, &fx);
 		engine_effects(e, &oc, &fx, NULL, NULL, f->traceparent ? f->traceparent :
 		    oc.row.traceparent);
@@ -762,6 +908,19 @@ engine_settle_cb(uv_check_t *c)
 		engine_order_done(&oc);
 		engine_flight_free(e, f);
 	}
+}
+
+/* After the loop's I/O: settles what Redis answered, unless a consumed
+ * batch already did it in its own transaction this turn. */
+static void
+engine_settle_cb(uv_check_t *c)
+{
+	struct engine *e = c->data;
+
+	if (e->settle_head == NULL)
+		return;
+	engine_begin(e);
+	engine_settle(e);
 	engine_commit(e);
 	engine_send(e);
 	engine_flow_control(e);
@@ -794,9 +953,7 @@ engine_deadline_cb(uv_timer_t *t)
 		int in_flight;
 
 		engine_order_load(e, ids[i], &oc);
-		in_flight = journal_order_in_flight(e->j, ids[i]);
-		if (in_flight < 0)
-			engine_journal_fatal(e, "reading the steps of an order", in_flight);
+		in_flight = engine_in_flight(e, ids[i]);
 		saga_apply(&oc.so, in_flight > 0, SAGA_EV_DEADLINE, &fx);
 		if (fx.disposition != SAGA_WAIT) {
 			JCHECK(e, "firing a deadline", journal_deadline_fired(e->j, ids[i], e->now));
@@ -816,7 +973,16 @@ engine_deadline_cb(uv_timer_t *t)
 static void
 engine_retry_cb(uv_timer_t *t)
 {
-	engine_send(t->data);
+	struct engine *e = t->data;
+	struct flight *f = e->retry_head, *next;
+
+	e->retry_head = NULL;
+	for (; f != NULL; f = next) {
+		next = f->next;
+		f->listed = false;
+		engine_list_send(e, f);
+	}
+	engine_send(e);
 }
 
 static void
@@ -858,19 +1024,84 @@ engine_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
 	return 0;
 }
 
+static void engine_check_inventory(struct engine *e);
+static void engine_check_inventory_cb(uv_timer_t *t);
+
+/* Redis holds the inventory: stock added while it was away goes in, the
+ * steps that waited go out. */
+static void
+engine_redis_ready(struct engine *e)
+{
+	e->redis_ready = true;
+	e->stats.redis_up = true;
+	journal_stock_adjustments_unapplied(e->j, engine_adjustment_one, e);
+	engine_send(e);
+}
+
+static void
+engine_inventory_reply(redisReply *reply, int status, void *arg)
+{
+	struct engine *e = arg;
+
+	if (status == -ECANCELED)
+		return;
+	if (status == 0 && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
+		/* A Redis restarted without persistence, or flushed: reserving
+		 * against it would reject orders and commits would sell nothing. */
+		if (!e->stats.redis_lost)
+			log_error("engine", "Redis has lost the inventory (no stock for a sku "
+			    "the journal added): steps wait; stop orderd and run orderctl "
+			    "recover --rebuild-redis");
+		e->stats.redis_lost = true;
+		uv_timer_start(&e->check_timer, engine_check_inventory_cb,
+		    ENGINE_INVENTORY_CHECK_MS, 0);
+		return;
+	}
+	if (status < 0)
+		return;		/* down again: state_cb(true) checks anew */
+	if (e->stats.redis_lost)
+		log_info("engine", "Redis holds the inventory again");
+	e->stats.redis_lost = false;
+	engine_redis_ready(e);
+}
+
+static void
+engine_check_inventory(struct engine *e)
+{
+	char sku[SAGA_SKU_MAX + 1], key[INVENTORY_KEY_MAX];
+	const char *argv[2] = { "EXISTS", key };
+	int found = journal_stock_adjustment_latest_applied(e->j, sku, sizeof(sku));
+
+	if (found <= 0) {
+		engine_redis_ready(e);
+		return;
+	}
+	inventory_key_stock(key, sizeof(key), e->cf->redis_prefix, sku);
+	if (redis_command_argv(e->redis, 2, argv, NULL, engine_inventory_reply, e) < 0)
+		return;		/* down again: state_cb(true) checks anew */
+}
+
+static void
+engine_check_inventory_cb(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	if (e->redis != NULL && redis_is_up(e->redis) && !e->stopping)
+		engine_check_inventory(e);
+}
+
 static void
 engine_redis_state(bool up, void *arg)
 {
 	struct engine *e = arg;
 
-	e->stats.redis_up = up;
+	e->redis_ready = false;
+	e->stats.redis_up = false;
 	if (!up) {
 		log_warn("engine", "Redis is down: steps wait, events are still journaled");
 		return;
 	}
-	/* Stock added by an orderctl that could not reach Redis. */
-	journal_stock_adjustments_unapplied(e->j, engine_adjustment_one, e);
-	engine_send(e);
+	engine_check_inventory(e);
 }
 
 /* Recovery: every step whose intent has no result is sent again.  The
@@ -951,6 +1182,10 @@ engine_recover(struct engine *e, char **cause)
 		i = k;
 	}
 	free(rc.v);
+	if (journal_orders_with_unapplied_events(e->j, engine_waiter_load, e) < 0) {
+		*cause = xasprintf("reading waiting events: %s", journal_errmsg(e->j));
+		return -EIO;
+	}
 	if (journal_outbox_stats(e->j, &pending, &published, &oldest) < 0)
 		pending = 0;
 	{
@@ -1021,31 +1256,52 @@ engine_redis_closed(void *arg)
 	uv_close((uv_handle_t *)&e->deadline_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->retry_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->stop_timer, engine_handle_closed);
+	uv_close((uv_handle_t *)&e->check_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->settle_check, engine_handle_closed);
 }
 
+/* Every flight, sent or not: their intents are in the journal for the next start. */
 static void
 engine_free_flights(struct engine *e)
 {
-	struct flight *f, *next;
+	struct flight *f, *tmp;
 
-	for (f = e->send_head; f != NULL; f = next) {
-		next = f->next;
+	HASH_ITER(hh, e->flights, f, tmp) {
+		HASH_DEL(e->flights, f);
 		engine_flight_free(e, f);
 	}
 	e->send_head = NULL;
 	e->send_tail = &e->send_head;
-	for (f = e->settle_head; f != NULL; f = next) {
-		next = f->next;
-		engine_flight_free(e, f);
-	}
 	e->settle_head = NULL;
 	e->settle_tail = &e->settle_head;
+	e->retry_head = NULL;
+	{
+		struct waiter *w, *wt;
+
+		HASH_ITER(hh, e->waiters, w, wt) {
+			HASH_DEL(e->waiters, w);
+			free(w);
+		}
+	}
 }
 
 static void
 engine_finish(struct engine *e)
 {
+	uint64_t events = 0;
+
+	for (int i = 0; i < SAGA_EV_COUNT; i++)
+		events += e->stats.consumed[i];
+	log_info("engine", "%llu events in %llu batches (%llu duplicates, %llu dead "
+	    "letters), %llu steps; journal commits %llu, p50 %lld us, p99 %lld us; Lua "
+	    "calls p50 %lld us, p99 %lld us", (unsigned long long)events,
+	    (unsigned long long)e->stats.batches, (unsigned long long)e->stats.duplicates,
+	    (unsigned long long)e->stats.dead_letters, (unsigned long long)e->stats.steps_done,
+	    (unsigned long long)e->stats.commit_latency.count,
+	    (long long)metrics_quantile(&e->stats.commit_latency, 0.5),
+	    (long long)metrics_quantile(&e->stats.commit_latency, 0.99),
+	    (long long)metrics_quantile(&e->stats.redis_latency, 0.5),
+	    (long long)metrics_quantile(&e->stats.redis_latency, 0.99));
 	if (e->consumer != NULL) {
 		kafka_close(e->consumer, 0);
 		e->consumer = NULL;
@@ -1057,6 +1313,7 @@ engine_finish(struct engine *e)
 	uv_timer_stop(&e->deadline_timer);
 	uv_timer_stop(&e->retry_timer);
 	uv_timer_stop(&e->stop_timer);
+	uv_timer_stop(&e->check_timer);
 	uv_check_stop(&e->settle_check);
 	/* Flights still out are in the journal as intents: the next start
 	 * sends them again.  Their callbacks end with -ECANCELED first. */
@@ -1076,7 +1333,10 @@ static void
 engine_stop_cb(uv_timer_t *t)
 {
 	struct engine *e = t->data;
-	bool quiet = e->stats.steps_in_flight == 0 && e->settle_head == NULL &&
+	/* Steps that cannot finish (Redis away) are in the journal already:
+	 * no reason to wait for them. */
+	bool steps_done = e->stats.steps_in_flight == 0 || !e->redis_ready;
+	bool quiet = steps_done && e->settle_head == NULL &&
 	    (e->relay == NULL || relay_idle(e->relay));
 
 	if (quiet || util_now_ms() >= e->stop_deadline) {
@@ -1143,6 +1403,9 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		"auto.offset.reset", "earliest",
 		"partition.assignment.strategy", "range",
 		"client.id", "orderd",
+		/* librdkafka prefetches up to 64 MiB by default; 8 MiB is a few
+		 * thousand events ahead, and memory stays flat under overload. */
+		"queued.max.messages.kbytes", "8192",
 		NULL,
 	};
 	struct engine *e = xcalloc(1, sizeof(*e));
@@ -1180,10 +1443,11 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	uv_timer_init(loop, &e->deadline_timer);
 	uv_timer_init(loop, &e->retry_timer);
 	uv_timer_init(loop, &e->stop_timer);
+	uv_timer_init(loop, &e->check_timer);
 	uv_check_init(loop, &e->settle_check);
 	e->deadline_timer.data = e->retry_timer.data = e->stop_timer.data = e;
-	e->settle_check.data = e;
-	e->open_handles = 4;
+	e->check_timer.data = e->settle_check.data = e;
+	e->open_handles = 5;
 
 	if ((err = journal_open(&e->j, cf->journal_path, &jo, cause)) < 0)
 		goto fail;

@@ -23,7 +23,8 @@ struct engine_stats {
 	uint64_t redis_retries;			/* step calls sent again */
 	uint64_t batches;
 	int64_t steps_in_flight;
-	bool redis_up;
+	bool redis_up;				/* connected, scripts loaded, inventory there */
+	bool redis_lost;			/* connected, but the inventory is gone */
 	bool broker_down;			/* librdkafka said all brokers are down */
 	uint64_t sagas_by_state[SAGA_CANCELLED + 1];	/* transitions into each state */
 	struct metrics_hist step_latency;	/* step intent commit -> Redis answer */

@@ -46,6 +46,9 @@ event_valid_name(const char *s, size_t len, size_t max)
 	return true;
 }
 
+static int event_fail(char err[EVENT_ERROR_MAX], const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
 static int
 event_fail(char err[EVENT_ERROR_MAX], const char *fmt, ...)
 {
@@ -165,6 +168,52 @@ event_lines_from_json(const char *items_json, struct saga_line *lines, int *nlin
 	e = event_items_lines(items, lines, nlines, err);
 	json_decref(items);
 	return e;
+}
+
+int
+event_lines_format(const struct saga_line *lines, int nlines, char *buf, size_t len)
+{
+	size_t off = 0;
+
+	if (len == 0)
+		return -ENOSPC;
+	buf[0] = '\0';
+	for (int i = 0; i < nlines; i++) {
+		int n = snprintf(buf + off, len - off, "%s%s %lld", i ? ";" : "",
+		    lines[i].sku, (long long)lines[i].qty);
+
+		if (n < 0 || (size_t)n >= len - off)
+			return -ENOSPC;
+		off += (size_t)n;
+	}
+	return (int)off;
+}
+
+int
+event_lines_parse(const char *text, struct saga_line *lines, int *nlines)
+{
+	const char *p = text;
+
+	*nlines = 0;
+	while (p != NULL && *p != '\0') {
+		const char *sp = strchr(p, ' '), *end;
+		char *qend;
+		long long qty;
+
+		if (sp == NULL || *nlines == SAGA_MAX_LINES ||
+		    !event_valid_name(p, (size_t)(sp - p), SAGA_SKU_MAX))
+			return -EINVAL;
+		qty = strtoll(sp + 1, &qend, 10);
+		if (qend == sp + 1 || (*qend != ';' && *qend != '\0') || qty < 1)
+			return -EINVAL;
+		memcpy(lines[*nlines].sku, p, (size_t)(sp - p));
+		lines[*nlines].sku[sp - p] = '\0';
+		lines[*nlines].qty = qty;
+		(*nlines)++;
+		end = qend;
+		p = *end == ';' ? end + 1 : end;
+	}
+	return 0;
 }
 
 int

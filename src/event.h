@@ -52,6 +52,13 @@ void event_free(struct event *ev);
 /* The lines of a stored items array (as decoded: summed per sku). */
 int event_lines_from_json(const char *items_json, struct saga_line *lines, int *nlines);
 
+/* Lines as compact text, "sku qty;sku qty" (the orders.lines column): the
+ * sku alphabet has neither space nor ';', so it reads back without JSON.
+ * Returns the length, or -ENOSPC when buf is too small. */
+int event_lines_format(const struct saga_line *lines, int nlines, char *buf, size_t len);
+int event_lines_parse(const char *text, struct saga_line *lines, int *nlines);
+#define EVENT_LINES_TEXT_MAX (SAGA_MAX_LINES * (SAGA_SKU_MAX + 24))
+
 /* Checks the order id / sku alphabet of the contract: 1..max of [A-Za-z0-9._:-]. */
 bool event_valid_name(const char *s, size_t len, size_t max);
 

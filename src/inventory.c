@@ -14,6 +14,7 @@ static const char *const inventory_names[INVENTORY_SCRIPT_COUNT] = {
 	[INVENTORY_RESERVE] = "reserve",
 	[INVENTORY_COMMIT] = "commit",
 	[INVENTORY_RELEASE] = "release",
+	[INVENTORY_RESTORE] = "restore",
 };
 
 const char *

@@ -10,6 +10,7 @@ enum inventory_script {
 	INVENTORY_RESERVE,
 	INVENTORY_COMMIT,
 	INVENTORY_RELEASE,
+	INVENTORY_RESTORE,	/* orderctl recover --rebuild-redis only */
 	INVENTORY_SCRIPT_COUNT
 };
 

@@ -36,7 +36,15 @@
 	X(DEADLINE_FIRED, "deadline_fired") \
 	X(DEADLINES_DUE, "deadlines_due") \
 	X(DLQ_INSERT, "dlq_insert") \
-	X(STOCK_ADJUSTMENTS_UNAPPLIED, "stock_adjustments_unapplied")
+	X(STOCK_ADJUSTMENTS_UNAPPLIED, "stock_adjustments_unapplied") \
+	X(ORDERS_LIVE, "orders_live") \
+	X(OUTBOX_BACKLOG, "outbox_backlog") \
+	X(RETENTION_INBOX, "retention_inbox") \
+	X(RETENTION_OUTBOX_WINDOW, "retention_outbox_window") \
+	X(RETENTION_OUTBOX, "retention_outbox") \
+	X(STOCK_ADJUSTMENT_LATEST_APPLIED, "stock_adjustment_latest_applied") \
+	X(STEP_RESULTS, "step_results") \
+	X(ORDERS_WITH_UNAPPLIED_EVENTS, "orders_with_unapplied_events")
 
 enum journal_query {
 #define X(id, name) JQ_##id,
@@ -264,6 +272,19 @@ journal_prepare(struct journal *j, char **cause)
 	return 0;
 }
 
+/* Process-wide SQLite settings, before the first connection: no memory
+ * statistics (a mutex and bookkeeping on every malloc of a hot path). */
+static void
+journal_global_init(void)
+{
+	static bool done;
+
+	if (done)
+		return;
+	done = true;
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int
 journal_open(struct journal **out, const char *path,
     const struct journal_options *opt, char **cause)
@@ -274,6 +295,7 @@ journal_open(struct journal **out, const char *path,
 
 	*out = NULL;
 	*cause = NULL;
+	journal_global_init();
 	rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
@@ -289,7 +311,14 @@ journal_open(struct journal **out, const char *path,
 	 * FULL makes every commit durable before Kafka offsets move. */
 	pragmas = xasprintf("PRAGMA journal_mode = WAL;"
 	    "PRAGMA synchronous = %s;"
-	    "PRAGMA foreign_keys = ON;",
+	    "PRAGMA foreign_keys = ON;"
+	    /* 8 MiB of page cache keeps the hot index pages of a busy journal. */
+	    "PRAGMA cache_size = -8192;"
+	    /* Checkpoint every 32 MiB of WAL, not 4: a hot page rewritten many
+	     * times in between is copied back once. */
+	    "PRAGMA wal_autocheckpoint = 8192;"
+	    "PRAGMA journal_size_limit = 67108864;"
+	    "PRAGMA temp_store = MEMORY;",
 	    opt == NULL || opt->synchronous_full ? "FULL" : "NORMAL");
 	if ((err = journal_exec(j, pragmas, cause)) < 0) {
 		char *inner = *cause;
@@ -409,14 +438,15 @@ journal_inbox_add(struct journal *j, const struct journal_event *ev)
 }
 
 int
-journal_inbox_set_status(struct journal *j, const char *event_id,
-    const char *status, int64_t now)
+journal_inbox_set_status(struct journal *j, const char *order_id,
+    const char *event_id, const char *status, int64_t now)
 {
 	sqlite3_stmt *st = j->stmt[JQ_INBOX_SET_STATUS];
 
 	bind_text(st, 1, event_id);
 	bind_text(st, 2, status);
 	sqlite3_bind_int64(st, 3, now);
+	bind_text(st, 4, order_id);
 	return journal_run(j, st);
 }
 
@@ -582,6 +612,7 @@ journal_order_get(struct journal *j, const char *order_id, struct journal_order 
 		col_copy(st, 6, o->reason, sizeof(o->reason));
 		col_copy(st, 7, o->reason_sku, sizeof(o->reason_sku));
 		col_copy(st, 8, o->traceparent, sizeof(o->traceparent));
+		o->lines = col_dup(st, 9);
 		journal_step_done(st, rc);
 		return 0;
 	}
@@ -594,6 +625,8 @@ journal_order_release(struct journal_order *o)
 {
 	free(o->items);
 	o->items = NULL;
+	free(o->lines);
+	o->lines = NULL;
 }
 
 int
@@ -613,6 +646,7 @@ journal_order_insert(struct journal *j, const char *order_id,
 	sqlite3_bind_int64(st, 9, now);
 	bind_text(st, 10, o->reason[0] ? o->reason : NULL);
 	bind_text(st, 11, o->reason_sku[0] ? o->reason_sku : NULL);
+	bind_text(st, 12, o->lines ? o->lines : "");
 	return journal_run(j, st);
 }
 
@@ -909,6 +943,129 @@ journal_report(struct journal *j, const char *name, const char *const *params,
 			rc = SQLITE_DONE;
 			break;
 		}
+	}
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : n;
+}
+
+int
+journal_orders_live(struct journal *j, int64_t *new_count, int64_t *reserved)
+{
+	sqlite3_stmt *st = j->stmt[JQ_ORDERS_LIVE];
+	int rc;
+
+	*new_count = *reserved = 0;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *state = (const char *)sqlite3_column_text(st, 0);
+
+		if (state != NULL && strcmp(state, "NEW") == 0)
+			*new_count = sqlite3_column_int64(st, 1);
+		else if (state != NULL && strcmp(state, "RESERVED") == 0)
+			*reserved = sqlite3_column_int64(st, 1);
+	}
+	return journal_step_done(st, rc);
+}
+
+int
+journal_outbox_backlog(struct journal *j, int64_t cap, int64_t *pending,
+    int64_t *oldest_created)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_BACKLOG];
+	int rc;
+
+	*pending = *oldest_created = 0;
+	sqlite3_bind_int64(st, 1, cap);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*pending = sqlite3_column_int64(st, 0);
+		*oldest_created = sqlite3_column_int64(st, 1);
+		rc = sqlite3_step(st);
+	}
+	return journal_step_done(st, rc);
+}
+
+int
+journal_inbox_prune(struct journal *j, int64_t cutoff, int limit)
+{
+	sqlite3_stmt *st = j->stmt[JQ_RETENTION_INBOX];
+	int err;
+
+	sqlite3_bind_int64(st, 1, cutoff);
+	sqlite3_bind_int(st, 2, limit);
+	if ((err = journal_run(j, st)) < 0)
+		return err;
+	return sqlite3_changes(j->db);
+}
+
+int
+journal_outbox_prune(struct journal *j, int64_t cutoff, int limit,
+    int64_t *after_id, bool *done)
+{
+	sqlite3_stmt *st = j->stmt[JQ_RETENTION_OUTBOX_WINDOW];
+	int64_t count = 0, last = *after_id;
+	bool young = false;
+	int rc, err;
+
+	sqlite3_bind_int64(st, 1, *after_id);
+	sqlite3_bind_int64(st, 2, cutoff);
+	sqlite3_bind_int(st, 3, limit);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		count = sqlite3_column_int64(st, 0);
+		last = count > 0 ? sqlite3_column_int64(st, 1) : *after_id;
+		young = sqlite3_column_int(st, 2) != 0;
+	}
+	if ((err = journal_step_done(st, rc)) < 0)
+		return err;
+	*done = count < limit || young;
+	if (count == 0)
+		return 0;
+	st = j->stmt[JQ_RETENTION_OUTBOX];
+	sqlite3_bind_int64(st, 1, *after_id);
+	sqlite3_bind_int64(st, 2, cutoff);
+	sqlite3_bind_int64(st, 3, last);
+	if ((err = journal_run(j, st)) < 0)
+		return err;
+	*after_id = last;
+	return sqlite3_changes(j->db);
+}
+
+int
+journal_stock_adjustment_latest_applied(struct journal *j, char *sku, size_t len)
+{
+	sqlite3_stmt *st = j->stmt[JQ_STOCK_ADJUSTMENT_LATEST_APPLIED];
+	int rc = sqlite3_step(st), found = rc == SQLITE_ROW;
+
+	if (found)
+		col_copy(st, 0, sku, len);
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : found;
+}
+
+int
+journal_step_results(struct journal *j, int64_t first_id, int64_t last_id,
+    const char *result, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_STEP_RESULTS];
+
+	sqlite3_bind_int64(st, 1, first_id);
+	sqlite3_bind_int64(st, 2, last_id);
+	bind_text(st, 3, result);
+	sqlite3_bind_int64(st, 4, now);
+	return journal_run(j, st);
+}
+
+int
+journal_orders_with_unapplied_events(struct journal *j,
+    int (*fn)(const char *order_id, void *arg), void *arg)
+{
+	sqlite3_stmt *st = j->stmt[JQ_ORDERS_WITH_UNAPPLIED_EVENTS];
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (fn((const char *)sqlite3_column_text(st, 0), arg) != 0)
+			break;
 	}
 	rc = journal_step_done(st, rc);
 	return rc < 0 ? rc : n;

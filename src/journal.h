@@ -47,10 +47,11 @@ struct journal_event {
 };
 
 /* Records a consumed event.  Returns 0, or -EEXIST when its event_id was
- * seen before (and then changes nothing). */
+ * seen before for its order (and then changes nothing).  order_id is
+ * required. */
 int journal_inbox_add(struct journal *j, const struct journal_event *ev);
-int journal_inbox_set_status(struct journal *j, const char *event_id,
-    const char *status, int64_t now);
+int journal_inbox_set_status(struct journal *j, const char *order_id,
+    const char *event_id, const char *status, int64_t now);
 
 struct journal_outbox_row {
 	int64_t id;
@@ -89,13 +90,14 @@ int journal_stock_adjustment_applied(struct journal *j, const char *adjustment_i
 
 #define JOURNAL_ORDER_ID_MAX 64
 
-/* An order row; items is malloc'd (journal_order_release). */
+/* An order row; items and lines are malloc'd (journal_order_release). */
 struct journal_order {
 	char state[16];
 	char customer_id[257];
 	int64_t amount_cents;
 	char currency[4];
 	char *items;			/* JSON array as received */
+	char *lines;			/* "sku qty;sku qty" (event_lines_format) */
 	char payment_id[129];
 	char reason[32];
 	char reason_sku[65];
@@ -128,6 +130,12 @@ int journal_step_add(struct journal *j, const char *order_id, const char *kind,
     const char *sku, int64_t qty, const char *event_id, int64_t now, int64_t *id);
 /* Records the result of a step (after the Redis call). */
 int journal_step_result(struct journal *j, int64_t id, const char *result, int64_t now);
+/* Records one result for the steps first_id..last_id (one transition's). */
+int journal_step_results(struct journal *j, int64_t first_id, int64_t last_id,
+    const char *result, int64_t now);
+/* Calls fn for each order with waiting or parked events; returns the count. */
+int journal_orders_with_unapplied_events(struct journal *j,
+    int (*fn)(const char *order_id, void *arg), void *arg);
 /* Calls fn for every step without a result, ordered by order id then step
  * id; returns the count or a negative errno.  Pointers live during the call. */
 int journal_steps_in_flight(struct journal *j,
@@ -165,6 +173,9 @@ int journal_inbox_unapplied(struct journal *j, const char *order_id,
     struct journal_inbox_row **rows);
 void journal_inbox_rows_free(struct journal_inbox_row *rows, int n);
 
+/* The sku of the latest stock addition applied in Redis: 1 when there is
+ * one (copied to sku), 0 when none, or a negative errno. */
+int journal_stock_adjustment_latest_applied(struct journal *j, char *sku, size_t len);
 int journal_stock_adjustments_unapplied(struct journal *j,
     int (*fn)(const char *adjustment_id, const char *sku, int64_t qty, void *arg),
     void *arg);
@@ -181,5 +192,29 @@ struct sqlite3 *journal_db(struct journal *j);
 struct sqlite3_stmt;
 int journal_report(struct journal *j, const char *name, const char *const *params,
     int nparams, int (*row)(struct sqlite3_stmt *st, void *arg), void *arg);
+
+/* Orders whose saga is under way (NEW, RESERVED), from the partial index
+ * orders_live: cheap enough for every /metrics scrape. */
+int journal_orders_live(struct journal *j, int64_t *new_count, int64_t *reserved);
+/* Unpublished outbox rows, counted up to cap, and the created_at of the
+ * first one the relay will publish (0 when none), from the partial index
+ * outbox_pending only: journal_outbox_stats also counts the published
+ * rows, a full scan of a big journal. */
+int journal_outbox_backlog(struct journal *j, int64_t cap, int64_t *pending,
+    int64_t *oldest_created);
+
+/*
+ * Retention (retention.c), inside the caller's transaction.  inbox_prune
+ * deletes at most limit inbox rows received before cutoff whose event was
+ * applied or ignored (never waiting or parked ones, nor the event of a step
+ * in flight) and returns how many.  outbox_prune looks at the next limit
+ * outbox rows after *after_id, deletes those published before cutoff, moves
+ * *after_id past them and returns how many it deleted; *done is set when
+ * nothing further can be old enough (the window was short, or held a row
+ * created at or after cutoff: ids grow with time).
+ */
+int journal_inbox_prune(struct journal *j, int64_t cutoff, int limit);
+int journal_outbox_prune(struct journal *j, int64_t cutoff, int limit,
+    int64_t *after_id, bool *done);
 
 #endif

@@ -22,6 +22,7 @@ struct kafka {
 	int fds[2];
 	uv_poll_t poll;
 	uv_timer_t again;		/* drains again when a batch hit its cap */
+	uv_timer_t keepalive;		/* polls an idle consumer: see kafka_start */
 	int open_handles;
 	size_t batch_max;
 	rd_kafka_message_t **batch;
@@ -163,6 +164,18 @@ kafka_again_cb(uv_timer_t *t)
 	kafka_drain(t->data);
 }
 
+/* librdkafka counts a consumer that has not polled for max.poll.interval.ms
+ * (5 minutes by default) as stuck and leaves the group, and the io-event pipe
+ * wakes us only when something is queued: an idle consumer must poll on its
+ * own, or it rebalances every 5 minutes and loses its offset commits. */
+#define KAFKA_KEEPALIVE_MS 1000
+
+static void
+kafka_keepalive_cb(uv_timer_t *t)
+{
+	kafka_drain(t->data);
+}
+
 static void
 kafka_poll_cb(uv_poll_t *p, int status, int events)
 {
@@ -194,6 +207,13 @@ kafka_start(struct kafka *k, uv_loop_t *loop, char **cause)
 	uv_timer_init(loop, &k->again);
 	k->again.data = k;
 	k->open_handles++;
+	if (k->consumer) {
+		uv_timer_init(loop, &k->keepalive);
+		k->keepalive.data = k;
+		k->open_handles++;
+		uv_timer_start(&k->keepalive, kafka_keepalive_cb, KAFKA_KEEPALIVE_MS,
+		    KAFKA_KEEPALIVE_MS);
+	}
 	if ((err = uv_poll_start(&k->poll, UV_READABLE, kafka_poll_cb)) < 0) {
 		*cause = xasprintf("uv_poll_start: %s", uv_strerror(err));
 		return err;
@@ -240,6 +260,8 @@ kafka_free_now(struct kafka *k)
 		uv_close((uv_handle_t *)&k->poll, kafka_handle_closed);
 	if (!uv_is_closing((uv_handle_t *)&k->again))
 		uv_close((uv_handle_t *)&k->again, kafka_handle_closed);
+	if (k->keepalive.data != NULL && !uv_is_closing((uv_handle_t *)&k->keepalive))
+		uv_close((uv_handle_t *)&k->keepalive, kafka_handle_closed);
 }
 
 static struct kafka *
@@ -409,4 +431,35 @@ kafka_close(struct kafka *k, int flush_ms)
 			    rd_kafka_outq_len(k->rk));
 	}
 	kafka_free_now(k);
+}
+
+int
+kafka_consumer_lag(struct kafka *k,
+    void (*fn)(const char *topic, int32_t partition, int64_t lag, void *arg), void *arg)
+{
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int n = 0;
+
+	if (k == NULL || !k->consumer || k->closing)
+		return -EINVAL;
+	/* The assignment is one hop to librdkafka's main thread; positions
+	 * and watermarks are read under partition locks: no network. */
+	if (rd_kafka_assignment(k->rk, &l) != RD_KAFKA_RESP_ERR_NO_ERROR)
+		return -EIO;
+	if (rd_kafka_position(k->rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		rd_kafka_topic_partition_list_destroy(l);
+		return -EIO;
+	}
+	for (int i = 0; i < l->cnt; i++) {
+		const rd_kafka_topic_partition_t *p = &l->elems[i];
+		int64_t lo, hi;
+
+		if (p->offset < 0 || rd_kafka_get_watermark_offsets(k->rk, p->topic,
+		    p->partition, &lo, &hi) != RD_KAFKA_RESP_ERR_NO_ERROR || hi < 0)
+			continue;
+		fn(p->topic, p->partition, hi > p->offset ? hi - p->offset : 0, arg);
+		n++;
+	}
+	rd_kafka_topic_partition_list_destroy(l);
+	return n;
 }

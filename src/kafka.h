@@ -65,4 +65,16 @@ void kafka_note_broker_up(void);
  */
 void kafka_close(struct kafka *k, int flush_ms);
 
+/*
+ * Calls fn for each partition assigned to the consumer k with its lag: the
+ * high watermark librdkafka last heard from the broker minus the position
+ * (the offset after the last message handed to the application).  Reads
+ * only what librdkafka has cached, no broker request, so /metrics can ask
+ * on every scrape.  A partition whose position or watermark is not known
+ * yet (nothing fetched since the assignment) is left out.  Returns the
+ * number of partitions reported or a negative errno.
+ */
+int kafka_consumer_lag(struct kafka *k,
+    void (*fn)(const char *topic, int32_t partition, int64_t lag, void *arg), void *arg);
+
 #endif

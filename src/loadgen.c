@@ -64,9 +64,12 @@ struct loadgen {
 	char *id_prefix;		/* owned */
 	size_t id_prefix_len;
 	bool verify;
+	const char *latencies_path;	/* --latencies: one latency in ms per line */
+	FILE *latencies;
 	struct tool_rng rng;
 	/* run */
 	rd_kafka_t *producer;
+	rd_kafka_topic_t *orders_topic;	/* held so its metadata stays known */
 	rd_kafka_t *consumer;
 	struct loadgen_order *orders;
 	int64_t produced, delivered, delivery_errors;
@@ -87,6 +90,7 @@ enum {
 	LOADGEN_OPT_QTY_MAX,
 	LOADGEN_OPT_SEED,
 	LOADGEN_OPT_ID_PREFIX,
+	LOADGEN_OPT_LATENCIES,
 };
 
 static const struct option loadgen_options[] = {
@@ -102,6 +106,7 @@ static const struct option loadgen_options[] = {
 	{ "qty-max", required_argument, NULL, LOADGEN_OPT_QTY_MAX },
 	{ "seed", required_argument, NULL, LOADGEN_OPT_SEED },
 	{ "id-prefix", required_argument, NULL, LOADGEN_OPT_ID_PREFIX },
+	{ "latencies", required_argument, NULL, LOADGEN_OPT_LATENCIES },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -113,6 +118,7 @@ loadgen_usage(void)
 	printf("usage: " LOADGEN_PROG " [-c FILE] [-s SECTION.KEY=VALUE]... --orders N [--rate R]\n"
 	    "                      [--skus N] [--lines-max N] [--qty-max Q] [--sku-prefix P]\n"
 	    "                      [--id-prefix P] [--seed N] [--verify] [--timeout-s S]\n"
+	    "                      [--latencies FILE]\n"
 	    "\n"
 	    "Produces N OrderCreated events on [topics] orders.  With --verify it then\n"
 	    "reads [topics] order_events until every order has a terminal event and\n"
@@ -131,6 +137,9 @@ loadgen_usage(void)
 	    "      --seed N         seed of the drawn lines (default random)\n"
 	    "      --verify         wait for every order's terminal event\n"
 	    "      --timeout-s S    how long --verify waits after producing (default 120)\n"
+	    "      --latencies FILE with --verify: write each answered order's latency\n"
+	    "                       (produced -> terminal event) in ms, one per line,\n"
+	    "                       in order of production\n"
 	    "  -h, --help           show this help\n"
 	    "  -V, --version        show the version\n", config_default_path);
 }
@@ -477,6 +486,28 @@ out:
 	return status;
 }
 
+/*
+ * Asks for the orders topic's metadata now.  Otherwise librdkafka (2.0)
+ * learns the partitions of a topic first produced to only at its next
+ * metadata refresh, about a second later, and the first second of orders
+ * would wait for it: time that would be counted as orderd's latency.
+ */
+static void
+loadgen_warm_producer(struct loadgen *lg)
+{
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_resp_err_t e;
+
+	lg->orders_topic = rd_kafka_topic_new(lg->producer, lg->cf->topic_orders, NULL);
+	e = rd_kafka_metadata(lg->producer, 0, lg->orders_topic, &md, LOADGEN_METADATA_MS);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
+		e = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err;
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_warn(LOADGEN_LOG, "topic %s: %s", lg->cf->topic_orders, rd_kafka_err2str(e));
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+}
+
 /* Creates the producer and, for --verify, the consumer; returns 0 or an
  * exit status with *cause. */
 static int
@@ -506,6 +537,7 @@ loadgen_open(struct loadgen *lg, char **cause)
 		*cause = xasprintf("kafka producer: %s", err);
 		goto out;
 	}
+	loadgen_warm_producer(lg);
 	if (!lg->verify) {
 		status = 0;
 		goto out;
@@ -536,6 +568,9 @@ loadgen_close(struct loadgen *lg)
 		/* Only after a signal can messages be left: drop them. */
 		rd_kafka_purge(lg->producer, RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
 		rd_kafka_flush(lg->producer, 1000);
+		if (lg->orders_topic != NULL)
+			rd_kafka_topic_destroy(lg->orders_topic);
+		lg->orders_topic = NULL;
 		rd_kafka_destroy(lg->producer);
 		lg->producer = NULL;
 	}
@@ -547,6 +582,26 @@ loadgen_cmp_i64(const void *a, const void *b)
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 
 	return x < y ? -1 : x > y;
+}
+
+/* Writes n latencies (us) to the --latencies file as ms, one per line, and
+ * closes it; returns 0 or -EIO (logged). */
+static int
+loadgen_write_latencies(struct loadgen *lg, const int64_t *lat, int64_t n)
+{
+	FILE *f = lg->latencies;
+	int failed;
+
+	lg->latencies = NULL;
+	for (int64_t i = 0; i < n; i++)
+		fprintf(f, "%.3f\n", (double)lat[i] / 1e3);
+	failed = ferror(f);
+	if (fclose(f) != 0 || failed) {
+		log_error(LOADGEN_LOG, "--latencies %s: %s", lg->latencies_path,
+		    strerror(errno));
+		return -EIO;
+	}
+	return 0;
 }
 
 /* Prints the figures; returns the exit status. */
@@ -576,6 +631,10 @@ loadgen_report(struct loadgen *lg)
 	for (int64_t i = 0; i < lg->produced; i++)
 		if (lg->orders[i].terminal != LOADGEN_NONE)
 			lat[n++] = lg->orders[i].terminal_us - lg->orders[i].produced_us;
+	if (lg->latencies != NULL && loadgen_write_latencies(lg, lat, n) < 0) {
+		free(lat);
+		return TOOL_EXIT_FAIL;
+	}
 	qsort(lat, (size_t)n, sizeof(*lat), loadgen_cmp_i64);
 	seconds = (double)(lg->last_terminal_us - lg->first_produce_us) / 1e6;
 	printf("confirmed %" PRId64 "\n", lg->confirmed);
@@ -586,6 +645,12 @@ loadgen_report(struct loadgen *lg)
 	printf("conflicts %" PRId64 "\n", lg->conflicts);
 	printf("throughput_orders_per_s %.1f\n",
 	    n > 0 && seconds > 0 ? (double)n / seconds : 0.0);
+	/* The rate the orders actually went out at (--rate, or as fast as
+	 * possible): shows whether the offered load exceeded the capacity. */
+	seconds = lg->produced > 1 ? (double)(lg->orders[lg->produced - 1].produced_us -
+	    lg->first_produce_us) / 1e6 : 0;
+	printf("offered_orders_per_s %.1f\n",
+	    seconds > 0 ? (double)(lg->produced - 1) / seconds : 0.0);
 	/* Nearest rank: the smallest latency with at least p of all at or
 	 * below it. */
 	printf("latency_p50_ms %.1f\n", n > 0 ? (double)lat[(n * 50 + 99) / 100 - 1] / 1e3 : 0.0);
@@ -657,6 +722,9 @@ loadgen_parse_args(int argc, char **argv, struct loadgen *lg,
 		case LOADGEN_OPT_VERIFY:
 			lg->verify = true;
 			break;
+		case LOADGEN_OPT_LATENCIES:
+			lg->latencies_path = optarg;
+			break;
 		case 'h':
 			loadgen_usage();
 			return 1;
@@ -674,6 +742,10 @@ loadgen_parse_args(int argc, char **argv, struct loadgen *lg,
 	}
 	if (lg->norders == 0) {
 		*cause = xstrdup("--orders: required (see --help)");
+		return -EINVAL;
+	}
+	if (lg->latencies_path != NULL && !lg->verify) {
+		*cause = xstrdup("--latencies: needs --verify (see --help)");
 		return -EINVAL;
 	}
 	if (loadgen_check_prefix("--sku-prefix", lg->sku_prefix, lg->skus, cause) < 0)
@@ -713,6 +785,13 @@ main(int argc, char **argv)
 		status = TOOL_EXIT_USAGE;
 		goto out;
 	}
+	/* Opened now, so that a bad path fails before the run, not after. */
+	if (lg.latencies_path != NULL &&
+	    (lg.latencies = fopen(lg.latencies_path, "w")) == NULL) {
+		cause = xasprintf("--latencies %s: %s", lg.latencies_path, strerror(errno));
+		status = TOOL_EXIT_USAGE;
+		goto out;
+	}
 	tool_signals_init();
 	lg.progress = isatty(STDERR_FILENO);
 	lg.next_progress_us = util_mono_us() + LOADGEN_PROGRESS_US;
@@ -731,6 +810,8 @@ out:
 	if (cause != NULL)
 		fprintf(stderr, LOADGEN_PROG ": %s\n", cause);
 	free(cause);
+	if (lg.latencies != NULL)
+		fclose(lg.latencies);
 	if (lg.orders != NULL)
 		for (int64_t i = 0; i < lg.norders; i++)
 			free(lg.orders[i].terminal_id);

@@ -1,4 +1,4 @@
-/* orderctl.c: the operator's tool: stock, orders, reconcile, outbox and DLQ, safe while orderd runs. */
+/* orderctl.c: the operator's tool: stock, orders, reconcile, outbox, DLQ and rebuilding Redis from the journal. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
@@ -44,6 +45,10 @@ usage(FILE *f)
 	    "  outbox [--json]                pending, published, oldest pending age\n"
 	    "  dlq list [--json]              messages parked as undecodable or invalid\n"
 	    "  topics create [--partitions N] create the configured topics (default 3)\n"
+	    "  recover --rebuild-redis [--force] [--json]\n"
+	    "                                 rebuild every sku and reservation in an empty\n"
+	    "                                 Redis from the journal alone (orderd stopped);\n"
+	    "                                 --force replaces the inventory keys there\n"
 	    "\n"
 	    "  -c, --config FILE   configuration file (default %s)\n"
 	    "  -s, --set S.K=V     override one key; may repeat\n"
@@ -760,6 +765,326 @@ ctl_reconcile(struct ctl *c, int argc, char **argv)
 	return n == 0 ? 0 : 1;
 }
 
+/* ---- recover ------------------------------------------------------------ */
+
+#define CTL_PIPELINE 1000	/* calls sent before their replies are read */
+
+struct restore {
+	struct ctl *c;
+	char sha[41];
+	int pending;		/* calls sent whose reply is not read yet */
+	bool failed;		/* a call failed: stop sending */
+	long long skus, stock_keys, reservations, adjustments, dropped;
+	long long unapplied, in_flight;
+};
+
+/* Escapes s for a Redis glob pattern: the prefix is the operator's choice. */
+static void
+ctl_glob_escape(char *out, size_t len, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s != '\0' && n + 3 < len; s++) {
+		if (strchr("*?[]\\", *s) != NULL)
+			out[n++] = '\\';
+		out[n++] = *s;
+	}
+	out[n] = '\0';
+}
+
+/* Reads replies until at most keep are outstanding.  An error reply or a
+ * lost connection is reported once and stops the rebuild. */
+static int
+ctl_restore_drain(struct restore *rs, int keep)
+{
+	while (rs->pending > keep) {
+		redisReply *r = NULL;
+
+		if (redisGetReply(rs->c->rc, (void **)&r) != REDIS_OK || r == NULL) {
+			if (!rs->failed)
+				ctl_fail("redis: %s", rs->c->rc->errstr);
+			rs->failed = true;
+			rs->pending = 0;
+			return -EIO;
+		}
+		rs->pending--;
+		if (r->type == REDIS_REPLY_ERROR) {
+			if (!rs->failed)
+				ctl_fail("redis: restore.lua: %s", r->str);
+			rs->failed = true;
+		} else if (r->type == REDIS_REPLY_INTEGER) {
+			rs->dropped += r->integer;
+		}
+		freeReplyObject(r);
+	}
+	return rs->failed ? -EIO : 0;
+}
+
+/* Sends one restore.lua call (pipelined). */
+static int
+ctl_restore_call(struct restore *rs, int argc, const char **argv)
+{
+	if (rs->failed)
+		return -EIO;
+	if (redisAppendCommandArgv(rs->c->rc, argc, argv, NULL) != REDIS_OK) {
+		rs->failed = true;
+		return -ENOMEM;
+	}
+	rs->pending++;
+	return rs->pending >= CTL_PIPELINE ? ctl_restore_drain(rs, 0) : 0;
+}
+
+/* The first key under the prefix, or NULL when there is none (*err < 0 on
+ * a failed SCAN).  The caller frees it. */
+static char *
+ctl_redis_any_key(struct ctl *c, int *err)
+{
+	char pattern[INVENTORY_KEY_MAX * 2 + 2], cursor[32] = "0", *key = NULL;
+
+	*err = 0;
+	ctl_glob_escape(pattern, sizeof(pattern) - 1, c->cf->redis_prefix);
+	strcat(pattern, "*");
+	do {
+		redisReply *r = redisCommand(c->rc, "SCAN %s MATCH %s COUNT 1000", cursor,
+		    pattern);
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			ctl_fail("redis SCAN: %s", r == NULL ? c->rc->errstr :
+			    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
+			freeReplyObject(r);
+			*err = -EIO;
+			return NULL;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		if (r->element[1]->elements > 0)
+			key = xstrdup(r->element[1]->element[0]->str);
+		freeReplyObject(r);
+	} while (key == NULL && strcmp(cursor, "0") != 0);
+	return key;
+}
+
+/* --force: every inventory key under the prefix goes first, so keys the
+ * journal does not know (a reservation of an unknown order, a stray
+ * adjustment id) do not survive the rebuild.  Other keys are left alone. */
+static int
+ctl_restore_drop(struct restore *rs)
+{
+	struct ctl *c = rs->c;
+	char pattern[INVENTORY_KEY_MAX * 2 + 8], cursor[32] = "0";
+	size_t plen = strlen(c->cf->redis_prefix);
+
+	ctl_glob_escape(pattern, sizeof(pattern) - 6, c->cf->redis_prefix);
+	strcat(pattern, "{*}:*");
+	do {
+		redisReply *r = redisCommand(c->rc, "SCAN %s MATCH %s COUNT 1000", cursor,
+		    pattern);
+
+		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
+			ctl_fail("redis SCAN: %s", r == NULL ? c->rc->errstr : "bad reply");
+			freeReplyObject(r);
+			return -EIO;
+		}
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		for (size_t i = 0; i < r->element[1]->elements; i++) {
+			const char *k = r->element[1]->element[i]->str;
+			const char *close = strchr(k + plen, '}');
+			const char *argv[6] = { "EVALSHA", rs->sha, "1", k, "drop", NULL };
+
+			if (close == NULL || (strcmp(close, "}:stock") != 0 &&
+			    strcmp(close, "}:adds") != 0 && strncmp(close, "}:r:", 4) != 0))
+				continue;
+			ctl_restore_call(rs, 5, argv);
+		}
+		freeReplyObject(r);
+		/* SCAN's reply must not be taken for a pending call's. */
+		if (ctl_restore_drain(rs, 0) < 0)
+			return -EIO;
+	} while (strcmp(cursor, "0") != 0);
+	return 0;
+}
+
+static int
+ctl_restore_stock_row(sqlite3_stmt *st, void *arg)
+{
+	struct restore *rs = arg;
+	const char *sku = (const char *)sqlite3_column_text(st, 0);
+	long long added = sqlite3_column_int64(st, 1), reserved = sqlite3_column_int64(st, 2),
+	    sold = sqlite3_column_int64(st, 3);
+	json_t *ids = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
+	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], num[3][24];
+	size_t nids = json_array_size(ids);
+	const char **argv = xcalloc(9 + nids, sizeof(*argv));
+	int argc = 0, err;
+
+	if (ids == NULL || !json_is_array(ids) ||
+	    inventory_key_stock(k1, sizeof(k1), rs->c->cf->redis_prefix, sku) < 0 ||
+	    inventory_key_adds(k2, sizeof(k2), rs->c->cf->redis_prefix, sku) < 0) {
+		ctl_fail("sku %s: cannot restore it (a key too long or unreadable ids)", sku);
+		json_decref(ids);
+		free(argv);
+		rs->failed = true;
+		return 1;
+	}
+	snprintf(num[0], sizeof(num[0]), "%lld", added);
+	snprintf(num[1], sizeof(num[1]), "%lld", reserved);
+	snprintf(num[2], sizeof(num[2]), "%lld", sold);
+	argv[argc++] = "EVALSHA";
+	argv[argc++] = rs->sha;
+	argv[argc++] = "2";
+	argv[argc++] = k1;
+	argv[argc++] = k2;
+	argv[argc++] = "stock";
+	for (int i = 0; i < 3; i++)
+		argv[argc++] = num[i];
+	for (size_t i = 0; i < nids; i++)
+		argv[argc++] = json_string_value(json_array_get(ids, i));
+	rs->skus++;
+	rs->adjustments += (long long)nids;
+	rs->unapplied += sqlite3_column_int64(st, 5);
+	rs->in_flight += sqlite3_column_int64(st, 6);
+	if (added != 0 || reserved != 0 || sold != 0 || nids != 0)
+		rs->stock_keys++;
+	if (added - reserved - sold < 0)
+		fprintf(stderr, "orderctl: %s: warning: available is %lld until orderd applies "
+		    "the %lld stock additions not marked applied in the journal\n", sku,
+		    added - reserved - sold, (long long)sqlite3_column_int64(st, 5));
+	err = ctl_restore_call(rs, argc, argv);
+	json_decref(ids);
+	free(argv);
+	return err < 0;
+}
+
+static int
+ctl_restore_line_row(sqlite3_stmt *st, void *arg)
+{
+	struct restore *rs = arg;
+	const char *order_id = (const char *)sqlite3_column_text(st, 0);
+	const char *sku = (const char *)sqlite3_column_text(st, 1);
+	const char *qty = (const char *)sqlite3_column_text(st, 2);
+	const char *state = (const char *)sqlite3_column_text(st, 3);
+	char key[INVENTORY_KEY_MAX];
+	const char *argv[8] = { "EVALSHA", rs->sha, "1", key, "reservation", state, qty,
+	    order_id };
+
+	if (inventory_key_reservation(key, sizeof(key), rs->c->cf->redis_prefix, sku,
+	    order_id) < 0) {
+		ctl_fail("order %s, sku %s: the key is too long", order_id, sku);
+		rs->failed = true;
+		return 1;
+	}
+	rs->reservations++;
+	return ctl_restore_call(rs, 8, argv) < 0;
+}
+
+/*
+ * recover --rebuild-redis: writes back, through restore.lua, what the
+ * journal says Redis held.  It reads the journal in one read transaction,
+ * so it sees one consistent moment of it; orderd must be stopped, else its
+ * steps would race the rebuild.
+ */
+static int
+ctl_recover(struct ctl *c, int argc, char **argv)
+{
+	struct restore rs = { .c = c };
+	char *src[INVENTORY_SCRIPT_COUNT], *cause = NULL, *key;
+	bool rebuild = false, force = false, bad = false;
+	redisReply *r;
+	sqlite3 *db;
+	int err;
+
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--rebuild-redis") == 0)
+			rebuild = true;
+		else if (strcmp(argv[i], "--force") == 0)
+			force = true;
+		else
+			bad = true;
+	}
+	if (!rebuild || bad) {
+		fprintf(stderr, "orderctl: usage: recover --rebuild-redis [--force] [--json]\n");
+		return 2;
+	}
+	/* Opening creates a missing journal, and an empty one would make
+	 * --force an eraser: a wrong journal.path must stop here. */
+	if (access(c->cf->journal_path, F_OK) != 0)
+		return ctl_fail("journal %s: %s: nothing to rebuild from", c->cf->journal_path,
+		    strerror(errno));
+	if (ctl_journal(c))
+		return 1;
+	if ((err = journal_report(c->j, "skus", NULL, 0, NULL, NULL)) <= 0)
+		return err < 0 ? ctl_fail("journal: %s", journal_errmsg(c->j)) :
+		    ctl_fail("journal %s knows no sku: nothing to rebuild from",
+		    c->cf->journal_path);
+	if (ctl_redis(c))
+		return 1;
+	key = ctl_redis_any_key(c, &err);
+	if (err < 0)
+		return 1;
+	if (key != NULL && !force) {
+		ctl_fail("Redis %s:%d already holds keys under the prefix '%s' (%s, ...): "
+		    "refusing to rebuild over them; stop orderd and use --force to replace "
+		    "its inventory keys", c->cf->redis_host, c->cf->redis_port,
+		    c->cf->redis_prefix, key);
+		free(key);
+		return 1;
+	}
+	free(key);
+	if (inventory_read_scripts(src, &cause) < 0) {
+		ctl_fail("%s", cause);
+		free(cause);
+		return 1;
+	}
+	r = redisCommand(c->rc, "SCRIPT LOAD %s", src[INVENTORY_RESTORE]);
+	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
+		free(src[i]);
+	if (r == NULL || r->type != REDIS_REPLY_STRING) {
+		ctl_fail("redis: SCRIPT LOAD restore: %s", r == NULL ? c->rc->errstr :
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+		freeReplyObject(r);
+		return 1;
+	}
+	snprintf(rs.sha, sizeof(rs.sha), "%s", r->str);
+	freeReplyObject(r);
+	if (force && ctl_restore_drop(&rs) < 0)
+		return 1;
+
+	/* One read transaction: the counters and the records of one moment. */
+	db = journal_db(c->j);
+	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+		return ctl_fail("journal: %s", sqlite3_errmsg(db));
+	if (journal_report(c->j, "restore_stock", NULL, 0, ctl_restore_stock_row, &rs) < 0 ||
+	    (!rs.failed &&
+	    journal_report(c->j, "restore_lines", NULL, 0, ctl_restore_line_row, &rs) < 0)) {
+		if (!rs.failed)
+			ctl_fail("journal: %s", journal_errmsg(c->j));
+		rs.failed = true;
+	}
+	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	ctl_restore_drain(&rs, 0);
+	if (rs.failed)
+		return ctl_fail("the rebuild is incomplete: run it again with --force");
+	if (c->json) {
+		ctl_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ok", 1,
+		    "skus", (json_int_t)rs.skus, "skus_with_stock", (json_int_t)rs.stock_keys,
+		    "reservations", (json_int_t)rs.reservations,
+		    "adjustments", (json_int_t)rs.adjustments,
+		    "unapplied_adjustments", (json_int_t)rs.unapplied,
+		    "steps_in_flight", (json_int_t)rs.in_flight,
+		    "dropped_keys", (json_int_t)rs.dropped));
+		return 0;
+	}
+	printf("recover: rebuilt %lld skus (%lld with stock), %lld reservation records and "
+	    "%lld applied stock additions from the journal", rs.skus, rs.stock_keys,
+	    rs.reservations, rs.adjustments);
+	if (force)
+		printf("; %lld old keys dropped first", rs.dropped);
+	printf("\n");
+	if (rs.unapplied > 0 || rs.in_flight > 0)
+		printf("recover: orderd applies %lld more stock additions and runs %lld steps "
+		    "in flight again when it starts\n", rs.unapplied, rs.in_flight);
+	return 0;
+}
+
 /* ---- topics ------------------------------------------------------------- */
 
 static int
@@ -919,6 +1244,8 @@ main(int argc, char **argv)
 		status = ctl_dlq(&c, nrest - 1, rest + 1);
 	else if (strcmp(rest[0], "topics") == 0)
 		status = ctl_topics(&c, nrest - 1, rest + 1);
+	else if (strcmp(rest[0], "recover") == 0)
+		status = ctl_recover(&c, nrest - 1, rest + 1);
 	else {
 		fprintf(stderr, "orderctl: unknown command '%s'\n", rest[0]);
 		usage(stderr);

@@ -15,6 +15,9 @@
 #include "fault.h"
 #include "kafka.h"
 #include "log.h"
+#include "notify.h"
+#include "retention.h"
+#include "status.h"
 #include "tool.h"
 #include "util.h"
 
@@ -26,6 +29,8 @@ struct orderd {
 	struct tool_config_args args;
 	struct config *cf;
 	struct engine *engine;
+	struct retention *retention;	/* NULL until the engine runs */
+	struct status *status;		/* /metrics, /healthz; NULL when disabled */
 	int signals;
 };
 
@@ -69,6 +74,13 @@ orderd_on_stop(uv_signal_t *h, int signum)
 		exit(1);
 	}
 	log_info("orderd", "%s: stopping", strsignal(signum));
+	/* First, so that no request reads an engine being torn down. */
+	status_close(o->status);
+	o->status = NULL;
+	notify_stopping();
+	/* Before the engine: engine_stop frees the journal retention writes to. */
+	retention_close(o->retention);
+	o->retention = NULL;
 	if (o->engine != NULL)
 		engine_stop(o->engine, ORDERD_GRACE_MS, orderd_stopped, o);
 }
@@ -88,10 +100,12 @@ orderd_on_hup(uv_signal_t *h, int signum)
 	enum log_level level;
 	int n;
 
+	notify_reloading();
 	if (tool_config_load(&o->args, &next, &cause) < 0) {
 		log_error("config", "reload failed, keeping the running configuration: %s",
 		    cause);
 		free(cause);
+		notify_ready();
 		return;
 	}
 	n = config_reload(o->cf, next, orderd_reload_line, NULL);
@@ -99,9 +113,12 @@ orderd_on_hup(uv_signal_t *h, int signum)
 		log_set_level(level);
 	if (o->engine != NULL)
 		engine_reload(o->engine, next);
+	if (o->retention != NULL)
+		retention_reload(o->retention);
 	log_info("config", "reloaded %s: %d keys changed", o->cf->path ? o->cf->path :
 	    "(built-in defaults)", n);
 	config_free(next);
+	notify_ready();
 }
 
 int
@@ -199,12 +216,24 @@ main(int argc, char **argv)
 	uv_signal_start(&o.sighup, orderd_on_hup, SIGHUP);
 	log_info("orderd", "orderd %s starting", PACKAGE_VERSION);
 	err = engine_new(&o.engine, &o.loop, o.cf, &cause);
+	/* Retention shares the engine's journal connection (one thread). */
+	if (err == 0)
+		retention_new(&o.retention, &o.loop, engine_journal(o.engine), o.cf);
+	if (err == 0 && o.cf->http_listen[0] != '\0')
+		err = status_new(&o.status, &o.loop, o.cf, o.engine, &cause);
 	if (err < 0) {
 		log_error("orderd", "cannot start: %s", cause ? cause : strerror(-err));
 		free(cause);
 		status = 1;
-		orderd_stopped(&o);
+		retention_close(o.retention);
+		o.retention = NULL;
+		if (o.engine != NULL)
+			engine_stop(o.engine, 0, orderd_stopped, &o);
+		else
+			orderd_stopped(&o);
 	}
+	if (status == 0)
+		notify_ready();
 	uv_run(&o.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&o.loop) != 0)
 		log_warn("orderd", "handles left open at exit");

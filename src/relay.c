@@ -20,6 +20,7 @@
 #define RELAY_PAGE 1000			/* rows read per journal query */
 #define RELAY_IN_FLIGHT_MAX 20000	/* produced but not acknowledged */
 #define RELAY_RETRY_MS 500		/* after a failed delivery or a full queue */
+#define RELAY_MARK_DELAY_MS 10		/* gathers acknowledgements into one commit */
 
 struct relay {
 	uv_loop_t *loop;
@@ -113,22 +114,28 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		r->acked = xrealloc(r->acked, r->acked_cap * sizeof(*r->acked));
 	}
 	r->acked[r->nacked++] = id;
+	/* Marked in one transaction per few milliseconds, not per report:
+	 * the broker has the rows already, the mark only saves a re-send. */
 	if (r->nacked == 1)
-		uv_timer_start(&r->mark_timer, relay_mark_cb, 0, 0);
+		uv_timer_start(&r->mark_timer, relay_mark_cb, RELAY_MARK_DELAY_MS, 0);
 	if (r->more && r->stats.in_flight < RELAY_IN_FLIGHT_MAX / 2)
 		relay_schedule(r, 0);
 }
 
-/* Builds Kafka headers from the row's JSON object of name -> value. */
+/* Kafka headers: event_id from its column, then the row's JSON object of
+ * other headers (usually "{}", which costs no parse). */
 static rd_kafka_headers_t *
-relay_headers(const char *json)
+relay_headers(const struct journal_outbox_row *row)
 {
-	json_t *obj = json_loads(json ? json : "{}", 0, NULL);
-	rd_kafka_headers_t *h;
+	const char *json = row->headers;
+	rd_kafka_headers_t *h = rd_kafka_headers_new(4);
 	const char *name;
-	json_t *v;
+	json_t *obj, *v;
 
-	h = rd_kafka_headers_new(obj ? json_object_size(obj) : 0);
+	rd_kafka_header_add(h, "event_id", 8, row->event_id, -1);
+	if (json == NULL || strcmp(json, "{}") == 0)
+		return h;
+	obj = json_loads(json, 0, NULL);
 	if (obj == NULL)
 		return h;
 	json_object_foreach(obj, name, v) {
@@ -144,7 +151,7 @@ static int
 relay_produce_row(const struct journal_outbox_row *row, void *arg)
 {
 	struct relay *r = arg;
-	rd_kafka_headers_t *h = relay_headers(row->headers);
+	rd_kafka_headers_t *h = relay_headers(row);
 	rd_kafka_resp_err_t e;
 
 	e = rd_kafka_producev(kafka_handle(r->producer),
@@ -229,7 +236,7 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 		"linger.ms", "2",
 		/* Never give up on a row: a broker outage only delays it. */
 		"message.timeout.ms", "0",
-		"queue.buffering.max.messages", "100000",
+		"queue.buffering.max.messages", "50000",
 		/* A dead letter carries the original bytes, up to 4 MiB (the
 		 * topics orderctl creates accept that much). */
 		"message.max.bytes", "4194304",

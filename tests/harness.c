@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -50,6 +51,7 @@ h_client(rd_kafka_type_t type, const char *group)
 	    err, sizeof(err));
 	if (type == RD_KAFKA_PRODUCER) {
 		rd_kafka_conf_set(conf, "linger.ms", "0", err, sizeof(err));
+		rd_kafka_conf_set(conf, "message.max.bytes", "4194304", err, sizeof(err));
 	} else {
 		rd_kafka_conf_set(conf, "group.id", group, err, sizeof(err));
 		rd_kafka_conf_set(conf, "enable.auto.commit", "false", err, sizeof(err));
@@ -92,9 +94,12 @@ h_create_topics(rd_kafka_t *rk, char **names, int partitions)
 	char err[256];
 	size_t n;
 
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < 5; i++) {
 		nt[i] = rd_kafka_NewTopic_new(names[i], i == H_DLQ ? 1 : partitions, 1, err,
 		    sizeof(err));
+		/* As orderctl topics create does: room for the 2 MB hostile value. */
+		rd_kafka_NewTopic_set_config(nt[i], "max.message.bytes", "4194304");
+	}
 	rd_kafka_CreateTopics(rk, nt, 5, NULL, q);
 	ev = rd_kafka_queue_poll(q, 30000);
 	ck_assert_msg(ev != NULL, "CreateTopics timed out");
@@ -209,6 +214,9 @@ h_start(struct h *h)
 	char **argv;
 	int argc, fd;
 	FILE *f = fopen(conf, "w");
+	struct stat sb;
+	/* A restart appends to the log: only what this start writes counts. */
+	size_t start = stat(log, &sb) == 0 ? (size_t)sb.st_size : 0;
 
 	/* An empty file: nothing but the -s overrides, whatever is installed. */
 	ck_assert_ptr_nonnull(f);
@@ -227,6 +235,7 @@ h_start(struct h *h)
 	/* Ready when it logs that it consumes; dead or slow is a failure. */
 	for (int i = 0; i < 600; i++) {
 		char *buf = NULL;
+		size_t len = 0;
 		int status;
 
 		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
@@ -235,7 +244,8 @@ h_start(struct h *h)
 			h->pid = -1;
 			ck_abort_msg("orderd exited at start (status %d):\n%s", status, tail);
 		}
-		if (util_read_file(log, &buf, NULL) == 0 && strstr(buf, "engine: consuming")) {
+		if (util_read_file(log, &buf, &len) == 0 && len >= start &&
+		    strstr(buf + start, "engine: consuming")) {
 			free(buf);
 			break;
 		}
@@ -544,11 +554,13 @@ h_stock(struct h *h, const char *sku, long long qty)
 }
 
 static redisContext *
-h_redis(void)
+h_redis(struct h *h)
 {
-	redisContext *rc = redisConnect("127.0.0.1", atoi(tu_env("ORDERD_TEST_REDIS_PORT")));
+	int port = h->redis_port > 0 ? h->redis_port : atoi(tu_env("ORDERD_TEST_REDIS_PORT"));
+	redisContext *rc = redisConnect("127.0.0.1", port);
 
-	ck_assert_msg(rc != NULL && rc->err == 0, "redis: %s", rc ? rc->errstr : "oom");
+	ck_assert_msg(rc != NULL && rc->err == 0, "redis on %d: %s", port,
+	    rc ? rc->errstr : "oom");
 	return rc;
 }
 
@@ -557,7 +569,7 @@ h_counters(struct h *h, const char *sku, long long *available, long long *reserv
     long long *sold)
 {
 	char key[INVENTORY_KEY_MAX];
-	redisContext *rc = h_redis();
+	redisContext *rc = h_redis(h);
 	redisReply *r;
 	long long v[4];
 
@@ -580,7 +592,7 @@ void
 h_reservation(struct h *h, const char *sku, const char *order_id, char *state, size_t len)
 {
 	char key[INVENTORY_KEY_MAX];
-	redisContext *rc = h_redis();
+	redisContext *rc = h_redis(h);
 	redisReply *r;
 
 	inventory_key_reservation(key, sizeof(key), h->prefix, sku, order_id);
@@ -639,4 +651,140 @@ h_reconcile_ok(struct h *h)
 	ck_assert_int_eq(json_array_size(json_object_get(doc, "problems")), 0);
 	free(out);
 	json_decref(doc);
+}
+
+void
+h_use_redis(struct h *h, int port)
+{
+	char *set = xasprintf("redis.port=%d", port);
+
+	h->redis_port = port;
+	h_set(h, set);		/* later -s overrides win over h_argv's shared port */
+	free(set);
+}
+
+long long
+h_redis_cmd(struct h *h, const char *fmt, ...)
+{
+	redisContext *rc = h_redis(h);
+	redisReply *r;
+	long long v = 0;
+	va_list ap;
+
+	va_start(ap, fmt);
+	r = redisvCommand(rc, fmt, ap);
+	va_end(ap);
+	ck_assert_msg(r != NULL, "redis %s: %s", fmt, rc->errstr);
+	ck_assert_msg(r->type != REDIS_REPLY_ERROR, "redis %s: %s", fmt, r->str);
+	if (r->type == REDIS_REPLY_INTEGER)
+		v = r->integer;
+	freeReplyObject(r);
+	redisFree(rc);
+	return v;
+}
+
+static int
+h_cmpstr(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The string elements of an array reply, sorted; pairs joins field and value. */
+static char *
+h_sorted_elements(const redisReply *r, bool pairs)
+{
+	size_t n = pairs ? r->elements / 2 : r->elements, len = 1;
+	char **v = xcalloc(n + 1, sizeof(*v)), *out;
+
+	for (size_t i = 0; i < n; i++) {
+		v[i] = pairs ? xasprintf("%s=%s", r->element[2 * i]->str,
+		    r->element[2 * i + 1]->str) : xstrdup(r->element[i]->str);
+		len += strlen(v[i]) + 1;
+	}
+	qsort(v, n, sizeof(*v), h_cmpstr);
+	out = xcalloc(1, len);
+	for (size_t i = 0; i < n; i++) {
+		strcat(out, " ");
+		strcat(out, v[i]);
+		free(v[i]);
+	}
+	free(v);
+	return out;
+}
+
+char *
+h_redis_snapshot(struct h *h)
+{
+	redisContext *rc = h_redis(h);
+	char cursor[32] = "0", *out = xstrdup("");
+	char **keys = NULL;
+	size_t n = 0;
+
+	do {
+		redisReply *r = redisCommand(rc, "SCAN %s MATCH %s* COUNT 1000", cursor,
+		    h->prefix);
+
+		ck_assert_msg(r != NULL && r->type == REDIS_REPLY_ARRAY, "SCAN failed");
+		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+		keys = xrealloc(keys, (n + r->element[1]->elements + 1) * sizeof(*keys));
+		for (size_t i = 0; i < r->element[1]->elements; i++)
+			keys[n++] = xstrdup(r->element[1]->element[i]->str);
+		freeReplyObject(r);
+	} while (strcmp(cursor, "0") != 0);
+	qsort(keys, n, sizeof(*keys), h_cmpstr);
+	for (size_t i = 0; i < n; i++) {
+		redisReply *t = redisCommand(rc, "TYPE %s", keys[i]), *r = NULL;
+		char *items, *line;
+
+		ck_assert_ptr_nonnull(t);
+		if (strcmp(t->str, "hash") == 0)
+			r = redisCommand(rc, "HGETALL %s", keys[i]);
+		else if (strcmp(t->str, "set") == 0)
+			r = redisCommand(rc, "SMEMBERS %s", keys[i]);
+		else if (strcmp(t->str, "string") == 0)
+			r = redisCommand(rc, "GET %s", keys[i]);
+		if (r != NULL && r->type == REDIS_REPLY_ARRAY)
+			items = h_sorted_elements(r, strcmp(t->str, "hash") == 0);
+		else
+			items = xasprintf(" %s", r != NULL && r->str ? r->str : "?");
+		line = xasprintf("%s%s %s:%s\n", out, keys[i], t->str, items);
+		free(out);
+		out = line;
+		free(items);
+		freeReplyObject(r);
+		freeReplyObject(t);
+		free(keys[i]);
+	}
+	free(keys);
+	redisFree(rc);
+	return out;
+}
+
+long long
+h_committed(struct h *h, int topic)
+{
+	rd_kafka_t *rk = h->out;
+	rd_kafka_topic_t *rkt = rd_kafka_topic_new(rk, h->topic[topic], NULL);
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_topic_partition_list_t *tp;
+	rd_kafka_resp_err_t err;
+	long long sum = 0;
+
+	err = rd_kafka_metadata(rk, 0, rkt, &md, 10000);
+	ck_assert_msg(err == RD_KAFKA_RESP_ERR_NO_ERROR && md->topic_cnt == 1,
+	    "metadata of %s: %s", h->topic[topic], rd_kafka_err2str(err));
+	tp = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
+	for (int p = 0; p < md->topics[0].partition_cnt; p++)
+		rd_kafka_topic_partition_list_add(tp, h->topic[topic], p);
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	/* h->out is in orderd's group (assigned, never committing): it may ask. */
+	err = rd_kafka_committed(rk, tp, 10000);
+	ck_assert_msg(err == RD_KAFKA_RESP_ERR_NO_ERROR, "committed offsets: %s",
+	    rd_kafka_err2str(err));
+	for (int i = 0; i < tp->cnt; i++)
+		if (tp->elems[i].offset > 0)
+			sum += tp->elems[i].offset;
+	rd_kafka_topic_partition_list_destroy(tp);
+	return sum;
 }

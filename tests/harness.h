@@ -33,6 +33,7 @@ struct h {
 	void *prod;		/* the input producer (rd_kafka_t) */
 	struct h_msg *msgs;
 	int nmsgs, capmsgs;
+	int redis_port;		/* a private Redis (h_use_redis), or 0: the shared one */
 };
 
 enum { H_ORDERS = 0, H_PAYMENTS, H_PAYMENT_REQUESTS, H_ORDER_EVENTS, H_DLQ };
@@ -83,6 +84,20 @@ void h_reservation(struct h *h, const char *sku, const char *order_id, char *sta
 void h_reconcile_ok(struct h *h);
 /* One integer from an SQL query on the journal. */
 long long h_sql(struct h *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Points orderd, orderctl and the Redis helpers here at a private Redis on
+ * port (started by the test, e.g. with contrib/redis.sh). */
+void h_use_redis(struct h *h, int port);
+/* Runs one Redis command (hiredis format) on this instance's Redis; an
+ * error reply fails the test.  Returns an integer reply, else 0. */
+long long h_redis_cmd(struct h *h, const char *fmt, ...);
+/* Every key under this instance's prefix with its contents, one line per
+ * key in key order (hash fields and set members sorted): equal strings
+ * mean equal inventories.  The caller frees it. */
+char *h_redis_snapshot(struct h *h);
+/* The sum over topic's partitions of the offsets orderd's consumer group
+ * committed (a partition without a commit counts 0). */
+long long h_committed(struct h *h, int topic);
 
 /* Paths of the programs under test (the build tree). */
 const char *h_bin(const char *prog);

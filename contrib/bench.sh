@@ -1,0 +1,548 @@
+#!/bin/sh
+# bench.sh: the benchmark of issue 7: orderd through the whole saga on a real broker and Redis, the limits of its parts and the relay alone, written to BENCHMARKS.md with plots.
+#
+#   contrib/bench.sh [--quick] [--out DIR]
+#
+# Installs what is missing (contrib/install-deps.sh), builds (and 'make
+# bench'), starts its own Kafka broker and Redis on 127.0.0.1, measures,
+# stops them, and writes DIR/BENCHMARKS.md, DIR/bench/latency-cdf.png and
+# DIR/bench/rss.png (DIR defaults to the source tree, whose BENCHMARKS.md
+# is the committed result).  --quick runs small counts as a smoke test and
+# writes under tmp/bench/ unless --out is given.  Scratch, logs and raw data
+# stay in tmp/bench/.  Long steps show progress when stderr is a terminal.
+# Counts can be changed with BENCH_ORDERS, BENCH_RATE_SECONDS,
+# BENCH_OVERLOAD_SECONDS, BENCH_RELAY_SECONDS (see the defaults below).
+# Not part of 'make check': it measures, it does not pass or fail (exit 1
+# only when a run broke: an order missing, a program failing).
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top" || exit 1
+
+usage() {
+	sed -n '4,17s/^# \{0,1\}//p' "$0" >&2
+	exit "$1"
+}
+
+quick=0
+out=
+while [ $# -gt 0 ]; do
+	case $1 in
+	--quick) quick=1 ;;
+	--out) [ $# -ge 2 ] || usage 2; out=$2; shift ;;
+	-h | --help) usage 0 ;;
+	*) echo "bench: $1: unknown argument" >&2; usage 2 ;;
+	esac
+	shift
+done
+
+run=$top/tmp/bench
+if [ "$quick" = 1 ]; then
+	orders=${BENCH_ORDERS:-5000}
+	rate_seconds=${BENCH_RATE_SECONDS:-5}
+	overload_seconds=${BENCH_OVERLOAD_SECONDS:-5}
+	relay_seconds=${BENCH_RELAY_SECONDS:-5}
+	redis_orders=20000 journal_events=25600 journal_single=1000 relay_backlog=10000
+	out=${out:-$run/out}
+else
+	orders=${BENCH_ORDERS:-100000}
+	rate_seconds=${BENCH_RATE_SECONDS:-20}
+	overload_seconds=${BENCH_OVERLOAD_SECONDS:-20}
+	relay_seconds=${BENCH_RELAY_SECONDS:-20}
+	redis_orders=200000 journal_events=256000 journal_single=5000 relay_backlog=100000
+	out=${out:-$top}
+fi
+kafka_messages=$((orders * 4))	# OrderCreated, PaymentRequested, PaymentSucceeded, OrderConfirmed
+skus=100
+stock=1000000000
+rate=1000
+bin=$top/src
+
+started=$(date +%s)
+say() { printf 'bench: [%4ss] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
+die() { say "FAILED: $*"; exit 1; }
+# Child programs print their own progress only to a terminal.
+if [ -t 2 ]; then tty=1; else tty=0; fi
+progress_to() { if [ "$tty" = 1 ]; then echo /dev/stderr; else echo "$1"; fi; }
+
+say "dependencies (contrib/install-deps.sh) and the Kafka jars"
+contrib/install-deps.sh || die "installing dependencies"
+contrib/kafka.sh fetch || die "fetching the Kafka jars"
+say "building"
+{ [ -f Makefile ] || { { [ -x configure ] || ./autogen.sh >/dev/null; } && ./configure -q; }; } &&
+	make -s -j"$(nproc)" >/dev/null && make -s bench >/dev/null || die "build"
+
+rm -rf "$run"
+mkdir -p "$run" "$out/bench" || die "mkdir $run $out/bench"
+out=$(cd "$out" && pwd)
+
+opid= ppid= spid=
+cleanup() {
+	for p in $spid $ppid $opid; do kill -9 "$p" 2>/dev/null; done
+	contrib/kafka.sh stop "$run/kafka" >/dev/null 2>&1
+	contrib/redis.sh stop "$run/redis" >/dev/null 2>&1
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# ---- machine, versions
+clk=$(getconf CLK_TCK)
+cpu_model=$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+mem_kb=$(awk '/^MemTotal:/ { print $2 }' /proc/meminfo)
+dev=$(df -P "$run" | awk 'NR == 2 { print $1 }')
+fstype=$(df -PT "$run" | awk 'NR == 2 { print $2 }')
+rot=$(cat "/sys/block/$(basename "$dev")/queue/rotational" 2>/dev/null || echo '?')
+load_before=$(cut -d' ' -f1-3 /proc/loadavg)
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+[ -n "$(git status --porcelain --untracked-files=no 2>/dev/null)" ] && commit="$commit (with uncommitted changes)"
+v_orderd=$("$bin/orderd" --version | head -n 1)
+v_kafka=$(sed -n 's/^KAFKA_VERSION=//p' contrib/kafka.sh)
+v_java=$(java -version 2>&1 | head -n 1)
+v_redis=$(redis-server --version | sed 's/ sha=.*//')
+v_libs="librdkafka $(pkg-config --modversion rdkafka), hiredis $(pkg-config --modversion hiredis), libuv $(pkg-config --modversion libuv), SQLite $(pkg-config --modversion sqlite3), jansson $(pkg-config --modversion jansson)"
+v_cc=$(${CC:-cc} --version | head -n 1)
+
+# ---- servers
+say "starting Kafka $v_kafka (KRaft, one node) and Redis on 127.0.0.1"
+contrib/kafka.sh start "$run/kafka" >"$run/bootstrap" 2>"$run/kafka.err" || { cat "$run/kafka.err" >&2; die "broker"; }
+rport=$(contrib/redis.sh start "$run/redis" 2>"$run/redis.err") || { cat "$run/redis.err" >&2; die "redis"; }
+bootstrap=$(cat "$run/bootstrap")
+kpid=$(cat "$run/kafka/kafka.pid")
+rpid=$(cat "$run/redis/redis.pid")
+
+# ---- helpers
+# "key value" lines of a file: fig FILE KEY
+fig() { awk -v k="$2" '$1 == k { print $2; exit }' "$1"; }
+# utime + stime of a process, in clock ticks (0 once it is gone).
+pcpu() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }
+# CPU ticks of waited-for children of this shell (loadgen).
+ccpu() { awk '{ print $16 + $17 }' "/proc/$$/stat"; }
+# Busy ticks of the whole machine (all but idle and iowait).
+busy() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9; exit }' /proc/stat; }
+now() { date +%s.%N; }
+calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+# ---- the parts alone
+say "Redis: reserve + commit pipelined ($redis_orders orders, 3 skus)"
+bench/redis_bench --port "$rport" --orders "$redis_orders" --skus 3 >"$run/redis.out" ||
+	die "redis_bench"
+redis-cli -p "$rport" FLUSHALL >/dev/null
+
+say "journal: group commit of 64 events and one event per commit (synchronous=full)"
+bench/journal_bench --path "$run/journal-bench.db" --events "$journal_events" --group 64 \
+	--single "$journal_single" >"$run/journal.out" 2>"$run/journal.log" || die "journal_bench"
+rm -f "$run"/journal-bench.db*
+
+say "broker: produce + consume $kafka_messages records of 300 bytes (acks=all)"
+contrib/kafka.sh topics "$run/kafka" bench-kafka:3 bench-relay-backlog:3 bench-relay-latency:3 ||
+	die "creating topics"
+bench/kafka_bench --bootstrap "$bootstrap" --topic bench-kafka --messages "$kafka_messages" \
+	--size 300 >"$run/kafka.out" 2>"$run/kafka.log" || die "kafka_bench"
+
+say "relay: draining a backlog of $relay_backlog outbox rows"
+bench/relay_bench -s "kafka.bootstrap.servers=$bootstrap" -s "journal.path=$run/relay-backlog.db" \
+	-s journal.synchronous=full --topic bench-relay-backlog --backlog "$relay_backlog" \
+	>"$run/relay-backlog.out" 2>"$(progress_to "$run/relay-backlog.log")" || die "relay_bench --backlog"
+say "relay: outbox commit -> broker ack at $rate rows/s for $relay_seconds s"
+bench/relay_bench -s "kafka.bootstrap.servers=$bootstrap" -s "journal.path=$run/relay-latency.db" \
+	-s journal.synchronous=full --topic bench-relay-latency --rate "$rate" --seconds "$relay_seconds" \
+	--latencies "$run/relay-latencies.txt" \
+	>"$run/relay-latency.out" 2>"$(progress_to "$run/relay-latency.log")" || die "relay_bench --rate"
+rm -f "$run"/relay-*.db*
+
+# ---- orderd through the whole saga
+# pipeline NAME LINES_MAX ORDERS RATE: orderd + paysim (no delay, no
+# failures) + loadgen --verify on topics, a journal and a Redis prefix of
+# their own; writes $run/NAME/results.
+pipeline() {
+	name=$1 lines=$2 n=$3 r=$4
+	d=$run/$name
+	mkdir -p "$d"
+	pfx=bench-$name
+	cat >"$d/orderd.conf" <<CONF
+; written by contrib/bench.sh for one run
+[kafka]
+bootstrap.servers = $bootstrap
+[redis]
+port = $rport
+prefix = $pfx:
+[journal]
+path = $d/journal.db
+synchronous = full
+[topics]
+orders = $pfx.orders
+payments = $pfx.payments
+payment_requests = $pfx.payment-requests
+order_events = $pfx.order-events
+dlq = $pfx.dlq
+[consumer]
+group = $pfx
+[http]
+listen =
+CONF
+	c="-c $d/orderd.conf"
+	"$bin/orderctl" $c topics create --partitions 3 >/dev/null 2>"$d/orderctl.log" ||
+		die "$name: topics create"
+	i=0
+	while [ "$i" -lt "$skus" ]; do
+		"$bin/orderctl" $c stock add "sku-$i" "$stock" >/dev/null 2>>"$d/orderctl.log" ||
+			die "$name: stock add sku-$i"
+		i=$((i + 1))
+	done
+	"$bin/orderd" $c 2>"$d/orderd.log" &
+	opid=$!
+	"$bin/orderd-paysim" $c --fail-ratio 0 --duplicate-ratio 0 --delay-ms 0 \
+		--group "$pfx-paysim" 2>"$d/paysim.log" &
+	ppid=$!
+	k=0
+	until grep -q 'engine: consuming' "$d/orderd.log" 2>/dev/null; do
+		kill -0 "$opid" 2>/dev/null || { tail -n 20 "$d/orderd.log" >&2; die "$name: orderd died"; }
+		k=$((k + 1)); [ "$k" -lt 300 ] || die "$name: orderd not consuming after 30 s"
+		sleep 0.1
+	done
+	# One order answered means orderd and paysim have their partitions:
+	# the group joins are not part of the measurement.
+	"$bin/orderd-loadgen" $c --orders 1 --skus "$skus" --lines-max "$lines" --id-prefix warm- \
+		--verify --timeout-s 120 >"$d/warmup" 2>"$d/warmup.log" || die "$name: warm-up order not answered"
+	# orderd's resident set every half second, from now on.
+	(
+		t0=$(now)
+		while [ -r "/proc/$opid/status" ]; do
+			kb=$(awk '/^VmRSS:/ { print $2 }' "/proc/$opid/status" 2>/dev/null)
+			[ -n "$kb" ] && echo "$(calc '%.1f' "$(now) - $t0") $kb"
+			sleep 0.5
+		done
+	) >"$d/rss.dat" 2>/dev/null &
+	spid=$!
+	o0=$(pcpu "$opid") p0=$(pcpu "$ppid") k0=$(pcpu "$kpid") r0=$(pcpu "$rpid") l0=$(ccpu) b0=$(busy)
+	t0=$(now)
+	set -- --orders "$n" --skus "$skus" --lines-max "$lines" --verify --timeout-s 900
+	[ "$r" != 0 ] && set -- "$@" --rate "$r"
+	[ "$name" = latency ] && set -- "$@" --latencies "$run/e2e-latencies.txt"
+	"$bin/orderd-loadgen" $c "$@" >"$d/figures" 2>"$(progress_to "$d/loadgen.log")"
+	lg=$?
+	t1=$(now)
+	o1=$(pcpu "$opid") p1=$(pcpu "$ppid") k1=$(pcpu "$kpid") r1=$(pcpu "$rpid") l1=$(ccpu) b1=$(busy)
+	hwm=$(awk '/^VmHWM:/ { print $2 }' "/proc/$opid/status")
+	kill "$spid" 2>/dev/null; wait "$spid" 2>/dev/null; spid=
+	# The kernel updates VmHWM lazily: a sample can be above it.
+	peak=$(awk -v m="$hwm" '$2 > m { m = $2 } END { print m }' "$d/rss.dat")
+	kill -TERM "$ppid"; wait "$ppid"; ppid=
+	kill -TERM "$opid"; wait "$opid"; od=$?; opid=
+	"$bin/orderctl" $c reconcile --json >"$d/reconcile.json" 2>>"$d/orderctl.log"
+	rc=$?
+	[ "$lg" = 0 ] || die "$name: loadgen exit $lg (see $d)"
+	[ "$od" = 0 ] || die "$name: orderd exit $od on SIGTERM (see $d/orderd.log)"
+	ours=$((o1 - o0 + p1 - p0 + k1 - k0 + r1 - r0 + l1 - l0))
+	{
+		cat "$d/figures"
+		echo "lines_max $lines"
+		echo "rate $r"
+		echo "wall_s $(calc '%.1f' "$t1 - $t0")"
+		echo "orderd_cpu_us_per_order $(calc '%.1f' "($o1 - $o0) * 1e6 / $clk / $n")"
+		echo "orderd_peak_rss_kb $peak"
+		echo "orderd_vmhwm_kb $hwm"
+		echo "orderd_cpu_share $(calc '%.0f' "($o1 - $o0) * 100 / $clk / ($t1 - $t0)")"
+		echo "paysim_cpu_us_per_order $(calc '%.1f' "($p1 - $p0) * 1e6 / $clk / $n")"
+		echo "loadgen_cpu_us_per_order $(calc '%.1f' "($l1 - $l0) * 1e6 / $clk / $n")"
+		echo "kafka_cpu_us_per_order $(calc '%.1f' "($k1 - $k0) * 1e6 / $clk / $n")"
+		echo "redis_cpu_us_per_order $(calc '%.1f' "($r1 - $r0) * 1e6 / $clk / $n")"
+		echo "all_cpu_us_per_order $(calc '%.1f' "$ours * 1e6 / $clk / $n")"
+		# What else ran on the machine meanwhile, in % of one core: the noise.
+		echo "other_cpu_share $(calc '%.0f' "(($b1 - $b0) - $ours) * 100 / $clk / ($t1 - $t0)")"
+		echo "reconcile_ok $([ "$rc" = 0 ] && echo yes || echo no)"
+	} >"$d/results"
+}
+
+say "orderd: $orders orders of 1-5 lines, as fast as they go"
+pipeline lines5 5 "$orders" 0
+thr5=$(fig "$run/lines5/results" throughput_orders_per_s)
+say "orderd: $(printf '%.0f' "$thr5") orders/s; now $orders orders of 1 line"
+pipeline lines1 1 "$orders" 0
+n_lat=$((rate * rate_seconds))
+say "orderd: latency at $rate orders/s for $rate_seconds s ($n_lat orders of 1-5 lines)"
+pipeline latency 5 "$n_lat" "$rate"
+# Overload: twice the capacity just measured, for overload_seconds.
+ol_rate=$(calc '%.0f' "($thr5 * 2 < 2000 ? 2000 : $thr5 * 2)")
+n_ol=$((ol_rate * overload_seconds))
+say "orderd: overload: $n_ol orders of 1-5 lines offered at $ol_rate orders/s"
+pipeline overload 5 "$n_ol" "$ol_rate"
+load_after=$(cut -d' ' -f1-3 /proc/loadavg)
+
+say "stopping the servers"
+trap - EXIT
+cleanup
+
+# ---- figures
+R=$run/redis.out J=$run/journal.out K=$run/kafka.out RB=$run/relay-backlog.out RL=$run/relay-latency.out
+L5=$run/lines5/results L1=$run/lines1/results LA=$run/latency/results OL=$run/overload/results
+
+# Ceilings in orders/s of each part alone: an order of L lines (3 on
+# average for 1-5) is L reserves + L commits, 2 input events journaled,
+# 4 records through the broker (produced and consumed), 2 outbox rows.
+c_redis5=$(calc '%.0f' "$(fig "$R" redis_reserve_commit_per_s) / 3")
+c_redis1=$(fig "$R" redis_reserve_commit_per_s)
+c_journal=$(calc '%.0f' "$(fig "$J" journal_group_events_per_s) / 2")
+c_kafka=$(calc '%.0f' "$(fig "$K" kafka_produce_consume_per_s) / 4")
+c_relay=$(calc '%.0f' "$(fig "$RB" relay_backlog_rows_per_s) / 2")
+min_of() { printf '%s\n' "$@" | sort -n | head -n 1; }
+slow5=$(min_of "$c_redis5" "$c_journal" "$c_kafka" "$c_relay")
+slow1=$(min_of "$c_redis1" "$c_journal" "$c_kafka" "$c_relay")
+slowname() {
+	case $1 in
+	"$c_journal") echo "journal" ;; "$c_kafka") echo "broker" ;; "$c_relay") echo "relay" ;;
+	*) echo "Redis" ;;
+	esac
+}
+ratio() { calc '%.2f' "$1 / $2"; }
+# n: thousands separators for integers; f1: one decimal.
+n() { printf '%.0f' "$1" | sed -e ':a' -e 's/\([0-9]\)\([0-9]\{3\}\)\($\|,\)/\1,\2\3/; ta'; }
+f1() { printf '%.1f' "$1"; }
+met() { if awk "BEGIN { exit !($1) }"; then echo "**met**"; else echo "**missed**"; fi; }
+
+# RSS under overload: the backlog in the broker grows while the overload
+# is offered (overload_seconds), so a resident set that followed it would
+# double between half and all of that time.  Flat: nothing after half of
+# the offering time exceeds the RSS at that point by more than 10%.
+rss_at() { awk -v t="$2" '$1 <= t { v = $2 } END { print v + 0 }' "$1"; }
+rss_max_from() { awk -v t="$2" '$1 >= t && $2 > m { m = $2 } END { print m + 0 }' "$1"; }
+ol_dat=$run/overload/rss.dat
+ol_half=$(calc '%.1f' "$overload_seconds / 2")
+ol_ref=$(rss_at "$ol_dat" "$ol_half")
+ol_offered=$(rss_at "$ol_dat" "$overload_seconds")
+ol_end=$(tail -n 1 "$ol_dat" | cut -d' ' -f2)
+ol_max=$(rss_max_from "$ol_dat" "$ol_half")
+ol_growth=$(calc '%.0f' "($ol_ref > 0 ? ($ol_max - $ol_ref) * 100 / $ol_ref : 0)")
+mib() { calc '%.1f' "$1 / 1024"; }
+rss_limit_kb=65536
+
+thr1=$(fig "$L1" throughput_orders_per_s)
+p99=$(fig "$LA" latency_p99_ms)
+cpu_worst=$(printf '%s\n' "$(fig "$L5" orderd_cpu_us_per_order)" "$(fig "$L1" orderd_cpu_us_per_order)" \
+	"$(fig "$LA" orderd_cpu_us_per_order)" "$(fig "$OL" orderd_cpu_us_per_order)" | sort -n | tail -n 1)
+rss_worst=$(printf '%s\n' "$(fig "$L5" orderd_peak_rss_kb)" "$(fig "$L1" orderd_peak_rss_kb)" \
+	"$(fig "$LA" orderd_peak_rss_kb)" "$(fig "$OL" orderd_peak_rss_kb)" | sort -n | tail -n 1)
+rb=$(fig "$RB" relay_backlog_rows_per_s)
+rl99=$(fig "$RL" relay_latency_p99_ms)
+
+# ---- plots
+awk '$1 > 0' "$run/e2e-latencies.txt" | sort -g | awk -v n="$(wc -l <"$run/e2e-latencies.txt")" \
+	'{ print $1, NR / n }' >"$run/e2e.cdf"
+awk '$1 > 0' "$run/relay-latencies.txt" | sort -g | awk -v n="$(wc -l <"$run/relay-latencies.txt")" \
+	'{ print $1, NR / n }' >"$run/relay.cdf"
+when=$(date -u '+%Y-%m-%d %H:%M UTC')
+gnuplot >"$run/gnuplot.log" 2>&1 <<GP || say "gnuplot failed: see $run/gnuplot.log"
+set terminal pngcairo size 960,640 font ",10"
+set output '$out/bench/latency-cdf.png'
+set title "Latency CDF: contrib/bench.sh, $(nproc) cores, $when"
+set logscale x 10
+set xlabel "latency, ms (log scale)"
+set ylabel "fraction at or below"
+set yrange [0:1.02]
+set grid xtics mxtics ytics
+set key outside below vertical left Left reverse
+set arrow 1 from 50, graph 0 to 50, graph 1 nohead dashtype 2 linecolor rgb '#c00000'
+set label 1 "target p99 50 ms" at 50, graph 0.96 left offset 0.5,0 textcolor rgb '#c00000'
+set arrow 2 from 20, graph 0 to 20, graph 1 nohead dashtype 2 linecolor rgb '#0040c0'
+set label 2 "target p99 20 ms" at 20, graph 0.96 right offset -0.5,0 textcolor rgb '#0040c0'
+set arrow 3 from graph 0, first 0.99 to graph 1, first 0.99 nohead dashtype 3 linecolor rgb '#808080'
+plot '$run/e2e.cdf' using 1:2 with lines linewidth 2 linecolor rgb '#c00000' \
+	title "orderd end to end (OrderCreated produced -> terminal event consumed), $rate orders/s: p50 $(fig "$LA" latency_p50_ms) ms, p99 $p99 ms", \
+     '$run/relay.cdf' using 1:2 with lines linewidth 2 linecolor rgb '#0040c0' \
+	title "relay alone (outbox commit -> broker ack), $rate rows/s: p50 $(f1 "$(fig "$RL" relay_latency_p50_ms)") ms, p99 $(f1 "$rl99") ms"
+set output '$out/bench/rss.png'
+unset logscale x
+unset arrow
+unset label
+set title "orderd resident set during each run: contrib/bench.sh, $when"
+set xlabel "seconds since the first order"
+set ylabel "RSS, MiB"
+set yrange [0:*]
+set key outside below vertical left Left reverse
+set arrow 1 from graph 0, first 64 to graph 1, first 64 nohead dashtype 2 linecolor rgb '#c00000'
+set label 1 "target 64 MiB" at graph 0.01, first 64 offset 0,0.7 textcolor rgb '#c00000'
+plot '$run/lines5/rss.dat' using 1:(\$2/1024) with lines linewidth 2 title "$(n "$orders") orders, 1-5 lines, as fast as possible", \
+     '$run/lines1/rss.dat' using 1:(\$2/1024) with lines linewidth 2 title "$(n "$orders") orders, 1 line, as fast as possible", \
+     '$run/latency/rss.dat' using 1:(\$2/1024) with lines linewidth 2 title "$rate orders/s", \
+     '$run/overload/rss.dat' using 1:(\$2/1024) with lines linewidth 2 title "overload: $(n "$ol_rate") orders/s offered"
+GP
+
+# ---- BENCHMARKS.md
+row() {	# row FILE LABEL
+	f=$1
+	echo "| $2 | $(n "$(fig "$f" orders)") | $(n "$(fig "$f" offered_orders_per_s)") | **$(n "$(fig "$f" throughput_orders_per_s)")** | $(fig "$f" latency_p50_ms) | $(fig "$f" latency_p99_ms) | $(fig "$f" orderd_cpu_us_per_order) | $(mib "$(fig "$f" orderd_peak_rss_kb)") | $(fig "$f" all_cpu_us_per_order) | $(fig "$f" confirmed) / $(fig "$f" missing) / $(fig "$f" reconcile_ok) | $(fig "$f" other_cpu_share)% |"
+}
+cpurow() {	# cpurow FILE LABEL
+	f=$1
+	echo "| $2 | $(fig "$f" orderd_cpu_us_per_order) | $(fig "$f" paysim_cpu_us_per_order) | $(fig "$f" loadgen_cpu_us_per_order) | $(fig "$f" kafka_cpu_us_per_order) | $(fig "$f" redis_cpu_us_per_order) | $(fig "$f" all_cpu_us_per_order) | $(fig "$f" orderd_cpu_share)% |"
+}
+cmd="contrib/bench.sh"
+[ "$quick" = 1 ] && cmd="contrib/bench.sh --quick"
+elapsed=$(($(date +%s) - started))
+md=$out/BENCHMARKS.md
+{
+cat <<EOF
+# Benchmarks
+
+Written by \`$cmd\` on $when in $((elapsed / 60)) min $((elapsed % 60)) s; do
+not edit by hand, run it again. The targets are those of issue 7 (step 5,
+journal \`synchronous = full\`). Everything (broker, Redis, orderd, paysim,
+loadgen, the journal) runs on the one machine below, over loopback.
+
+## Command
+
+    $cmd
+
+On a fresh clone it installs what is missing (\`contrib/install-deps.sh\`),
+builds (\`./configure && make && make bench\`), starts its own Kafka broker
+and Redis (\`contrib/kafka.sh\`, \`contrib/redis.sh\`, in \`tmp/bench/\`),
+runs every measurement below, stops them and writes this file with
+\`bench/latency-cdf.png\` and \`bench/rss.png\`. Logs and raw data (every
+latency, every RSS sample) stay in \`tmp/bench/\`.
+
+## Machine
+
+| | |
+|-|-|
+| CPU | $(nproc) × $cpu_model |
+| memory | $(calc '%.1f' "$mem_kb / 1048576") GiB |
+| kernel | $(uname -sr) |
+| disk (journals) | $fstype on $dev (rotational: $rot) |
+| load average before / after | $load_before / $load_after |
+
+## Versions
+
+| | |
+|-|-|
+| orderd | $v_orderd, commit $commit |
+| broker | Apache Kafka $v_kafka (KRaft, one node), $v_java |
+| Redis | $v_redis |
+| libraries | $v_libs |
+| compiler | $v_cc |
+
+## Against the targets
+
+| target | measured | |
+|--------|----------|-|
+| ≥ 5,000 orders/s sustained, 1–5 lines | $(n "$thr5") orders/s | $(met "$thr5 >= 5000") |
+| ≥ 6,500 orders/s sustained, 1 line | $(n "$thr1") orders/s | $(met "$thr1 >= 6500") |
+| p99 ≤ 50 ms at 1,000 orders/s | p99 $p99 ms (p50 $(fig "$LA" latency_p50_ms) ms) | $(met "$p99 <= 50") |
+| ≤ 60 µs orderd CPU per order | $cpu_worst µs in the worst run (each run below) | $(met "$cpu_worst <= 60") |
+| peak RSS ≤ 64 MiB | $(mib "$rss_worst") MiB in the worst run | $(met "$rss_worst <= $rss_limit_kb") |
+| RSS flat under overload ($(n "$ol_rate") orders/s offered for $overload_seconds s) | $(mib "$ol_ref") MiB after $ol_half s, at most $(mib "$ol_max") MiB after that (+$ol_growth%) | $(met "$ol_growth <= 10 && $(fig "$OL" orderd_peak_rss_kb) <= $rss_limit_kb") |
+| relay ≥ 40,000 rows/s from a backlog | $(n "$rb") rows/s | $(met "$rb >= 40000") |
+| relay p99 ≤ 20 ms at 1,000 rows/s | p99 $(f1 "$rl99") ms (p50 $(f1 "$(fig "$RL" relay_latency_p50_ms)") ms) | $(met "$rl99 <= 20") |
+
+## orderd through the whole saga
+
+orderd + \`orderd-paysim\` (no delay, no failures, no duplicates) +
+\`orderd-loadgen --verify\`; $skus skus with plenty of stock, 3 partitions
+per input topic, a fresh journal, topics, consumer groups and Redis prefix
+per run. Throughput is loadgen's \`throughput_orders_per_s\`: answered
+orders over the time from the first order produced to the last terminal
+event consumed; the clock starts only after a warm-up order was answered,
+so orderd and paysim hold their partitions. Latency: each order's
+OrderCreated produced → its OrderConfirmed consumed. CPU: orderd's
+utime + stime from \`/proc/PID/stat\` over the run, per order; peak RSS:
+\`VmHWM\` at the end of the run, or the highest \`VmRSS\` sampled every
+half second if higher (the kernel updates \`VmHWM\` lazily). *Other load* is the machine's busy CPU
+time that none of the benchmark's processes used, in % of one core: the
+noise of the run.
+
+| run | orders | offered/s | answered/s | p50 ms | p99 ms | orderd µs CPU/order | orderd peak RSS MiB | all µs CPU/order | confirmed / missing / reconcile | other load |
+|-----|-------:|----------:|-----------:|-------:|-------:|--------------------:|--------------------:|-----------------:|-----------|-----------:|
+$(row "$L5" "1–5 lines, as fast as possible")
+$(row "$L1" "1 line, as fast as possible")
+$(row "$LA" "1–5 lines at $rate/s")
+$(row "$OL" "1–5 lines, overload")
+
+Where the CPU goes, µs per order (all processes of the run; the broker and
+Redis serve only this run):
+
+| run | orderd | paysim | loadgen | broker | Redis | all | orderd, % of a core |
+|-----|-------:|-------:|--------:|-------:|------:|----:|--------------------:|
+$(cpurow "$L5" "1–5 lines")
+$(cpurow "$L1" "1 line")
+$(cpurow "$LA" "$rate/s")
+$(cpurow "$OL" "overload")
+
+Under overload ($(n "$ol_rate") orders/s offered for $overload_seconds s, twice the
+throughput measured above; orderd answered $(n "$(fig "$OL" throughput_orders_per_s)")/s) the
+backlog waits in the broker and grows until all is offered. orderd's RSS was
+$(mib "$ol_ref") MiB after $ol_half s (half the backlog), $(mib "$ol_offered") MiB after
+$overload_seconds s (all of it), $(mib "$ol_end") MiB at the end; highest after $ol_half s
+$(mib "$ol_max") MiB (+$ol_growth%), peak $(mib "$(fig "$OL" orderd_peak_rss_kb)") MiB.
+*Flat* means at most 10% above the RSS at half the offering time.
+
+![orderd RSS over time in each run](bench/rss.png)
+
+## The parts alone, and orderd against the slowest
+
+Each part measured alone on the same machine, then turned into the orders
+per second it could carry if it were the only limit: an order of *L*
+lines (3 on average for 1–5) costs *L* reserves and *L* commits in
+Redis, 2 input events in the journal (OrderCreated, PaymentSucceeded;
+the order's other journal writes are not counted, so this ceiling is
+generous), 4 records through the broker (OrderCreated, PaymentRequested,
+PaymentSucceeded, OrderConfirmed: produced and consumed) and 2 outbox rows
+through the relay.
+
+| part | measured alone | orders/s, 1–5 lines | ratio to slowest | orders/s, 1 line | ratio to slowest |
+|------|----------------|--------------------:|-----------------:|-----------------:|-----------------:|
+| Redis: EVALSHA reserve then commit, pipelined (window $(fig "$R" redis_window)), $(n "$(fig "$R" redis_orders)") distinct orders over 3 skus | $(n "$(fig "$R" redis_reserve_per_s)") reserves/s, $(n "$(fig "$R" redis_commit_per_s)") commits/s: $(n "$(fig "$R" redis_reserve_commit_per_s)") reserve + commit/s ($(n "$(fig "$R" redis_ops_per_s)") calls/s); Redis time $(fig "$R" redis_reserve_server_us) µs per reserve, $(fig "$R" redis_commit_server_us) µs per commit | $(n "$c_redis5") | $(ratio "$c_redis5" "$slow5") | $(n "$c_redis1") | $(ratio "$c_redis1" "$slow1") |
+| journal: journal_begin + journal_inbox_add × 64 + journal_commit, synchronous=full, 300-byte events | $(n "$(fig "$J" journal_group_events_per_s)") events/s ($(n "$(fig "$J" journal_group_commits_per_s)") fsync'd commits/s); one event per commit: $(n "$(fig "$J" journal_single_events_per_s)") events/s | $(n "$c_journal") | $(ratio "$c_journal" "$slow5") | $(n "$c_journal") | $(ratio "$c_journal" "$slow1") |
+| broker: librdkafka, idempotent, acks=all, linger.ms=5, $(n "$(fig "$K" kafka_messages)") records of 300 bytes, 3 partitions, then the same consumed | $(n "$(fig "$K" kafka_produce_per_s)") produced/s, $(n "$(fig "$K" kafka_consume_per_s)") consumed/s: $(n "$(fig "$K" kafka_produce_consume_per_s)") produced + consumed/s | $(n "$c_kafka") | $(ratio "$c_kafka" "$slow5") | $(n "$c_kafka") | $(ratio "$c_kafka" "$slow1") |
+| relay: backlog of $(n "$(fig "$RB" relay_backlog_rows)") outbox rows | $(n "$rb") rows/s | $(n "$c_relay") | $(ratio "$c_relay" "$slow5") | $(n "$c_relay") | $(ratio "$c_relay" "$slow1") |
+| **orderd, whole saga** (measured above) | | **$(n "$thr5")** | **$(ratio "$thr5" "$slow5")** | **$(n "$thr1")** | **$(ratio "$thr1" "$slow1")** |
+
+The slowest part is the $(slowname "$slow5") for 1–5-line orders and the
+$(slowname "$slow1") for 1-line orders. Every part was measured alone, with
+both cores to itself; in the saga they all share the two cores (see where
+the CPU goes, above).
+
+## The relay alone
+
+\`bench/relay_bench\`: a journal of its own (\`synchronous = full\`), the
+relay of \`src/relay.c\` on a libuv loop with its idempotent producer
+(acks=all), 300-byte rows for a topic of 3 partitions.
+
+- **From a backlog**: $(n "$(fig "$RB" relay_backlog_rows)") rows committed first, then
+  \`relay_new\` until \`relay_idle\` (every row acknowledged and marked
+  published): **$(n "$rb") rows/s** ($(fig "$RB" relay_backlog_seconds) s;
+  $(fig "$RB" relay_backlog_cpu_us_per_row) µs of CPU per row, librdkafka's threads included).
+- **At $rate rows/s** for $relay_seconds s (a 1 ms libuv timer commits the rows due, then
+  \`relay_kick\`): outbox commit → delivery report on the loop, measured for
+  every row ($(n "$(fig "$RL" relay_latency_rows)") rows): p50 $(fig "$RL" relay_latency_p50_ms) ms,
+  p90 $(fig "$RL" relay_latency_p90_ms) ms, **p99 $(fig "$RL" relay_latency_p99_ms) ms**,
+  max $(fig "$RL" relay_latency_max_ms) ms. The relay's own \`ack_latency\` histogram says p50 ≤
+  $(fig "$RL" relay_latency_hist_p50_le_ms) ms, p99 ≤ $(fig "$RL" relay_latency_hist_p99_le_ms) ms (bucket bounds, ms clock).
+
+## Latency
+
+![Latency CDF: orderd end to end at $rate orders/s, relay at $rate rows/s](bench/latency-cdf.png)
+
+## How each number is made
+
+- \`bench/redis_bench\` (hiredis, synchronous pipelining): \`lua/reserve.lua\`
+  and \`lua/commit.lua\` loaded with SCRIPT LOAD and called with EVALSHA,
+  one line of qty 1 per order, the skus in turn; the Redis time per call
+  is \`INFO commandstats\`.
+- \`bench/journal_bench\` (links \`src/libcore.a\`): a new journal, 300-byte
+  events through \`journal_inbox_add\`.
+- \`bench/kafka_bench\` (librdkafka, as orderd uses it): records keyed like
+  orders; produce rate from the first produce to the last delivery
+  report, consume rate from the assignment to the last record.
+- \`bench/relay_bench\` (links \`src/libcore.a\`): every delivery report
+  passes through the program before the relay's callback (linked with
+  \`-Wl,--wrap=rd_kafka_conf_set_dr_msg_cb\`), so each row's latency is
+  exact, in µs, from the end of its commit to its report on the loop.
+- \`orderd-loadgen --latencies FILE\` writes the latency of every order;
+  the CDF is drawn from those files with gnuplot.
+EOF
+} >"$md"
+
+say "done in $elapsed s: $md, $out/bench/latency-cdf.png, $out/bench/rss.png"
+cat >&2 <<EOF
+  orders/s 1-5 lines $(n "$thr5"), 1 line $(n "$thr1"); p99 at $rate/s $p99 ms; orderd CPU/order worst $cpu_worst us;
+  peak RSS worst $(mib "$rss_worst") MiB; relay $(n "$rb") rows/s, p99 $(f1 "$rl99") ms at $rate rows/s
+EOF
+exit 0

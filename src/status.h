@@ -1,0 +1,75 @@
+/* status.h: orderd's GET /metrics (Prometheus text format 0.0.4) and GET /healthz, served from the engine's own figures. */
+#ifndef ORDERD_STATUS_H
+#define ORDERD_STATUS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "engine.h"
+#include "http.h"
+#include "relay.h"
+
+struct config;
+struct status;
+
+/* The Content-Type of /metrics. */
+#define STATUS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4"
+
+/* One assigned partition's consumer lag. */
+struct status_lag {
+	char topic[256];		/* Kafka topic names are at most 249 bytes */
+	int32_t partition;
+	int64_t lag;
+};
+
+/*
+ * Everything one scrape shows, gathered before anything is written, so
+ * rendering is a pure function (tests feed it made-up figures).
+ */
+struct status_input {
+	const struct engine_stats *engine;	/* required */
+	const struct relay_stats *relay;	/* NULL: shown as zeros */
+	const struct http_stats *http;		/* NULL: shown as zeros */
+	bool journal_ok;		/* the journal answered the queries below */
+	const char *journal_error;	/* why not, when !journal_ok */
+	int64_t orders_new, orders_reserved;	/* live sagas */
+	int64_t outbox_pending;
+	int64_t outbox_oldest_age_ms;	/* of the first unpublished row; 0 when none */
+	const struct status_lag *lag;
+	int nlag;
+	bool process_ok;		/* /proc/self was readable */
+	int64_t rss_bytes, virtual_bytes;
+	double cpu_seconds, start_time_seconds;
+	int64_t open_fds, max_fds;
+};
+
+/* Appends the exposition of in to out: one HELP and one TYPE line per
+ * family, then its samples; histograms in seconds with cumulative buckets. */
+void status_render_metrics(const struct status_input *in, struct http_buf *out);
+/*
+ * Appends "ok\n" and returns 200 when orderd is healthy; else one line per
+ * reason ("redis: ...", "kafka: ...", "outbox: ...", "journal: ...") and
+ * returns 503.  The outbox is unhealthy when its first unpublished row is
+ * older than unhealthy_outbox_age_ms.
+ */
+int status_render_health(const struct status_input *in, int64_t unhealthy_outbox_age_ms,
+    struct http_buf *out);
+
+/*
+ * Serves /metrics and /healthz of the engine e on cf->http_listen (which
+ * must not be empty).  cf and e must outlive the status (close it before
+ * the engine stops); cf is read on every request, so a SIGHUP applies
+ * http.unhealthy_outbox_age_ms at once.  Returns 0 or a negative errno with
+ * *cause (caller frees) naming http.listen.
+ */
+int status_new(struct status **out, uv_loop_t *loop, const struct config *cf,
+    struct engine *e, char **cause);
+/* The port listened on. */
+int status_port(const struct status *st);
+/* Stops serving at once (no request touches the engine after this call);
+ * st is freed when the server's handles are closed.  NULL is fine. */
+void status_close(struct status *st);
+
+#endif

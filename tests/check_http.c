@@ -1,0 +1,751 @@
+/* check_http.c: the HTTP server through real sockets on a real uv loop, and the /metrics and /healthz rendering of made-up figures. */
+#include "autoconfig.h"
+
+#include <check.h>
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "http.h"
+#include "http_client.h"
+#include "status.h"
+#include "testutil.h"
+#include "util.h"
+
+#define BIG_BODY (1 << 20)
+
+/* The server runs on its loop in a thread of its own; the test is the
+ * blocking client.  uv calls happen on the loop thread only, except
+ * before the thread starts and after it ended. */
+static uv_loop_t loop;
+static uv_async_t stop_async;
+static pthread_t loop_thread;
+static struct http_server *srv;
+static int port;
+static int handler_calls;	/* written on the loop thread, read after join */
+static struct http_stats final_stats;
+static bool closed_done;
+
+static void
+hello_cb(const struct http_request *req, struct http_response *res, void *arg)
+{
+	handler_calls++;
+	http_buf_printf(&res->body, "hello %s\n", req->query);
+}
+
+static void
+big_cb(const struct http_request *req, struct http_response *res, void *arg)
+{
+	char line[64];
+
+	memset(line, 'x', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	while (res->body.len < BIG_BODY)
+		http_buf_append(&res->body, line, sizeof(line));
+}
+
+static void
+fail_cb(const struct http_request *req, struct http_response *res, void *arg)
+{
+	res->status = 503;
+	http_buf_printf(&res->body, "down\n");
+}
+
+static const struct http_route routes[] = {
+	{ "/hello", hello_cb },
+	{ "/big", big_cb },
+	{ "/fail", fail_cb },
+};
+
+static void *
+loop_main(void *arg)
+{
+	uv_run(&loop, UV_RUN_DEFAULT);
+	return NULL;
+}
+
+static void
+server_closed(void *arg)
+{
+	closed_done = true;
+}
+
+static void
+stop_cb(uv_async_t *a)
+{
+	final_stats = *http_server_stats(srv);
+	http_server_close(srv, server_closed, NULL);
+	uv_close((uv_handle_t *)a, NULL);
+}
+
+static void
+start_server(const struct http_options *opt)
+{
+	char *cause = NULL;
+
+	handler_calls = 0;
+	closed_done = false;
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	ck_assert_int_eq(uv_async_init(&loop, &stop_async, stop_cb), 0);
+	ck_assert_msg(http_server_new(&srv, &loop, "127.0.0.1:0", opt, routes,
+	    (int)UTIL_ARRAY_SIZE(routes), NULL, &cause) == 0, "listen: %s", cause);
+	port = http_server_port(srv);
+	ck_assert_int_gt(port, 0);
+	ck_assert_int_eq(pthread_create(&loop_thread, NULL, loop_main, NULL), 0);
+}
+
+static void
+stop_server(void)
+{
+	uv_async_send(&stop_async);
+	pthread_join(loop_thread, NULL);
+	ck_assert(closed_done);
+	/* Every handle closed and freed: what valgrind and libuv's own tests ask. */
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+}
+
+static void
+default_server(void)
+{
+	start_server(NULL);
+}
+
+/* Sends raw and returns the whole answer (caller frees). */
+static char *
+ask(const char *raw, int timeout_ms)
+{
+	char *resp = NULL;
+	long n = http_client_raw(port, raw, strlen(raw), timeout_ms, &resp);
+
+	ck_assert_msg(n >= 0, "no answer to %.40s: %s", raw, strerror((int)-n));
+	return resp;
+}
+
+static void
+expect_status(const char *raw, int status)
+{
+	char *resp = ask(raw, 5000);
+
+	ck_assert_msg(http_client_status(resp) == status, "%.60s: want %d, got: %.200s", raw,
+	    status, resp);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nConnection: close\r\n"));
+	free(resp);
+}
+
+START_TEST(test_get)
+{
+	char *body = NULL, *ct = NULL, *resp;
+
+	ck_assert_int_eq(http_client_get(port, "/hello?x=1", &body, &ct), 200);
+	ck_assert_str_eq(body, "hello x=1\n");
+	ck_assert_str_eq(ct, "text/plain; charset=utf-8");
+	free(body);
+	free(ct);
+	resp = ask("GET /hello HTTP/1.0\r\n\r\n", 5000);
+	ck_assert_int_eq(http_client_status(resp), 200);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nContent-Length: 7\r\n"));
+	ck_assert_str_eq(http_client_body(resp), "hello \n");
+	free(resp);
+	/* HEAD: the same headers, no body. */
+	resp = ask("HEAD /hello HTTP/1.1\r\nHost: x\r\n\r\n", 5000);
+	ck_assert_int_eq(http_client_status(resp), 200);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nContent-Length: 7\r\n"));
+	ck_assert_str_eq(http_client_body(resp), "");
+	free(resp);
+	/* A handler's own status. */
+	ck_assert_int_eq(http_client_get(port, "/fail", &body, NULL), 503);
+	ck_assert_str_eq(body, "down\n");
+	free(body);
+}
+END_TEST
+
+START_TEST(test_big_response)
+{
+	char *body = NULL;
+
+	ck_assert_int_eq(http_client_get(port, "/big", &body, NULL), 200);
+	ck_assert_uint_ge(strlen(body), BIG_BODY);
+	free(body);
+}
+END_TEST
+
+START_TEST(test_not_found_and_methods)
+{
+	char *resp;
+
+	expect_status("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", 404);
+	expect_status("GET / HTTP/1.1\r\n\r\n", 404);
+	expect_status("GET /hello/ HTTP/1.1\r\n\r\n", 404);
+	expect_status("POST /hello HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc", 405);
+	expect_status("DELETE /nope HTTP/1.1\r\n\r\n", 405);
+	expect_status("PUT /hello HTTP/1.1\r\nContent-Length: 0\r\n\r\n", 405);
+	expect_status("OPTIONS * HTTP/1.1\r\n\r\n", 405);
+	expect_status("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n", 405);
+	resp = ask("POST /hello HTTP/1.1\r\n\r\n", 5000);
+	ck_assert_ptr_nonnull(strstr(resp, "\r\nAllow: GET, HEAD\r\n"));
+	free(resp);
+	/* A GET with a body is still a GET. */
+	expect_status("GET /hello HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 200);
+	/* An absolute URL has a path too. */
+	expect_status("GET http://127.0.0.1/hello HTTP/1.1\r\n\r\n", 200);
+}
+END_TEST
+
+START_TEST(test_garbage)
+{
+	char *resp;
+
+	expect_status("\x01\x02\x03 garbage\r\n\r\n", 400);
+	expect_status("GET /hello HTP/1.1\r\n\r\n", 400);
+	expect_status("GET /hello HTTP/1.1\r\nBad Header\r\n\r\n", 400);
+	expect_status("GET /hello HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400);
+	expect_status("GET /hello HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400);
+	expect_status("GET /he\x7fllo HTTP/1.1\r\n\r\n", 400);
+	expect_status("GET /hello HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n",
+	    200);
+	/* Binary noise, all 256 byte values. */
+	{
+		char noise[512];
+
+		for (int i = 0; i < (int)sizeof(noise); i++)
+			noise[i] = (char)(i * 7 + 3);
+		ck_assert_int_ge(http_client_raw(port, noise, sizeof(noise), 5000, &resp), 0);
+		ck_assert_int_eq(http_client_status(resp), 400);
+		free(resp);
+	}
+	/* Two requests in one write: one answer, then the connection closes. */
+	resp = ask("GET /hello?a HTTP/1.1\r\n\r\nGET /hello?b HTTP/1.1\r\n\r\n", 5000);
+	ck_assert_int_eq(http_client_status(resp), 200);
+	ck_assert_ptr_null(strstr(resp + 4, "HTTP/1.1"));
+	ck_assert_str_eq(http_client_body(resp), "hello a\n");
+	free(resp);
+	/* The server is still fine. */
+	expect_status("GET /hello HTTP/1.1\r\n\r\n", 200);
+}
+END_TEST
+
+/* A request of n bytes: the line, filler headers, the blank line. */
+static char *
+request_of(size_t url_len, size_t header_len, size_t body_len)
+{
+	size_t cap = url_len + header_len + body_len + 256;
+	char *r = xmalloc(cap);
+	size_t n = 0;
+
+	n += (size_t)snprintf(r + n, cap - n, "GET /hello?");
+	memset(r + n, 'u', url_len);
+	n += url_len;
+	n += (size_t)snprintf(r + n, cap - n, " HTTP/1.1\r\nHost: x\r\n");
+	if (header_len > 0) {
+		n += (size_t)snprintf(r + n, cap - n, "X-Filler: ");
+		memset(r + n, 'h', header_len);
+		n += header_len;
+		n += (size_t)snprintf(r + n, cap - n, "\r\n");
+	}
+	n += (size_t)snprintf(r + n, cap - n, "Content-Length: %zu\r\n\r\n", body_len);
+	memset(r + n, 'b', body_len);
+	n += body_len;
+	r[n] = '\0';
+	return r;
+}
+
+START_TEST(test_oversized)
+{
+	char *r;
+
+	/* 8192 bytes is the default limit: just under passes. */
+	r = request_of(10, 7000, 0);
+	expect_status(r, 200);
+	free(r);
+	r = request_of(10000, 0, 0);
+	expect_status(r, 414);
+	free(r);
+	r = request_of(10, 10000, 0);
+	expect_status(r, 431);
+	free(r);
+	r = request_of(10, 100, 10000);
+	expect_status(r, 413);
+	free(r);
+	/* Far over: the server answers, drops up to 64 KiB more and closes;
+	 * the client, still sending, may see a reset before the answer. */
+	r = request_of(10, 1000000, 0);
+	{
+		char *resp = NULL;
+		long n = http_client_raw(port, r, strlen(r), 5000, &resp);
+
+		ck_assert_int_ge(n, 0);
+		ck_assert(n == 0 || http_client_status(resp) == 431);
+		free(resp);
+	}
+	free(r);
+	expect_status("GET /hello HTTP/1.1\r\n\r\n", 200);
+}
+END_TEST
+
+static void
+short_timeout_server(void)
+{
+	struct http_options opt = { .timeout_ms = 300, .max_connections = 8 };
+
+	start_server(&opt);
+}
+
+START_TEST(test_slow_client_times_out)
+{
+	int fd = http_client_connect(port);
+	int64_t t0 = util_mono_us();
+	char *resp = NULL;
+	long n;
+
+	/* Half a request, then nothing: a 408 and a close, within the timeout. */
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, "GET /hel", 8), 8);
+	n = http_client_read_all(fd, 3000, &resp);
+	close(fd);
+	ck_assert_msg(n >= 0, "the server kept a stalled connection for 3 s");
+	ck_assert_int_eq(http_client_status(resp), 408);
+	ck_assert_int_lt(util_mono_us() - t0, 2000000);
+	free(resp);
+
+	/* A byte every 100 ms (slowloris) does not extend the deadline.  The
+	 * client stops when the answer is there: sending on would meet the
+	 * closed socket's reset, which may drop the answer unread. */
+	fd = http_client_connect(port);
+	ck_assert_int_ge(fd, 0);
+	t0 = util_mono_us();
+	for (int i = 0; i < 20; i++) {
+		const char *req = "GET /hello HTTP/1.1\r\nX: y\r\n";
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		if (poll(&p, 1, 100) > 0 || send(fd, req + i, 1, MSG_NOSIGNAL) != 1)
+			break;
+	}
+	n = http_client_read_all(fd, 3000, &resp);
+	close(fd);
+	ck_assert_msg(n >= 0, "a trickling client kept its connection for 4 s");
+	ck_assert_int_eq(http_client_status(resp), 408);
+	ck_assert_int_lt(util_mono_us() - t0, 2000000);
+	free(resp);
+
+	/* Connected and silent: closed without a word. */
+	fd = http_client_connect(port);
+	ck_assert_int_ge(fd, 0);
+	n = http_client_read_all(fd, 3000, &resp);
+	close(fd);
+	ck_assert_int_eq(n, 0);
+	free(resp);
+	expect_status("GET /hello HTTP/1.1\r\n\r\n", 200);
+}
+END_TEST
+
+static void
+few_connections_server(void)
+{
+	struct http_options opt = { .timeout_ms = 10000, .max_connections = 8 };
+
+	start_server(&opt);
+}
+
+START_TEST(test_many_connections)
+{
+	int held[8], extra[6];
+	char *resp;
+	long n;
+
+	/* 8 may be open at once; they stay open until their timeout. */
+	for (int i = 0; i < 8; i++) {
+		held[i] = http_client_connect(port);
+		ck_assert_int_ge(held[i], 0);
+	}
+	usleep(100000);
+	/* More are closed at once, without an answer. */
+	for (int i = 0; i < 6; i++) {
+		int64_t t0 = util_mono_us();
+
+		extra[i] = http_client_connect(port);
+		ck_assert_int_ge(extra[i], 0);
+		n = http_client_read_all(extra[i], 1000, &resp);
+		ck_assert_int_eq(n, 0);
+		ck_assert_int_lt(util_mono_us() - t0, 1000000);
+		free(resp);
+		close(extra[i]);
+	}
+	/* The held ones still work, all at once. */
+	for (int i = 0; i < 8; i++)
+		ck_assert_int_gt(write(held[i], "GET /hello HTTP/1.1\r\n\r\n", 23), 0);
+	for (int i = 0; i < 8; i++) {
+		n = http_client_read_all(held[i], 3000, &resp);
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_eq(http_client_status(resp), 200);
+		free(resp);
+		close(held[i]);
+	}
+	/* Slots free again once they closed. */
+	usleep(100000);
+	for (int i = 0; i < 20; i++)
+		expect_status("GET /hello HTTP/1.1\r\n\r\n", 200);
+	stop_server();
+	ck_assert_uint_eq(final_stats.rejected, 6);
+	ck_assert_uint_eq(final_stats.by_class[2], 28);
+	ck_assert_int_eq(handler_calls, 28);
+	/* The fixture's teardown would stop it again: start a fresh one. */
+	few_connections_server();
+}
+END_TEST
+
+START_TEST(test_close_with_open_connections)
+{
+	int fds[4];
+	char *resp;
+
+	for (int i = 0; i < 4; i++) {
+		fds[i] = http_client_connect(port);
+		ck_assert_int_ge(fds[i], 0);
+	}
+	ck_assert_int_eq(write(fds[0], "GET /big HTTP/1.1\r\n\r\n", 21), 21);
+	ck_assert_int_eq(write(fds[1], "GET /hel", 8), 8);
+	usleep(100000);
+	stop_server();
+	/* Closed under them: every client sees the end. */
+	for (int i = 0; i < 4; i++) {
+		ck_assert_int_ge(http_client_read_all(fds[i], 2000, &resp), 0);
+		free(resp);
+		close(fds[i]);
+	}
+	default_server();
+}
+END_TEST
+
+START_TEST(test_listen_errors)
+{
+	uv_loop_t l;
+	struct http_server *s = NULL;
+	char *cause = NULL, *busy = xasprintf("127.0.0.1:%d", port);
+
+	ck_assert_int_eq(uv_loop_init(&l), 0);
+	/* The fixture's server holds the port. */
+	ck_assert_int_eq(http_server_new(&s, &l, busy, NULL, routes, 1, NULL, &cause),
+	    UV_EADDRINUSE);
+	ck_assert_ptr_null(s);
+	ck_assert_msg(strstr(cause, busy) != NULL && strstr(cause, "in use") != NULL,
+	    "cause: %s", cause);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(http_server_new(&s, &l, "no-port", NULL, routes, 1, NULL, &cause),
+	    -EINVAL);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(http_server_new(&s, &l, "127.0.0.1:99999", NULL, routes, 1, NULL,
+	    &cause), -EINVAL);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_lt(http_server_new(&s, &l, "no-such-host.invalid:80", NULL, routes, 1,
+	    NULL, &cause), 0);
+	ck_assert_ptr_nonnull(strstr(cause, "no-such-host.invalid:80"));
+	free(cause);
+	cause = NULL;
+	ck_assert_int_lt(http_server_new(&s, &l, "192.0.2.1:80", NULL, routes, 1, NULL,
+	    &cause), 0);	/* not an address of this host */
+	free(cause);
+	cause = NULL;
+	/* Names and IPv6 work. */
+	ck_assert_int_eq(http_server_new(&s, &l, "localhost:0", NULL, routes, 1, NULL,
+	    &cause), 0);
+	http_server_close(s, NULL, NULL);
+	if (http_server_new(&s, &l, "[::1]:0", NULL, routes, 1, NULL, &cause) == 0)
+		http_server_close(s, NULL, NULL);
+	else
+		free(cause);	/* a host without IPv6 */
+	uv_run(&l, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&l), 0);
+	free(busy);
+}
+END_TEST
+
+/* ---- /metrics and /healthz rendering ---- */
+
+static struct engine_stats es;
+static struct relay_stats rs;
+static struct http_stats hs;
+static struct status_lag lags[2];
+
+static void
+synthetic(struct status_input *in)
+{
+	memset(&es, 0, sizeof(es));
+	memset(&rs, 0, sizeof(rs));
+	memset(&hs, 0, sizeof(hs));
+	es.consumed[SAGA_EV_ORDER_CREATED] = 100;
+	es.consumed[SAGA_EV_ORDER_INVALID] = 3;
+	es.consumed[SAGA_EV_PAYMENT_SUCCEEDED] = 80;
+	es.consumed[SAGA_EV_PAYMENT_FAILED] = 7;
+	es.consumed[SAGA_EV_CANCEL_REQUESTED] = 2;
+	es.duplicates = 5;
+	es.dead_letters = 4;
+	es.sagas_by_state[SAGA_NEW] = 103;
+	es.sagas_by_state[SAGA_CONFIRMED] = 80;
+	es.steps_in_flight = 12;
+	es.redis_up = true;
+	/* 40 us, 40 us, 300 us, 2 s, 20 s: buckets 50us, 50us, 500us, 2.5s, +Inf. */
+	metrics_observe(&es.step_latency, 40);
+	metrics_observe(&es.step_latency, 40);
+	metrics_observe(&es.step_latency, 300);
+	metrics_observe(&es.step_latency, 2000000);
+	metrics_observe(&es.step_latency, 20000000);
+	metrics_observe(&es.batch_size, 7);
+	metrics_observe(&rs.ack_latency, 1500);
+	rs.produced = 9;
+	rs.published = 8;
+	hs.by_class[2] = 11;
+	snprintf(lags[0].topic, sizeof(lags[0].topic), "orders");
+	lags[0].partition = 0;
+	lags[0].lag = 42;
+	snprintf(lags[1].topic, sizeof(lags[1].topic), "we\"ird\\");
+	lags[1].partition = 2;
+	lags[1].lag = 0;
+	memset(in, 0, sizeof(*in));
+	in->engine = &es;
+	in->relay = &rs;
+	in->http = &hs;
+	in->journal_ok = true;
+	in->orders_new = 1;
+	in->orders_reserved = 20;
+	in->outbox_pending = 3;
+	in->outbox_oldest_age_ms = 1234;
+	in->lag = lags;
+	in->nlag = 2;
+	in->process_ok = true;
+	in->rss_bytes = 1 << 20;
+	in->cpu_seconds = 1.5;
+	in->open_fds = 10;
+	in->max_fds = 1024;
+}
+
+/* The value of the sample line that starts with prefix (name and labels). */
+static const char *
+sample(const char *text, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	for (const char *l = text; l != NULL && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 :
+	    NULL)
+		if (strncmp(l, prefix, n) == 0 && l[n] == ' ')
+			return l + n + 1;
+	return NULL;
+}
+
+static void
+expect_sample(const char *text, const char *prefix, const char *value)
+{
+	const char *v = sample(text, prefix);
+	size_t n = strlen(value);
+
+	ck_assert_msg(v != NULL, "no sample %s in:\n%s", prefix, text);
+	ck_assert_msg(strncmp(v, value, n) == 0 && v[n] == '\n', "%s: want %s, got %.20s",
+	    prefix, value, v);
+}
+
+START_TEST(test_exposition_format)
+{
+	struct status_input in;
+	struct http_buf b = { NULL, 0, 0 };
+	char family[128] = "";
+	bool typed = false;
+
+	synthetic(&in);
+	status_render_metrics(&in, &b);
+	ck_assert_uint_gt(b.len, 0);
+	ck_assert_int_eq(b.p[b.len - 1], '\n');
+	/* Every line is a HELP, a TYPE, or a sample of the family just typed. */
+	for (char *l = b.p, *e; *l; l = e + 1) {
+		char name[128];
+
+		e = strchr(l, '\n');
+		ck_assert_ptr_nonnull(e);
+		if (strncmp(l, "# HELP ", 7) == 0) {
+			ck_assert_int_eq(sscanf(l + 7, "%127s", family), 1);
+			typed = false;
+			continue;
+		}
+		if (strncmp(l, "# TYPE ", 7) == 0) {
+			char type[32];
+
+			ck_assert_int_eq(sscanf(l + 7, "%127s %31s", name, type), 2);
+			ck_assert_str_eq(name, family);
+			ck_assert(strcmp(type, "counter") == 0 || strcmp(type, "gauge") == 0 ||
+			    strcmp(type, "histogram") == 0);
+			if (strcmp(type, "counter") == 0)
+				ck_assert_msg(strstr(name, "_total") == name + strlen(name) - 6,
+				    "counter %s without _total", name);
+			typed = true;
+			continue;
+		}
+		ck_assert_msg(typed, "sample before its TYPE: %.*s", (int)(e - l), l);
+		ck_assert_msg(strncmp(l, family, strlen(family)) == 0,
+		    "sample outside its family %s: %.*s", family, (int)(e - l), l);
+		ck_assert(strncmp(l, "orderd_", 7) == 0 || strncmp(l, "process_", 8) == 0);
+		ck_assert_ptr_nonnull(memchr(l, ' ', (size_t)(e - l)));
+	}
+
+	/* An invalid OrderCreated counts as an OrderCreated; no label set twice. */
+	expect_sample(b.p, "orderd_events_consumed_total{type=\"OrderCreated\"}", "103");
+	ck_assert_ptr_null(strstr(strstr(b.p, "{type=\"OrderCreated\"}") + 1,
+	    "{type=\"OrderCreated\"}"));
+	expect_sample(b.p, "orderd_events_consumed_total{type=\"PaymentFailed\"}", "7");
+	ck_assert_ptr_null(strstr(b.p, "PaymentDeadline"));
+	expect_sample(b.p, "orderd_duplicates_dropped_total", "5");
+	expect_sample(b.p, "orderd_dead_letters_total", "4");
+	expect_sample(b.p, "orderd_saga_transitions_total{state=\"NEW\"}", "103");
+	expect_sample(b.p, "orderd_saga_transitions_total{state=\"CANCELLED\"}", "0");
+	expect_sample(b.p, "orderd_sagas_live{state=\"RESERVED\"}", "20");
+	expect_sample(b.p, "orderd_steps_in_flight", "12");
+	expect_sample(b.p, "orderd_outbox_pending", "3");
+	expect_sample(b.p, "orderd_outbox_oldest_pending_age_seconds", "1.234");
+	expect_sample(b.p, "orderd_redis_up", "1");
+	expect_sample(b.p, "orderd_broker_down", "0");
+	expect_sample(b.p, "orderd_relay_published_total", "8");
+	expect_sample(b.p, "orderd_consumer_lag{topic=\"orders\",partition=\"0\"}", "42");
+	expect_sample(b.p, "orderd_consumer_lag{topic=\"we\\\"ird\\\\\",partition=\"2\"}", "0");
+	expect_sample(b.p, "orderd_http_requests_total{code=\"2xx\"}", "11");
+	expect_sample(b.p, "process_resident_memory_bytes", "1048576");
+	expect_sample(b.p, "process_cpu_seconds_total", "1.50");
+	ck_assert_ptr_nonnull(strstr(b.p, "orderd_build_info{version=\"" PACKAGE_VERSION "\""));
+
+	/* Histograms: cumulative, in seconds, +Inf equals _count. */
+	expect_sample(b.p, "orderd_step_duration_seconds_bucket{le=\"0.00005\"}", "2");
+	expect_sample(b.p, "orderd_step_duration_seconds_bucket{le=\"0.0001\"}", "2");
+	expect_sample(b.p, "orderd_step_duration_seconds_bucket{le=\"0.0005\"}", "3");
+	expect_sample(b.p, "orderd_step_duration_seconds_bucket{le=\"1\"}", "3");
+	expect_sample(b.p, "orderd_step_duration_seconds_bucket{le=\"2.5\"}", "4");
+	expect_sample(b.p, "orderd_step_duration_seconds_bucket{le=\"10\"}", "4");
+	expect_sample(b.p, "orderd_step_duration_seconds_bucket{le=\"+Inf\"}", "5");
+	expect_sample(b.p, "orderd_step_duration_seconds_count", "5");
+	expect_sample(b.p, "orderd_step_duration_seconds_sum", "22.00038");
+	expect_sample(b.p, "orderd_outbox_ack_duration_seconds_bucket{le=\"0.0025\"}", "1");
+	expect_sample(b.p, "orderd_outbox_ack_duration_seconds_sum", "0.0015");
+	expect_sample(b.p, "orderd_redis_call_duration_seconds_count", "0");
+	expect_sample(b.p, "orderd_redis_call_duration_seconds_sum", "0");
+	expect_sample(b.p, "orderd_consumer_batch_events_bucket{le=\"50\"}", "1");
+	expect_sample(b.p, "orderd_consumer_batch_events_sum", "7");
+	{
+		/* Every bucket of every histogram is >= the one before. */
+		const char *hists[] = { "orderd_step_duration_seconds",
+		    "orderd_redis_call_duration_seconds", "orderd_journal_commit_duration_seconds",
+		    "orderd_outbox_ack_duration_seconds", "orderd_consumer_batch_events" };
+
+		for (size_t h = 0; h < UTIL_ARRAY_SIZE(hists); h++) {
+			char pfx[160];
+			unsigned long long prev = 0, v;
+			int nb = 0;
+
+			snprintf(pfx, sizeof(pfx), "%s_bucket{le=\"", hists[h]);
+			for (const char *p = strstr(b.p, pfx); p != NULL; p = strstr(p + 1, pfx)) {
+				const char *sp = strchr(p, ' ');
+
+				v = strtoull(sp + 1, NULL, 10);
+				ck_assert_uint_ge(v, prev);
+				prev = v;
+				nb++;
+			}
+			ck_assert_int_eq(nb, METRICS_BUCKETS + 1);
+		}
+	}
+	http_buf_free(&b);
+
+	/* Without the journal, its gauges are left out rather than shown as 0. */
+	in.journal_ok = false;
+	in.relay = NULL;
+	in.process_ok = false;
+	status_render_metrics(&in, &b);
+	ck_assert_ptr_null(strstr(b.p, "orderd_sagas_live"));
+	ck_assert_ptr_null(strstr(b.p, "orderd_outbox_pending"));
+	ck_assert_ptr_null(strstr(b.p, "process_"));
+	expect_sample(b.p, "orderd_relay_published_total", "0");
+	http_buf_free(&b);
+}
+END_TEST
+
+START_TEST(test_health)
+{
+	struct status_input in;
+	struct http_buf b = { NULL, 0, 0 };
+
+	synthetic(&in);
+	ck_assert_int_eq(status_render_health(&in, 60000, &b), 200);
+	ck_assert_str_eq(b.p, "ok\n");
+	http_buf_free(&b);
+
+	es.redis_up = false;
+	ck_assert_int_eq(status_render_health(&in, 60000, &b), 503);
+	ck_assert_str_eq(b.p, "redis: not connected\n");
+	http_buf_free(&b);
+
+	es.broker_down = true;
+	in.outbox_oldest_age_ms = 60001;
+	ck_assert_int_eq(status_render_health(&in, 60000, &b), 503);
+	ck_assert_str_eq(b.p, "redis: not connected\nkafka: all brokers down\n"
+	    "outbox: oldest unpublished row is 60001 ms old (http.unhealthy_outbox_age_ms = 60000)\n");
+	http_buf_free(&b);
+
+	es.redis_up = true;
+	es.broker_down = false;
+	ck_assert_int_eq(status_render_health(&in, 70000, &b), 200);
+	http_buf_free(&b);
+
+	in.journal_ok = false;
+	in.journal_error = "disk I/O error";
+	ck_assert_int_eq(status_render_health(&in, 70000, &b), 503);
+	ck_assert_str_eq(b.p, "journal: disk I/O error\n");
+	http_buf_free(&b);
+}
+END_TEST
+
+static Suite *
+http_suite(void)
+{
+	Suite *s = suite_create("http");
+	TCase *tc = tcase_create("server");
+	TCase *slow = tcase_create("limits");
+	TCase *many = tcase_create("connections");
+	TCase *render = tcase_create("render");
+
+	tcase_add_checked_fixture(tc, default_server, stop_server);
+	tcase_add_test(tc, test_get);
+	tcase_add_test(tc, test_big_response);
+	tcase_add_test(tc, test_not_found_and_methods);
+	tcase_add_test(tc, test_garbage);
+	tcase_add_test(tc, test_oversized);
+	tcase_add_test(tc, test_close_with_open_connections);
+	tcase_add_test(tc, test_listen_errors);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+
+	tcase_add_checked_fixture(slow, short_timeout_server, stop_server);
+	tcase_add_test(slow, test_slow_client_times_out);
+	tcase_set_timeout(slow, 30);
+	suite_add_tcase(s, slow);
+
+	tcase_add_checked_fixture(many, few_connections_server, stop_server);
+	tcase_add_test(many, test_many_connections);
+	tcase_set_timeout(many, 60);
+	suite_add_tcase(s, many);
+
+	tcase_add_test(render, test_exposition_format);
+	tcase_add_test(render, test_health);
+	suite_add_tcase(s, render);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(http_suite());
+}
