@@ -143,13 +143,11 @@ SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_pending
 -- name: retention_inbox
 -- Retention: deletes at most ?2 inbox rows received before ?1 whose event
 -- was applied or ignored, oldest first (index inbox_received).  Waiting and
--- parked events stay, and so do the events of steps still in flight, whose
--- traceparent recovery reads.
+-- parked events stay.  (A step still in flight after the retention age only
+-- loses its traceparent: recovery falls back to the order's.)
 DELETE FROM inbox WHERE rowid IN (
     SELECT rowid FROM inbox
      WHERE received_at < ?1 AND status IN ('applied', 'ignored')
-       AND event_id NOT IN (SELECT event_id FROM saga_steps
-                             WHERE result IS NULL AND event_id IS NOT NULL)
      ORDER BY received_at LIMIT ?2);
 
 -- name: retention_outbox_window
