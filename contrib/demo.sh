@@ -34,6 +34,7 @@ cat <<MSG
 The journal of this run (WAL SQLite; the servers are stopped):
   sqlite3 $run/journal.db .schema
   sqlite3 -box $run/journal.db "SELECT state, count(*) FROM orders GROUP BY state"
+  sqlite3 -box -cmd '.read sql/audit.sql' $run/journal.db "SELECT * FROM stuck_sagas"
   src/orderctl -c $run/orderd.conf order show \$(sqlite3 $run/journal.db "SELECT order_id FROM orders LIMIT 1")
 MSG
 exit "$st"

@@ -206,8 +206,8 @@ int journal_outbox_backlog(struct journal *j, int64_t cap, int64_t *pending,
 /*
  * Retention (retention.c), inside the caller's transaction.  inbox_prune
  * deletes at most limit inbox rows received before cutoff whose event was
- * applied or ignored (never waiting or parked ones, nor the event of a step
- * in flight) and returns how many.  outbox_prune looks at the next limit
+ * applied or ignored (never waiting or parked ones) and returns how many.
+ * outbox_prune looks at the next limit
  * outbox rows after *after_id, deletes those published before cutoff, moves
  * *after_id past them and returns how many it deleted; *done is set when
  * nothing further can be old enough (the window was short, or held a row
