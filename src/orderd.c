@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,6 +207,9 @@ main(int argc, char **argv)
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/* librdkafka runs a thread per broker; glibc would give each its own
+	 * malloc arena, and memory freed in one is not reused by another. */
+	mallopt(M_ARENA_MAX, 2);
 	uv_loop_init(&o.loop);
 	uv_signal_init(&o.loop, &o.sigterm);
 	uv_signal_init(&o.loop, &o.sigint);

@@ -18,7 +18,7 @@
 #include "util.h"
 
 #define RELAY_PAGE 1000			/* rows read per journal query */
-#define RELAY_IN_FLIGHT_MAX 20000	/* produced but not acknowledged */
+#define RELAY_IN_FLIGHT_MAX 10000	/* produced but not acknowledged */
 #define RELAY_RETRY_MS 500		/* after a failed delivery or a full queue */
 #define RELAY_MARK_DELAY_MS 10		/* gathers acknowledgements into one commit */
 
@@ -236,7 +236,7 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 		"linger.ms", "2",
 		/* Never give up on a row: a broker outage only delays it. */
 		"message.timeout.ms", "0",
-		"queue.buffering.max.messages", "50000",
+		"queue.buffering.max.messages", "20000",
 		/* A dead letter carries the original bytes, up to 4 MiB (the
 		 * topics orderctl creates accept that much). */
 		"message.max.bytes", "4194304",
