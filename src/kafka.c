@@ -152,9 +152,10 @@ kafka_drain(struct kafka *k)
 		rd_kafka_poll(k->rk, 0);
 		return;
 	}
-	if (k->paused)
-		return;
-	if (kafka_drain_consumer(k) && !k->paused && !k->closing)
+	/* Paused or not, the consumer is polled: a consumer not polled for
+	 * max.poll.interval.ms leaves its group.  Paused partitions fetch
+	 * nothing; what was fetched before the pause is still handed over. */
+	if (kafka_drain_consumer(k) && !k->closing)
 		uv_timer_start(&k->again, kafka_again_cb, 0, 0);
 }
 
@@ -355,9 +356,20 @@ kafka_handle(struct kafka *k)
 void
 kafka_pause(struct kafka *k, bool paused)
 {
-	if (k->paused == paused)
+	rd_kafka_topic_partition_list_t *parts = NULL;
+
+	if (k->paused == paused || !k->consumer)
 		return;
 	k->paused = paused;
+	/* Pausing the assigned partitions stops fetching at the broker, so
+	 * memory stays flat, while polling goes on (group membership). */
+	if (rd_kafka_assignment(k->rk, &parts) == RD_KAFKA_RESP_ERR_NO_ERROR && parts) {
+		if (paused)
+			rd_kafka_pause_partitions(k->rk, parts);
+		else
+			rd_kafka_resume_partitions(k->rk, parts);
+		rd_kafka_topic_partition_list_destroy(parts);
+	}
 	if (!paused && !k->closing)
 		uv_timer_start(&k->again, kafka_again_cb, 0, 0);
 }

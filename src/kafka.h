@@ -41,8 +41,9 @@ int kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *con
     char **cause);
 
 rd_kafka_t *kafka_handle(struct kafka *k);
-/* Stops (true) or resumes (false) handing messages to the batch callback;
- * librdkafka then stops fetching once its own queue is full. */
+/* Pauses (true) or resumes (false) fetching of the assigned partitions;
+ * the consumer is still polled, and a message fetched before the pause is
+ * still handed to the batch callback. */
 void kafka_pause(struct kafka *k, bool paused);
 void kafka_set_batch_max(struct kafka *k, size_t batch_max);
 /* Marks everything up to and including m's offset as processed (the next

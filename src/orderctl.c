@@ -503,6 +503,7 @@ ctl_dlq_row(sqlite3_stmt *st, void *arg)
 {
 	json_t *arr = arg;
 	const unsigned char *key = sqlite3_column_text(st, 7);
+	json_t *jkey = key ? json_string((const char *)key) : NULL;	/* NULL: not UTF-8 */
 
 	json_array_append_new(arr, json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:I, s:o}",
 	    "id", (json_int_t)sqlite3_column_int64(st, 0),
@@ -512,8 +513,7 @@ ctl_dlq_row(sqlite3_stmt *st, void *arg)
 	    "error", (const char *)sqlite3_column_text(st, 4),
 	    "received_at", (json_int_t)sqlite3_column_int64(st, 5),
 	    "bytes", (json_int_t)sqlite3_column_int64(st, 6),
-	    "key", key && json_string((const char *)key) ?
-	    json_string((const char *)key) : json_null()));
+	    "key", jkey ? jkey : json_null()));
 	return 0;
 }
 
