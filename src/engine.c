@@ -22,7 +22,7 @@
 #include "saga.h"
 #include "util.h"
 
-#define ENGINE_STEPS_HIGH 10000		/* pause consuming above this many steps in memory */
+#define ENGINE_STEPS_HIGH 20000		/* pause consuming above this many steps in memory */
 #define ENGINE_DEADLINE_TICK_MS 250
 #define ENGINE_DEADLINES_PER_TICK 256
 #define ENGINE_RETRY_MS 1000		/* a step Redis answered with an error */
