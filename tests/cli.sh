@@ -107,6 +107,12 @@ check "order show of an unknown order is exit 1" '[ "$st" = 1 ]'
 opid=$!
 "$bin/orderd-paysim" -c "$dir/c.conf" --group "$name-ps" 2>"$dir/paysim.log" &
 ppid=$!
+# Ready when orderd says it consumes (its start checks the new topics).
+i=0
+until grep -q 'engine: consuming' "$dir/orderd.log" 2>/dev/null || [ "$i" -ge 300 ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
 "$bin/orderd-loadgen" -c "$dir/c.conf" --orders 3 --skus 2 --lines-max 1 --verify \
 	--timeout-s 60 >"$dir/figures" 2>"$dir/loadgen.log"
 lg=$?
