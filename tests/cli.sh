@@ -68,25 +68,8 @@ check "orderd-paysim --fail-ratio 1.5 is exit 2, naming the option" \
 : "${ORDERD_TEST_REDIS_PORT:?run through tests/servers.sh}"
 : "${ORDERD_TEST_BOOTSTRAP:?run through tests/servers.sh}"
 name=cli$$
-cat >"$dir/c.conf" <<CONF
-[kafka]
-bootstrap.servers = $ORDERD_TEST_BOOTSTRAP
-[redis]
-port = $ORDERD_TEST_REDIS_PORT
-prefix = $name:
-[journal]
-path = $dir/journal.db
-[topics]
-orders = $name.orders
-payments = $name.payments
-payment_requests = $name.payment-requests
-order_events = $name.order-events
-dlq = $name.dlq
-[consumer]
-group = $name
-[http]
-listen =
-CONF
+. "$top/tests/conf.sh"
+test_conf "$dir/c.conf" "$name" "$dir"
 C="$bin/orderctl -c $dir/c.conf"
 run $C stock add sku-1 10 --json
 check "stock add --json parses" '[ "$st" = 0 ] && json_ok'

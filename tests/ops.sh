@@ -43,27 +43,8 @@ port=$(python3 -c 'import socket
 s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 url=http://127.0.0.1:$port
 name=ops$$-$(date +%s)
-cat >"$dir/orderd.conf" <<CONF
-; written by tests/ops.sh for one run
-[kafka]
-bootstrap.servers = $ORDERD_TEST_BOOTSTRAP
-[redis]
-port = $ORDERD_TEST_REDIS_PORT
-prefix = $name:
-[journal]
-path = $dir/journal.db
-synchronous = normal
-[topics]
-orders = $name.orders
-payments = $name.payments
-payment_requests = $name.payment-requests
-order_events = $name.order-events
-dlq = $name.dlq
-[consumer]
-group = $name
-[http]
-listen = 127.0.0.1:$port
-CONF
+. "$top/tests/conf.sh"
+test_conf "$dir/orderd.conf" "$name" "$dir" normal "127.0.0.1:$port"
 conf="-c $dir/orderd.conf"
 "$bin/orderctl" $conf topics create --partitions 3 >/dev/null 2>"$dir/topics.err" ||
 	bail "orderctl topics create failed: $(cat "$dir/topics.err")"

@@ -16,27 +16,8 @@ bin=${ORDERD_BIN:-$top/src}
 : "${ORDERD_TEST_REDIS_PORT:?run through tests/servers.sh}"
 mkdir -p "$dir"
 name=p$$-$(date +%s)
-cat >"$dir/orderd.conf" <<CONF
-; written by tests/pipeline.sh for one run
-[kafka]
-bootstrap.servers = $ORDERD_TEST_BOOTSTRAP
-[redis]
-port = $ORDERD_TEST_REDIS_PORT
-prefix = $name:
-[journal]
-path = $dir/journal.db
-synchronous = ${ORDERD_SYNCHRONOUS:-full}
-[topics]
-orders = $name.orders
-payments = $name.payments
-payment_requests = $name.payment-requests
-order_events = $name.order-events
-dlq = $name.dlq
-[consumer]
-group = $name
-[http]
-listen =
-CONF
+. "$top/tests/conf.sh"
+test_conf "$dir/orderd.conf" "$name" "$dir" "${ORDERD_SYNCHRONOUS:-full}"
 conf="-c $dir/orderd.conf"
 fail_now() { echo "pipeline: $*" >&2; exit 1; }
 

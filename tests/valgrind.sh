@@ -29,29 +29,9 @@ bail() { echo "Bail out! $*"; echo "valgrind: scratch kept in $dir" >&2; exit 1;
 command -v valgrind >/dev/null || bail "valgrind is not installed (contrib/install-deps.sh)"
 
 name=vg$$-$(date +%s)
-cat >"$dir/orderd.conf" <<CONF
-; written by tests/valgrind.sh for one run
-[kafka]
-bootstrap.servers = $ORDERD_TEST_BOOTSTRAP
-[redis]
-port = $ORDERD_TEST_REDIS_PORT
-prefix = $name:
-[journal]
-path = $dir/journal.db
-synchronous = normal
-[topics]
-orders = $name.orders
-payments = $name.payments
-payment_requests = $name.payment-requests
-order_events = $name.order-events
-dlq = $name.dlq
-[consumer]
-group = $name
-[saga]
-payment_timeout_ms = 600000
-[http]
-listen =
-CONF
+. "$top/tests/conf.sh"
+test_conf "$dir/orderd.conf" "$name" "$dir" normal
+printf '[saga]\npayment_timeout_ms = 600000\n' >>"$dir/orderd.conf"
 conf="-c $dir/orderd.conf"
 # Each program under valgrind writes its own log; exit 99 means valgrind found
 # errors.  A plain command, not a function, so that $! of a background one is
