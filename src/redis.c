@@ -153,13 +153,18 @@ static void redis_on_poll(uv_poll_t *h, int status, int events);
 static void
 redis_poll_set(struct redis *r, int add, int del)
 {
+	int events = (r->poll_events | add) & ~del;
 	int err;
 
 	if (!r->poll_open || uv_is_closing((uv_handle_t *)&r->poll))
 		return;
-	r->poll_events = (r->poll_events | add) & ~del;
-	/* Started again even when unchanged: libuv stops the watcher itself
-	 * after reporting a poll error. */
+	/* hiredis asks for writability on every command: restarting an
+	 * unchanged watcher costs an epoll_ctl() each time (libuv drops the fd
+	 * from epoll in uv_poll_start), so only a change, or a watcher libuv
+	 * stopped itself after reporting a poll error, restarts it. */
+	if (events == r->poll_events && (events == 0) != uv_is_active((uv_handle_t *)&r->poll))
+		return;
+	r->poll_events = events;
 	if (r->poll_events != 0)
 		err = uv_poll_start(&r->poll, r->poll_events, redis_on_poll);
 	else
