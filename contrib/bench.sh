@@ -285,11 +285,12 @@ CONF
 		echo "orderd_loop_oncpu_share $(calc '%.0f' "($sc1 - $sc0) / 1e7 / ($t1 - $t0)")"
 		echo "orderd_loop_runqueue_share $(calc '%.0f' "($sw1 - $sw0) / 1e7 / ($t1 - $t0)")"
 		# orderd's own summary at its stop: journal commit and Lua call latency.
-		sed -n 's/.*journal commits \([0-9]*\), p50 \([0-9]*\) us, p99 \([0-9]*\) us; Lua calls p50 \([0-9]*\) us, p99 \([0-9]*\) us.*/orderd_journal_commits \1\
+		sed -n 's/.*journal commits \([0-9]*\), p50 \([0-9]*\) us, p99 \([0-9]*\) us, \([0-9]*\) checkpoints; Lua calls p50 \([0-9]*\) us, p99 \([0-9]*\) us.*/orderd_journal_commits \1\
 orderd_commit_p50_us \2\
 orderd_commit_p99_us \3\
-orderd_lua_p50_us \4\
-orderd_lua_p99_us \5/p' "$d/orderd.log"
+orderd_checkpoints \4\
+orderd_lua_p50_us \5\
+orderd_lua_p99_us \6/p' "$d/orderd.log"
 		echo "orderd_cpu_share $(calc '%.0f' "($o1 - $o0) * 100 / $clk / ($t1 - $t0)")"
 		echo "paysim_cpu_us_per_order $(calc '%.1f' "($p1 - $p0) * 1e6 / $clk / $n")"
 		echo "loadgen_cpu_us_per_order $(calc '%.1f' "($l1 - $l0) * 1e6 / $clk / $n")"

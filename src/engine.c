@@ -1293,13 +1293,14 @@ engine_finish(struct engine *e)
 	for (int i = 0; i < SAGA_EV_COUNT; i++)
 		events += e->stats.consumed[i];
 	log_info("engine", "%llu events in %llu batches (%llu duplicates, %llu dead "
-	    "letters), %llu steps; journal commits %llu, p50 %lld us, p99 %lld us; Lua "
-	    "calls p50 %lld us, p99 %lld us", (unsigned long long)events,
+	    "letters), %llu steps; journal commits %llu, p50 %lld us, p99 %lld us, "
+	    "%lld checkpoints; Lua calls p50 %lld us, p99 %lld us", (unsigned long long)events,
 	    (unsigned long long)e->stats.batches, (unsigned long long)e->stats.duplicates,
 	    (unsigned long long)e->stats.dead_letters, (unsigned long long)e->stats.steps_done,
 	    (unsigned long long)e->stats.commit_latency.count,
 	    (long long)metrics_quantile(&e->stats.commit_latency, 0.5),
 	    (long long)metrics_quantile(&e->stats.commit_latency, 0.99),
+	    (long long)journal_checkpoints(e->j),
 	    (long long)metrics_quantile(&e->stats.redis_latency, 0.5),
 	    (long long)metrics_quantile(&e->stats.redis_latency, 0.99));
 	if (e->consumer != NULL) {
@@ -1412,6 +1413,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	struct journal_options jo = {
 		.synchronous_full = cf->journal_synchronous_full,
 		.busy_timeout_ms = 5000,
+		.checkpoint_thread = true,
 	};
 	struct redis_options ro = {
 		.host = cf->redis_host,

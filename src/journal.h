@@ -14,6 +14,9 @@ struct journal;
 struct journal_options {
 	bool synchronous_full;	/* fsync every commit (default) or NORMAL */
 	int busy_timeout_ms;	/* wait this long for another writer (orderctl) */
+	/* Checkpoints on a thread with a connection of its own, not inside the
+	 * commits of this one (orderd: its loop never copies the WAL back). */
+	bool checkpoint_thread;
 };
 
 /* Opens (creating or migrating forward) the journal at path.  Returns 0 or
@@ -21,6 +24,8 @@ struct journal_options {
 int journal_open(struct journal **out, const char *path,
     const struct journal_options *opt, char **cause);
 void journal_free(struct journal *j);
+/* Checkpoint passes of the checkpoint thread so far (0 without one). */
+int64_t journal_checkpoints(struct journal *j);
 /* The last SQLite error message of this connection (static to j). */
 const char *journal_errmsg(struct journal *j);
 /* The user_version of an open journal. */

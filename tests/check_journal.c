@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -416,6 +417,54 @@ START_TEST(test_reader_while_writer_holds_the_lock)
 }
 END_TEST
 
+/* The checkpointer thread copies the WAL back while the writer goes on, and
+ * the WAL starts over instead of growing with everything written. */
+START_TEST(test_checkpoint_thread_bounds_the_wal)
+{
+	static const struct journal_options ck = { .checkpoint_thread = true };
+	char *dir = tu_tmpdir(), *path = xasprintf("%s/journal.db", dir);
+	char *wal = xasprintf("%s-wal", path), *cause = NULL, id[32];
+	size_t len = 8000;
+	char *payload = xmalloc(len);
+	struct journal *j = NULL;
+	off_t wal_max = 0;
+	struct stat st;
+	int64_t rows = 0;
+
+	memset(payload, 'x', len);
+	ck_assert_int_eq(journal_open(&j, path, &ck, &cause), 0);
+	/* 120 MiB of rows, four times what one checkpoint interval holds. */
+	for (int t = 0; t < 60; t++) {
+		ck_assert_int_eq(journal_begin(j), 0);
+		for (int i = 0; i < 256; i++, rows++) {
+			struct journal_event ev = event(id, rows);
+
+			snprintf(id, sizeof(id), "e%lld", (long long)rows);
+			ev.payload = payload;
+			ev.payload_len = len;
+			ck_assert_int_eq(journal_inbox_add(j, &ev), 0);
+		}
+		ck_assert_int_eq(journal_commit(j), 0);
+		if (stat(wal, &st) == 0 && st.st_size > wal_max)
+			wal_max = st.st_size;
+		usleep(2000);
+	}
+	ck_assert_int_ge(journal_checkpoints(j), 1);
+	/* Copied back while open: the database file holds most rows already. */
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_int_gt(st.st_size, 32 << 20);
+	ck_assert_msg(wal_max < 80 << 20, "the WAL grew to %lld bytes", (long long)wal_max);
+	journal_free(j);
+	/* Closed cleanly: everything is in the database file. */
+	ck_assert_int_ne(stat(wal, &st), 0);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), rows);
+	free(payload);
+	free(wal);
+	free(path);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 journal_suite(void)
 {
@@ -433,6 +482,7 @@ journal_suite(void)
 	tcase_add_test(tc, test_uncommitted_batch_of_dead_process_is_gone);
 	tcase_add_test(tc, test_sigkill_mid_write_keeps_committed_batches);
 	tcase_add_test(tc, test_reader_while_writer_holds_the_lock);
+	tcase_add_test(tc, test_checkpoint_thread_bounds_the_wal);
 	suite_add_tcase(s, tc);
 	return s;
 }
