@@ -201,6 +201,7 @@ payments = $pfx.payments
 payment_requests = $pfx.payment-requests
 order_events = $pfx.order-events
 dlq = $pfx.dlq
+state = $pfx.state
 [consumer]
 group = $pfx
 [http]

@@ -4,6 +4,9 @@
 #   redis.sh start DIR [--aof]   start redis in DIR; prints its port
 #   redis.sh stop DIR            stop it (no-op if not running)
 #   redis.sh restart DIR         stop + start, same port and persistence mode
+#   redis.sh cluster-start DIR N start N masters (no replicas) as one Redis
+#                                Cluster; prints HOST:PORT,... of the nodes
+#   redis.sh cluster-stop DIR    stop every node of it
 #
 # Without --aof nothing is persisted (a restart empties it); with --aof every
 # write is fsynced to DIR/appendonlydir before it is acknowledged.
@@ -36,6 +39,7 @@ s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
 start() {
 	D=$(absdir "$1")
 	mode=$2
+	extra=${3:-}
 	if [ -f "$D/redis.pid" ] && [ -s "$D/redis.port" ]; then
 		pid=$(cat "$D/redis.pid")
 		ours "$pid" "$D" "$(cat "$D/redis.port")" && die "already running in $D (pid $pid)"
@@ -65,6 +69,7 @@ daemonize no
 logfile $D/redis.log
 save ""
 $persist
+$extra
 EOF
 	off=$(stat -c %s "$D/redis.log" 2>/dev/null || echo 0)
 	cd "$D"
@@ -112,8 +117,84 @@ stop() {
 	rm -f "$D/redis.pid"
 }
 
+# N distinct free loopback ports, held together while they are picked.
+free_ports() {
+	python3 -c 'import socket, sys
+socks = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in socks: s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in socks))' "$1"
+}
+
+# stop() sets D, port and pid: the cluster functions keep their own names.
+cluster_stop() {
+	[ -d "$1" ] || return 0
+	for cnode in "$1"/node*; do
+		[ -d "$cnode" ] && stop "$cnode"
+	done
+	return 0
+}
+
+cluster_fail() {
+	echo "redis: cluster: $*" >&2
+	for cnode in "$CD"/node*; do
+		[ -f "$cnode/redis.log" ] || continue
+		echo "--- $cnode/redis.log" >&2
+		tail -n 15 "$cnode/redis.log" >&2
+	done
+	[ -f "$CD/create.log" ] && { echo "--- redis-cli --cluster create" >&2; tail -n 30 "$CD/create.log" >&2; }
+	cluster_stop "$CD"
+	exit 1
+}
+
+# Every node a master owning slots, none with a replica; the bus ports are
+# picked too (cluster-port), since PORT+10000 may be taken or out of range.
+cluster_start() {
+	CD=$(absdir "$1")
+	cn=$2
+	case $cn in ''|*[!0-9]*) usage ;; esac
+	[ "$cn" -ge 3 ] || die "a cluster needs at least 3 masters"
+	cluster_stop "$CD"
+	rm -rf "$CD"/node* "$CD/create.log" "$CD/nodes"
+	set -- $(free_ports $((2 * cn)))
+	cnodes=
+	ci=1
+	while [ "$ci" -le "$cn" ]; do
+		cport=$1 cbus=$2
+		shift 2
+		mkdir -p "$CD/node$ci"
+		echo "$cport" >"$CD/node$ci/redis.port"
+		# A subshell: start exits on failure, and the others must stop then.
+		if ! (start "$CD/node$ci" none "cluster-enabled yes
+cluster-config-file nodes.conf
+cluster-port $cbus
+cluster-node-timeout 5000") >/dev/null 2>"$CD/node$ci/start.err"; then
+			cat "$CD/node$ci/start.err" >&2
+			cluster_fail "node $ci (port $cport) did not start"
+		fi
+		cnodes="$cnodes${cnodes:+ }127.0.0.1:$cport"
+		ci=$((ci + 1))
+	done
+	redis-cli --cluster create $cnodes --cluster-replicas 0 --cluster-yes \
+		>"$CD/create.log" 2>&1 || cluster_fail "redis-cli --cluster create failed"
+	# Every node must say the cluster is ok and know every slot.
+	for caddr in $cnodes; do
+		cport=${caddr##*:}
+		ci=0
+		until redis-cli -h 127.0.0.1 -p "$cport" cluster info 2>/dev/null | tr -d '\r' |
+			grep -qx 'cluster_state:ok' &&
+			redis-cli -h 127.0.0.1 -p "$cport" cluster info 2>/dev/null | tr -d '\r' |
+			grep -qx 'cluster_slots_ok:16384'; do
+			ci=$((ci + 1))
+			[ "$ci" -lt 300 ] || cluster_fail "127.0.0.1:$cport: cluster_state not ok after 30 s"
+			sleep 0.1
+		done
+	done
+	echo "$cnodes" | tr ' ' ',' >"$CD/nodes"
+	cat "$CD/nodes"
+}
+
 usage() {
-	sed -n '4,6s/^# \{0,1\}//p' "$0" >&2
+	sed -n '4,9s/^# \{0,1\}//p' "$0" >&2
 	exit 2
 }
 
@@ -127,6 +208,8 @@ start)
 	*) usage ;;
 	esac ;;
 stop) [ $# -eq 1 ] || usage; stop "$1" ;;
+cluster-start) [ $# -eq 2 ] || usage; cluster_start "$1" "$2" ;;
+cluster-stop) [ $# -eq 1 ] || usage; cluster_stop "$1" ;;
 restart)
 	[ $# -eq 1 ] || usage
 	mode=$(cat "$1/redis.mode" 2>/dev/null || echo none)

@@ -21,6 +21,9 @@
 --                      detail = sku, quantity and the script's answer
 --   what = 'output'    name = the output's type; at = when it was written to
 --                      the outbox; detail = topic and when it was published
+--                      (or that another instance took the order over first)
+-- The order's changelog records (outbox rows of type OrderState, see
+-- README "Running more than one instance") are not in it.
 -- Rows of the same millisecond come in causal order: inputs (events,
 -- deadlines), then steps, then outputs.  ref is the row's key in its table
 -- (event_id, saga_steps.id, outbox event_id).
@@ -55,13 +58,15 @@ SELECT order_id, at, strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch') AS
     UNION ALL
     SELECT order_id, created_at, 'output', 3, id, type,
            'to ' || topic || ', ' ||
-               CASE WHEN published_at IS NULL
+               CASE WHEN superseded_at IS NOT NULL
+                    THEN 'superseded: another instance took the order over'
+                    WHEN published_at IS NULL
                     THEN 'NOT PUBLISHED (' || attempts || ' attempts' ||
                          coalesce(': ' || last_error, '') || ')'
                     ELSE 'published ' ||
                          strftime('%Y-%m-%dT%H:%M:%fZ', published_at / 1000.0, 'unixepoch') END,
            event_id
-      FROM main.outbox WHERE order_id IS NOT NULL
+      FROM main.outbox WHERE order_id IS NOT NULL AND type <> 'OrderState'
   )
  ORDER BY order_id, at, rank, seq;
 
@@ -117,7 +122,7 @@ SELECT id, order_id, type, topic, event_id, created_at,
            AS age_s,
        attempts, last_error
   FROM main.outbox
- WHERE published_at IS NULL
+ WHERE published_at IS NULL AND superseded_at IS NULL
  ORDER BY id;
 
 -- Per sku, the stock movements the journal records and the balances they

@@ -26,13 +26,16 @@ SELECT event_id, topic, kafka_partition, kafka_offset, type, status,
 
 -- name: outbox_insert
 -- ?1 topic ?2 key ?3 event_id ?4 order_id ?5 type ?6 headers ?7 payload ?8 created_at
-INSERT INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload, created_at)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8);
+-- ?9 partition (NULL: the producer's partitioner)
+INSERT INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload, created_at,
+                    kafka_partition)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9);
 
 -- name: outbox_pending
 -- Unpublished rows after ?1, in id order, at most ?2.
-SELECT id, topic, msg_key, event_id, order_id, type, headers, payload, created_at, attempts
-  FROM outbox WHERE published_at IS NULL AND id > ?1
+SELECT id, topic, msg_key, event_id, order_id, type, headers, payload, created_at, attempts,
+       kafka_partition
+  FROM outbox WHERE published_at IS NULL AND superseded_at IS NULL AND id > ?1
  ORDER BY id LIMIT ?2;
 
 -- name: outbox_published
@@ -46,9 +49,10 @@ UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1;
 
 -- name: outbox_stats
 -- pending, published, oldest pending created_at (NULL when none pending)
-SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL),
+SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL AND superseded_at IS NULL),
        (SELECT count(*) FROM outbox WHERE published_at IS NOT NULL),
-       (SELECT min(created_at) FROM outbox WHERE published_at IS NULL);
+       (SELECT min(created_at) FROM outbox
+         WHERE published_at IS NULL AND superseded_at IS NULL);
 
 -- name: stock_adjustment_insert
 -- ?1 adjustment_id ?2 sku ?3 qty ?4 created_at
@@ -61,16 +65,20 @@ UPDATE stock_adjustments SET applied_at = ?2 WHERE adjustment_id = ?1 AND applie
 -- name: order_get
 -- ?1 order_id
 SELECT state, customer_id, amount_cents, currency, items, payment_id, reason,
-       reason_sku, traceparent, lines
+       reason_sku, traceparent, lines, kafka_partition
   FROM orders WHERE order_id = ?1;
 
 -- name: order_insert
 -- ?1 order_id ?2 state ?3 customer_id ?4 amount_cents ?5 currency ?6 items
 -- ?7 created_event_id ?8 traceparent ?9 now ?10 reason ?11 reason_sku ?12 lines
+-- ?13 partition.  The version starts after the changelog records of the
+-- events parked for the order (state NONE), so its own records win.
 INSERT INTO orders (order_id, state, customer_id, amount_cents, currency, items,
                     created_event_id, traceparent, created_at, updated_at,
-                    reason, reason_sku, lines)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12);
+                    reason, reason_sku, lines, kafka_partition, epoch, version)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13,
+        coalesce((SELECT epoch FROM owned WHERE kafka_partition = ?13), 0),
+        (SELECT count(*) FROM inbox WHERE order_id = ?1 AND status = 'parked'));
 
 -- name: order_update
 -- ?1 order_id ?2 state ?3 payment_id (NULL keeps it) ?4 reason ?5 reason_sku ?6 now
@@ -92,11 +100,14 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6);
 UPDATE saga_steps SET result = ?2, done_at = ?3 WHERE id = ?1 AND result IS NULL;
 
 -- name: steps_in_flight
--- Every step without a result, grouped by order (recovery).
+-- Every step without a result of an order this orderd owns, grouped by order
+-- (recovery, when partitions are assigned).
 SELECT s.id, s.order_id, s.kind, s.sku, s.qty, s.event_id, i.traceparent
   FROM saga_steps s
+  JOIN orders o ON o.order_id = s.order_id
   LEFT JOIN inbox i ON i.order_id = s.order_id AND i.event_id = s.event_id
  WHERE s.result IS NULL
+   AND (o.kafka_partition IS NULL OR o.kafka_partition IN (SELECT kafka_partition FROM owned))
  ORDER BY s.order_id, s.id;
 
 -- name: deadline_set
@@ -113,9 +124,12 @@ DELETE FROM deadlines WHERE order_id = ?1 AND fired_at IS NULL;
 UPDATE deadlines SET fired_at = ?2 WHERE order_id = ?1;
 
 -- name: deadlines_due
--- ?1 now ?2 limit
-SELECT order_id, due_at FROM deadlines
- WHERE fired_at IS NULL AND due_at <= ?1 ORDER BY due_at LIMIT ?2;
+-- ?1 now ?2 limit.  Only of orders in partitions this orderd owns now (an
+-- order of no partition: a journal of version 1).
+SELECT d.order_id, d.due_at FROM deadlines d JOIN orders o USING (order_id)
+ WHERE d.fired_at IS NULL AND d.due_at <= ?1
+   AND (o.kafka_partition IS NULL OR o.kafka_partition IN (SELECT kafka_partition FROM owned))
+ ORDER BY d.due_at LIMIT ?2;
 
 -- name: dlq_insert
 -- ?1 topic ?2 partition ?3 offset ?4 key ?5 error ?6 payload ?7 now
@@ -136,9 +150,10 @@ SELECT state, count(*) FROM orders INDEXED BY orders_live
 -- created_at of the first one in publish order (NULL when none), both from
 -- the partial index outbox_pending, never from the published rows.
 SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_pending
-                               WHERE published_at IS NULL LIMIT ?1)),
+                               WHERE published_at IS NULL AND superseded_at IS NULL
+                               LIMIT ?1)),
        (SELECT created_at FROM outbox INDEXED BY outbox_pending
-         WHERE published_at IS NULL ORDER BY id LIMIT 1);
+         WHERE published_at IS NULL AND superseded_at IS NULL ORDER BY id LIMIT 1);
 
 -- name: retention_inbox
 -- Retention: deletes at most ?2 inbox rows received before ?1 whose event
@@ -159,9 +174,10 @@ SELECT count(*), max(id), coalesce(max(created_at >= ?2), 0)
   FROM (SELECT id, created_at FROM outbox WHERE id > ?1 ORDER BY id LIMIT ?3);
 
 -- name: retention_outbox
--- Retention: deletes the rows of a window (?1 < id <= ?3) published before
--- ?2; unpublished rows (published_at NULL) never match.
-DELETE FROM outbox WHERE id > ?1 AND id <= ?3 AND published_at < ?2;
+-- Retention: deletes the rows of a window (?1 < id <= ?3) published or
+-- superseded before ?2; unpublished rows never match.
+DELETE FROM outbox WHERE id > ?1 AND id <= ?3
+   AND (published_at < ?2 OR superseded_at < ?2);
 
 -- name: stock_adjustment_latest_applied
 -- The sku of the latest stock addition Redis has applied: if Redis has no
@@ -177,3 +193,178 @@ UPDATE saga_steps SET result = ?3, done_at = ?4 WHERE id BETWEEN ?1 AND ?2 AND r
 -- name: orders_with_unapplied_events
 -- Orders whose events wait or are parked (recovery).
 SELECT DISTINCT order_id FROM inbox WHERE status IN ('waiting', 'parked');
+
+-- name: owned_clear
+DELETE FROM owned;
+
+-- name: owned_add
+-- ?1 partition ?2 epoch
+INSERT OR REPLACE INTO owned (kafka_partition, epoch) VALUES (?1, ?2);
+
+-- name: partition_epoch
+-- The highest epoch of the orders of partition ?1 in this journal.
+SELECT coalesce(max(epoch), 0) FROM orders WHERE kafka_partition = ?1;
+
+-- name: order_bump
+-- Before a changelog record: the order's epoch becomes its partition's
+-- and its version the next.  ?1 order_id
+UPDATE orders SET epoch = coalesce((SELECT epoch FROM owned o
+                                     WHERE o.kafka_partition = orders.kafka_partition), epoch),
+       version = version + 1
+ WHERE order_id = ?1
+RETURNING epoch, version;
+
+-- name: changelog_insert
+-- The order's changelog record, from its row, inbox and deadline, into the
+-- outbox for the same partition of the state topic.  See README "Running
+-- more than one instance" for the format.  ?1 order_id ?2 topic ?3 event_id
+-- ?4 now
+INSERT INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload, created_at,
+                    kafka_partition)
+SELECT ?2, ?1, ?3, ?1, 'OrderState', '{}',
+       json_object(
+         'order_id', o.order_id, 'epoch', o.epoch, 'version', o.version,
+         'partition', o.kafka_partition, 'state', o.state,
+         'reason', nullif(o.reason, ''), 'reason_sku', nullif(o.reason_sku, ''),
+         'customer_id', o.customer_id, 'amount_cents', o.amount_cents,
+         'currency', o.currency, 'items', json(o.items), 'lines', o.lines,
+         'payment_id', o.payment_id, 'created_event_id', o.created_event_id,
+         'traceparent', o.traceparent, 'created_at', o.created_at,
+         'updated_at', o.updated_at,
+         'deadline_at', (SELECT d.due_at FROM deadlines d
+                          WHERE d.order_id = o.order_id AND d.fired_at IS NULL),
+         'events', (SELECT json_group_array(i.event_id) FROM inbox i
+                     WHERE i.order_id = o.order_id AND i.status IN ('applied', 'ignored')),
+         'parked', json('[]')),
+       ?4, o.kafka_partition
+  FROM orders o WHERE o.order_id = ?1;
+
+-- name: changelog_insert_parked
+-- The record of an order not created yet whose events are parked: state
+-- NONE, version the number of them.  ?1 order_id ?2 topic ?3 event_id ?4 now
+-- ?5 partition ?6 epoch
+INSERT INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload, created_at,
+                    kafka_partition)
+SELECT ?2, ?1, ?3, ?1, 'OrderState', '{}',
+       json_object('order_id', ?1, 'epoch', ?6, 'version', count(*), 'partition', ?5,
+         'state', 'NONE', 'events', json('[]'),
+         'parked', json_group_array(json_object(
+             'event_id', i.event_id, 'topic', i.topic, 'partition', i.kafka_partition,
+             'offset', i.kafka_offset, 'type', i.type, 'received_at', i.received_at,
+             'traceparent', i.traceparent, 'payload', CAST(i.payload AS TEXT)))),
+       ?4, ?5
+  FROM inbox i WHERE i.order_id = ?1 AND i.status = 'parked'
+HAVING count(*) > 0;
+
+-- name: parked_count
+-- ?1 order_id
+SELECT count(*) FROM inbox WHERE order_id = ?1 AND status = 'parked';
+
+-- name: restore_order
+-- A changelog record (?1, JSON text) replaces the order when its (epoch,
+-- version) is higher than the journal's; one row changed when it did.
+INSERT INTO orders (order_id, state, customer_id, amount_cents, currency, items, lines,
+                    payment_id, reason, reason_sku, created_event_id, traceparent,
+                    created_at, updated_at, kafka_partition, epoch, version)
+SELECT json_extract(?1, '$.order_id'), json_extract(?1, '$.state'),
+       json_extract(?1, '$.customer_id'), json_extract(?1, '$.amount_cents'),
+       json_extract(?1, '$.currency'), json(json_extract(?1, '$.items')),
+       json_extract(?1, '$.lines'), json_extract(?1, '$.payment_id'),
+       coalesce(json_extract(?1, '$.reason'), ''),
+       coalesce(json_extract(?1, '$.reason_sku'), ''),
+       json_extract(?1, '$.created_event_id'), json_extract(?1, '$.traceparent'),
+       json_extract(?1, '$.created_at'), json_extract(?1, '$.updated_at'),
+       json_extract(?1, '$.partition'), json_extract(?1, '$.epoch'),
+       json_extract(?1, '$.version')
+ WHERE json_extract(?1, '$.state') <> 'NONE'
+ON CONFLICT (order_id) DO UPDATE SET
+       state = excluded.state, customer_id = excluded.customer_id,
+       amount_cents = excluded.amount_cents, currency = excluded.currency,
+       items = excluded.items, lines = excluded.lines, payment_id = excluded.payment_id,
+       reason = excluded.reason, reason_sku = excluded.reason_sku,
+       created_event_id = excluded.created_event_id, traceparent = excluded.traceparent,
+       created_at = excluded.created_at, updated_at = excluded.updated_at,
+       kafka_partition = excluded.kafka_partition, epoch = excluded.epoch,
+       version = excluded.version
+ WHERE (excluded.epoch, excluded.version) > (orders.epoch, orders.version);
+
+-- name: restore_parked_newer
+-- For a record of state NONE: 1 when it is newer than what the journal
+-- knows of the order (no row, and fewer parked events).  ?1 record
+SELECT NOT EXISTS (SELECT 1 FROM orders WHERE order_id = json_extract(?1, '$.order_id'))
+   AND json_extract(?1, '$.version') >
+       (SELECT count(*) FROM inbox WHERE order_id = json_extract(?1, '$.order_id')
+                                     AND status = 'parked');
+
+-- name: restore_forget_events
+-- After a record replaced an order: the journal's own events of it that the
+-- record does not list were never committed to Kafka; they come again.
+-- ?1 record
+DELETE FROM inbox
+ WHERE order_id = json_extract(?1, '$.order_id')
+   AND event_id NOT IN (SELECT value FROM json_each(?1, '$.events'))
+   AND event_id NOT IN (SELECT json_extract(value, '$.event_id')
+                          FROM json_each(?1, '$.parked'));
+
+-- name: restore_events
+-- ?1 record ?2 state topic ?3 now
+INSERT OR IGNORE INTO inbox (event_id, topic, kafka_partition, kafka_offset, type, order_id,
+                             status, received_at, applied_at, payload)
+SELECT value, ?2, json_extract(?1, '$.partition'), -1, 'Restored',
+       json_extract(?1, '$.order_id'), 'applied', ?3, ?3, X''
+  FROM json_each(?1, '$.events');
+
+-- name: restore_parked
+-- ?1 record
+INSERT OR IGNORE INTO inbox (event_id, topic, kafka_partition, kafka_offset, type, order_id,
+                             status, received_at, traceparent, payload)
+SELECT json_extract(value, '$.event_id'), json_extract(value, '$.topic'),
+       json_extract(value, '$.partition'), json_extract(value, '$.offset'),
+       json_extract(value, '$.type'), json_extract(?1, '$.order_id'), 'parked',
+       json_extract(value, '$.received_at'), json_extract(value, '$.traceparent'),
+       CAST(json_extract(value, '$.payload') AS BLOB)
+  FROM json_each(?1, '$.parked');
+
+-- name: restore_deadline
+-- ?1 record: its deadline, or none.
+INSERT INTO deadlines (order_id, due_at)
+SELECT json_extract(?1, '$.order_id'), json_extract(?1, '$.deadline_at')
+ WHERE json_extract(?1, '$.deadline_at') IS NOT NULL
+ON CONFLICT (order_id) DO UPDATE SET due_at = excluded.due_at, fired_at = NULL;
+
+-- name: restore_no_deadline
+-- ?1 record
+DELETE FROM deadlines
+ WHERE order_id = json_extract(?1, '$.order_id')
+   AND json_extract(?1, '$.deadline_at') IS NULL AND fired_at IS NULL;
+
+-- name: supersede_order
+-- Another instance went on with the order: its unpublished rows here are
+-- never published.  ?1 order_id ?2 now
+UPDATE outbox SET superseded_at = ?2
+ WHERE order_id = ?1 AND published_at IS NULL AND superseded_at IS NULL;
+
+-- name: supersede_order_steps
+-- ... and its steps without a result are never run.  ?1 order_id ?2 now
+UPDATE saga_steps SET result = 'SUPERSEDED', done_at = ?2
+ WHERE order_id = ?1 AND result IS NULL;
+
+-- name: supersede_unowned
+-- Unpublished rows of orders in partitions this orderd does not own: their
+-- causes were never committed to Kafka, so the owner produces them again.
+-- Rows of no partition (dead letters, journals of version 1) stay.  ?1 now
+UPDATE outbox SET superseded_at = ?1
+ WHERE published_at IS NULL AND superseded_at IS NULL
+   AND coalesce(kafka_partition,
+                (SELECT o.kafka_partition FROM orders o WHERE o.order_id = outbox.order_id))
+       NOT IN (SELECT kafka_partition FROM owned);
+
+-- name: supersede_unowned_steps
+-- ?1 now
+UPDATE saga_steps SET result = 'SUPERSEDED', done_at = ?1
+ WHERE result IS NULL
+   AND order_id IN (SELECT order_id FROM orders
+                     WHERE kafka_partition NOT IN (SELECT kafka_partition FROM owned));
+
+-- name: outbox_max_id
+SELECT coalesce(max(id), 0) FROM outbox;

@@ -4,6 +4,9 @@
 -- (journal_report).  Parameters are positional.  The reconcile reports read
 -- the TEMP tables redis_stock and redis_resv that orderctl fills from Redis
 -- in its own connection; they never touch the journal's own tables' rows.
+-- The changelog_* reports compare Redis with the changelog topic instead:
+-- orderctl runs them on an in-memory database of its own, whose TEMP
+-- tables it fills from both.
 
 -- name: order
 -- ?1 order_id
@@ -108,6 +111,103 @@ SELECT 'reservation_without_order', r.order_id, r.sku,
   FROM temp.redis_resv r
  WHERE r.state = 'RESERVED'
    AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = r.order_id)
+ORDER BY 2, 3;
+
+-- name: changelog_tables
+-- The current record of each order in the changelog topic ([topics]
+-- state) and its lines, for orderctl reconcile --changelog.
+CREATE TEMP TABLE IF NOT EXISTS changelog_orders (
+    order_id TEXT PRIMARY KEY, epoch INTEGER NOT NULL, version INTEGER NOT NULL,
+    state TEXT NOT NULL, lines TEXT NOT NULL,
+    kafka_partition INTEGER NOT NULL, kafka_offset INTEGER NOT NULL);
+CREATE TEMP TABLE IF NOT EXISTS changelog_lines (
+    order_id TEXT, sku TEXT, qty INTEGER NOT NULL, PRIMARY KEY (order_id, sku));
+
+-- name: changelog_record
+-- ?1 order_id, ?2 epoch, ?3 version, ?4 state, ?5 lines, ?6 partition and
+-- ?7 offset of the record in the state topic.
+-- Keeps the record with the highest (epoch, version) of each order.  The
+-- offset decides nothing: an instance that lost a partition may still
+-- publish an older version after the new owner published a newer one.
+INSERT INTO temp.changelog_orders
+VALUES (?1, CAST(?2 AS INTEGER), CAST(?3 AS INTEGER), ?4, ?5,
+        CAST(?6 AS INTEGER), CAST(?7 AS INTEGER))
+    ON CONFLICT (order_id) DO UPDATE
+   SET epoch = excluded.epoch, version = excluded.version, state = excluded.state,
+       lines = excluded.lines, kafka_partition = excluded.kafka_partition,
+       kafka_offset = excluded.kafka_offset
+ WHERE (excluded.epoch, excluded.version) >
+       (changelog_orders.epoch, changelog_orders.version);
+
+-- name: changelog_current
+-- The lines text of every current record that has lines, to be split into
+-- temp.changelog_lines (event_lines_parse).
+SELECT order_id, lines FROM temp.changelog_orders WHERE lines != '' ORDER BY order_id;
+
+-- name: changelog_line_insert
+-- ?1 order_id, ?2 sku, ?3 qty
+INSERT INTO temp.changelog_lines VALUES (?1, ?2, CAST(?3 AS INTEGER));
+
+-- name: changelog_counts
+-- Orders with a current record, and those of them in NEW (not compared).
+SELECT count(*), coalesce(sum(state = 'NEW'), 0) FROM temp.changelog_orders;
+
+-- name: changelog_reconcile_stock
+-- Per sku, in the columns of reconcile_stock: the counters the changelog
+-- implies and the ones Redis holds.  RESERVED orders hold their lines,
+-- CONFIRMED ones sold them; REJECTED, CANCELLED and NONE hold nothing.
+-- The changelog knows no stock additions, so added is NULL: only Redis's
+-- own invariant checks it.  A sku with a line of an order in NEW is
+-- unsettled: its reservation is under way.
+WITH held AS (
+    SELECT l.sku,
+           sum(CASE WHEN o.state = 'RESERVED' THEN l.qty ELSE 0 END) AS reserved,
+           sum(CASE WHEN o.state = 'CONFIRMED' THEN l.qty ELSE 0 END) AS sold,
+           max(o.state = 'NEW') AS unsettled
+      FROM temp.changelog_lines l JOIN temp.changelog_orders o ON o.order_id = l.order_id
+     GROUP BY l.sku),
+skus AS (SELECT sku FROM held UNION SELECT sku FROM temp.redis_stock)
+SELECT s.sku, NULL, coalesce(h.reserved, 0), coalesce(h.sold, 0),
+       coalesce(h.unsettled, 0), r.available, r.reserved, r.sold, r.added
+  FROM skus s LEFT JOIN held h ON h.sku = s.sku LEFT JOIN temp.redis_stock r ON r.sku = s.sku
+ ORDER BY s.sku;
+
+-- name: changelog_reconcile_lines
+-- In the columns of reconcile_lines: every (order, sku) whose Redis record
+-- does not match the order's current state (RESERVED: RESERVED with the
+-- line's qty; CONFIRMED: COMMITTED with it; REJECTED, CANCELLED, NONE:
+-- RELEASED, REJECTED or no record), every record that holds or sold units
+-- for a sku the order's current record has no line of, and every one of an
+-- order the changelog does not know.  Orders in NEW are skipped.
+WITH want AS (
+    SELECT o.order_id, l.sku, l.qty, o.state,
+           CASE o.state WHEN 'RESERVED' THEN 'RESERVED'
+                        WHEN 'CONFIRMED' THEN 'COMMITTED' END AS held
+      FROM temp.changelog_lines l JOIN temp.changelog_orders o ON o.order_id = l.order_id
+     WHERE o.state != 'NEW')
+SELECT CASE WHEN w.held IS NULL THEN 'terminal_order_holds_stock'
+            ELSE 'changelog_redis_mismatch' END,
+       w.order_id, w.sku,
+       'order is ' || w.state || ': Redis should say ' ||
+       coalesce(w.held || ' ' || w.qty, 'RELEASED, REJECTED or nothing') || ', says ' ||
+       coalesce(r.state || ' ' || r.qty, 'nothing')
+  FROM want w LEFT JOIN temp.redis_resv r ON r.order_id = w.order_id AND r.sku = w.sku
+ WHERE CASE WHEN w.held IS NOT NULL THEN r.state IS NOT w.held OR r.qty IS NOT w.qty
+            ELSE coalesce(r.state, 'RELEASED') NOT IN ('RELEASED', 'REJECTED') END
+UNION ALL
+SELECT 'changelog_redis_mismatch', r.order_id, r.sku,
+       'changelog has no line of this sku for the ' || o.state || ' order, Redis says ' ||
+       r.state || ' ' || r.qty
+  FROM temp.redis_resv r JOIN temp.changelog_orders o ON o.order_id = r.order_id
+ WHERE o.state != 'NEW' AND r.state IN ('RESERVED', 'COMMITTED')
+   AND NOT EXISTS (SELECT 1 FROM temp.changelog_lines l
+                    WHERE l.order_id = r.order_id AND l.sku = r.sku)
+UNION ALL
+SELECT 'reservation_without_order', r.order_id, r.sku,
+       'Redis says ' || r.state || ' ' || r.qty || ' for an order the changelog does not know'
+  FROM temp.redis_resv r
+ WHERE r.state IN ('RESERVED', 'COMMITTED')
+   AND NOT EXISTS (SELECT 1 FROM temp.changelog_orders o WHERE o.order_id = r.order_id)
 ORDER BY 2, 3;
 
 -- name: restore_stock

@@ -14,6 +14,7 @@
 
 #include <ini.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
@@ -46,11 +47,13 @@ struct config_key {
 };
 
 static const char *config_check_listen(const char *value);
+static const char *config_check_nodes(const char *value);
 
 static const char *const config_log_levels[] = { "error", "warn", "info", "debug", NULL };
 /* synchronous is a bool in struct config: "normal" is false, "full" true. */
 static const char *const config_sync_words[] = { "normal", "full", NULL };
 static const char *const config_bool_words[] = { "false", "true", NULL };
+static const char *const config_yes_words[] = { "no", "yes", NULL };
 
 #define F(field) offsetof(struct config, field)
 #define STR(sec, name, field, def, flags) \
@@ -76,6 +79,8 @@ static const struct config_key config_keys[] = {
 	INT("redis", "port", redis_port, "6379", 0, 1, 65535),
 	STR("redis", "prefix", redis_prefix, "orderd:", 0),
 	INT("redis", "timeout_ms", redis_timeout_ms, "2000", CONFIG_RELOAD, 1, INT_MAX),
+	BOOL("redis", "cluster", redis_cluster, "no", 0, config_yes_words),
+	STRCHK("redis", "nodes", redis_nodes, "", 0, config_check_nodes),
 
 	STR("journal", "path", journal_path, "/var/lib/orderd/journal.db", CONFIG_NONEMPTY),
 	BOOL("journal", "synchronous", journal_synchronous_full, "full", 0, config_sync_words),
@@ -85,6 +90,7 @@ static const struct config_key config_keys[] = {
 	STR("topics", "payment_requests", topic_payment_requests, "payment-requests", CONFIG_NONEMPTY),
 	STR("topics", "order_events", topic_order_events, "order-events", CONFIG_NONEMPTY),
 	STR("topics", "dlq", topic_dlq, "orders.dlq", CONFIG_NONEMPTY),
+	STR("topics", "state", topic_state, "orderd.state", 0),
 
 	STR("consumer", "group", consumer_group, "orderd", CONFIG_NONEMPTY),
 	INT("consumer", "batch_max", consumer_batch_max, "512", CONFIG_RELOAD, 1, 10000),
@@ -174,6 +180,28 @@ config_check_listen(const char *value)
 	    port < 1 || port > 65535)
 		return "is not HOST:PORT with a port in 1..65535 (or empty to disable)";
 	return NULL;
+}
+
+/* Empty is fine here; config_load() requires nodes when cluster = yes. */
+static const char *
+config_check_nodes(const char *value)
+{
+	/* The message names the bad entry; configurations are read by one
+	 * thread, so one static buffer does. */
+	static char why[INI_MAX_LINE + 64];
+	struct cluster_addr *v = NULL;
+	char *cause = NULL;
+	int n;
+
+	if (*value == '\0')
+		return NULL;
+	if (cluster_parse_nodes(value, &v, &n, &cause) == 0) {
+		free(v);
+		return NULL;
+	}
+	snprintf(why, sizeof(why), "has a %s", cause);
+	free(cause);
+	return why;
 }
 
 /* Parses a whole decimal integer; false when it is not one or is out of range. */
@@ -641,6 +669,12 @@ config_load(struct config **out, const char *path, char *const *overrides,
 	for (int i = 0; i < noverrides; i++)
 		if ((err = config_apply_override(cf, overrides[i], cause)) != 0)
 			goto fail;
+	/* The one rule across keys: a cluster needs its seed nodes. */
+	if (cf->redis_cluster && cf->redis_nodes[0] == '\0') {
+		*cause = xstrdup("redis.nodes: may not be empty when redis.cluster = yes");
+		err = -EINVAL;
+		goto fail;
+	}
 	*out = cf;
 	return 0;
 fail:

@@ -26,6 +26,8 @@ struct config {
 	int redis_port;			/* default 6379 */
 	char *redis_prefix;		/* key prefix, default "orderd:" */
 	int redis_timeout_ms;		/* per call, default 2000 (reloadable) */
+	bool redis_cluster;		/* Redis Cluster through nodes, default no */
+	char *redis_nodes;		/* cluster seed nodes "HOST:PORT,...", default "" */
 
 	/* [journal] */
 	char *journal_path;		/* default /var/lib/orderd/journal.db */
@@ -37,6 +39,7 @@ struct config {
 	char *topic_payment_requests;
 	char *topic_order_events;
 	char *topic_dlq;
+	char *topic_state;		/* the compacted changelog; "" for none */
 
 	/* [consumer] */
 	char *consumer_group;		/* default orderd */

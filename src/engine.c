@@ -9,6 +9,7 @@
 #include <jansson.h>
 #include <uthash.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "engine.h"
 #include "event.h"
@@ -17,7 +18,6 @@
 #include "journal.h"
 #include "kafka.h"
 #include "log.h"
-#include "redis.h"
 #include "relay.h"
 #include "saga.h"
 #include "util.h"
@@ -28,6 +28,41 @@
 #define ENGINE_RETRY_MS 1000		/* a step Redis answered with an error */
 #define ENGINE_DLQ_VALUE_MAX 4000000	/* under the relay's message.max.bytes */
 #define ENGINE_INVENTORY_CHECK_MS 5000	/* how often a Redis that lost its data is looked at */
+#define ENGINE_REVOKE_MS 30000		/* to finish a revoked assignment's work */
+#define ENGINE_RESTORE_MS 120000	/* to read a partition of the changelog */
+#define ENGINE_RESTORE_BATCH 2000	/* changelog records per journal commit */
+#define ENGINE_HOLD_OPEN INT64_MAX	/* a hold whose work goes on */
+
+/*
+ * One consumed message.  Its offset is committed only when everything it
+ * caused (outbox rows, the order's changelog record) is acknowledged by the
+ * broker: then a new owner of its partition needs nothing but Kafka.
+ */
+struct hold {
+	struct hold *next;		/* in its partition's queue, by offset */
+	struct hold *order_next;	/* on its order's list, or resolved in the transaction */
+	int64_t offset;
+	int64_t need;			/* the outbox id to be acknowledged, or ENGINE_HOLD_OPEN */
+};
+
+struct tp_queue {
+	UT_hash_handle hh;
+	char key[EVENT_ORDER_ID_MAX + 32];	/* "partition/topic" */
+	const char *topic;		/* in key */
+	int32_t partition;
+	struct hold *head, **tail;
+};
+
+/* An order touched in the open transaction, or with work going on: the
+ * holds of the messages for it wait until it comes to rest. */
+struct order_mark {
+	UT_hash_handle hh;
+	char order_id[EVENT_ORDER_ID_MAX + 1];
+	struct hold *holds;
+	struct order_mark *dirty_next;
+	bool dirty;			/* on the transaction's list */
+	int32_t partition;		/* of what touched it (an order not created yet) */
+};
 
 struct flight;
 
@@ -81,13 +116,14 @@ struct engine {
 	uv_loop_t *loop;
 	struct config *cf;
 	struct journal *j;
-	struct redis *redis;
+	struct cluster *redis;		/* one server, or the cluster's masters */
 	struct kafka *consumer;
 	struct relay *relay;
 	uv_timer_t deadline_timer;
 	uv_timer_t retry_timer;
 	uv_timer_t stop_timer;
 	uv_timer_t check_timer;		/* re-checks a Redis that lost its data */
+	uv_timer_t revoke_timer;	/* a revocation waits for its work to finish */
 	uv_check_t settle_check;
 	int open_handles;
 
@@ -103,6 +139,18 @@ struct engine {
 
 	int64_t now;			/* of the transaction being written */
 	struct engine_stats stats;
+
+	/* Offsets and ownership (several instances, see README). */
+	struct tp_queue *tps;
+	struct order_mark *marks;
+	struct order_mark *dirty_head;
+	struct hold *resolved;		/* resolved in the open transaction */
+	int32_t *owned;			/* orders partitions assigned now */
+	int64_t *epochs;		/* and the epoch of each */
+	int nowned;
+	bool assigned;			/* the group assigned partitions once */
+	bool revoking;
+	int64_t revoke_started;
 
 	bool stopping;
 	int64_t stop_deadline;
@@ -122,6 +170,8 @@ static void engine_send(struct engine *e);
 static void engine_order_parse(struct order_ctx *oc);
 static void engine_settle(struct engine *e);
 static void engine_retry_cb(uv_timer_t *t);
+static void engine_close_marks(struct engine *e);
+static void engine_release(struct engine *e);
 
 /* A write to the journal failed: orderd cannot keep its promise without
  * it, so it stops; the next start replays the journal (nothing was acked). */
@@ -153,14 +203,25 @@ engine_begin(struct engine *e)
 static void
 engine_commit(struct engine *e)
 {
-	int64_t t0 = util_mono_us();
-	int err = journal_commit(e->j);
+	int64_t t0, need = 0;
+	int err;
 
+	engine_close_marks(e);
+	if (e->resolved != NULL)
+		JCHECK(e, "reading the outbox", journal_outbox_max_id(e->j, &need));
+	t0 = util_mono_us();
+	err = journal_commit(e->j);
 	metrics_observe(&e->stats.commit_latency, util_mono_us() - t0);
 	if (err < 0)
 		engine_journal_fatal(e, "commit", err);
+	/* Every row up to the last one in the outbox now: a little more than
+	 * these messages caused, never less. */
+	for (struct hold *h = e->resolved; h != NULL; h = h->order_next)
+		h->need = need;
+	e->resolved = NULL;
 	if (e->outbox_added && e->relay != NULL)
 		relay_kick(e->relay);
+	engine_release(e);
 }
 
 /* Loads an order; a missing one is SAGA_NONE with no lines. */
@@ -174,8 +235,10 @@ engine_order_load(struct engine *e, const char *order_id, struct order_ctx *oc)
 	oc->so.state = SAGA_NONE;
 	oc->so.reason_line = -1;
 	err = journal_order_get(e->j, order_id, &oc->row);
-	if (err == -ENOENT)
+	if (err == -ENOENT) {
+		oc->row.partition = -1;
 		return;
+	}
 	if (err < 0)
 		engine_journal_fatal(e, "reading an order", err);
 	oc->exists = true;
@@ -295,6 +358,205 @@ engine_in_flight(struct engine *e, const char *order_id)
 	return f != NULL;
 }
 
+/* The order's mark, made when missing. */
+static struct order_mark *
+engine_mark_get(struct engine *e, const char *order_id, int32_t partition)
+{
+	struct order_mark *m;
+
+	HASH_FIND_STR(e->marks, order_id, m);
+	if (m == NULL) {
+		m = xcalloc(1, sizeof(*m));
+		snprintf(m->order_id, sizeof(m->order_id), "%s", order_id);
+		m->partition = -1;
+		HASH_ADD_STR(e->marks, order_id, m);
+	}
+	if (partition >= 0)
+		m->partition = partition;
+	return m;
+}
+
+/* The order changed in the open transaction: at its end, if it is at rest,
+ * its changelog record is written and its holds resolved. */
+static void
+engine_mark(struct engine *e, const char *order_id, int32_t partition)
+{
+	struct order_mark *m = engine_mark_get(e, order_id, partition);
+
+	if (!m->dirty) {
+		m->dirty = true;
+		m->dirty_next = e->dirty_head;
+		e->dirty_head = m;
+	}
+}
+
+static struct tp_queue *
+engine_tp(struct engine *e, const char *topic, int32_t partition)
+{
+	char key[sizeof(((struct tp_queue *)0)->key)];
+	struct tp_queue *q;
+
+	snprintf(key, sizeof(key), "%d/%s", (int)partition, topic);
+	HASH_FIND_STR(e->tps, key, q);
+	if (q == NULL) {
+		q = xcalloc(1, sizeof(*q));
+		snprintf(q->key, sizeof(q->key), "%s", key);
+		/* Our copy: librdkafka's name lives as long as its topic handle. */
+		q->topic = strchr(q->key, '/') + 1;
+		q->partition = partition;
+		q->tail = &q->head;
+		HASH_ADD_STR(e->tps, key, q);
+	}
+	return q;
+}
+
+static struct hold *
+engine_hold_new(struct engine *e, const rd_kafka_message_t *m)
+{
+	struct tp_queue *q = engine_tp(e, rd_kafka_topic_name(m->rkt), m->partition);
+	struct hold *h = xcalloc(1, sizeof(*h));
+
+	h->offset = m->offset;
+	h->need = ENGINE_HOLD_OPEN;
+	*q->tail = h;
+	q->tail = &h->next;
+	return h;
+}
+
+static bool engine_in_flight(struct engine *e, const char *order_id);
+
+/* After a message was applied: its hold waits for its order when the order
+ * is not at rest, else it is resolved with this transaction. */
+static void
+engine_hold_attach(struct engine *e, struct hold *h, const char *order_id)
+{
+	struct order_mark *m = NULL;
+
+	if (order_id != NULL && order_id[0] != '\0') {
+		HASH_FIND_STR(e->marks, order_id, m);
+		if (m == NULL && engine_in_flight(e, order_id))
+			m = engine_mark_get(e, order_id, -1);
+	}
+	if (m != NULL) {
+		h->order_next = m->holds;
+		m->holds = h;
+	} else {
+		h->order_next = e->resolved;
+		e->resolved = h;
+	}
+}
+
+/* The epoch of an owned partition (0 when not owned). */
+static int64_t
+engine_epoch(const struct engine *e, int32_t partition)
+{
+	for (int i = 0; i < e->nowned; i++)
+		if (e->owned[i] == partition)
+			return e->epochs[i];
+	return 0;
+}
+
+/* The order's changelog record, into the outbox. */
+static void
+engine_snapshot(struct engine *e, const struct order_mark *m)
+{
+	int64_t epoch = 0, version = 0, parked = 0;
+	char id[37];
+	int err = journal_order_bump(e->j, m->order_id, &epoch, &version);
+
+	if (err == 0) {
+		event_state_id(id, m->order_id, epoch, version);
+		JCHECK(e, "writing a changelog record", journal_changelog_add(e->j,
+		    m->order_id, e->cf->topic_state, id, e->now));
+	} else if (err == -ENOENT) {
+		/* Not created: what is parked for it, if anything. */
+		JCHECK(e, "counting parked events", journal_parked_count(e->j, m->order_id,
+		    &parked));
+		if (parked == 0 || m->partition < 0)
+			return;
+		epoch = engine_epoch(e, m->partition);
+		event_state_id(id, m->order_id, epoch, parked);
+		err = journal_changelog_add_parked(e->j, m->order_id, e->cf->topic_state, id,
+		    e->now, m->partition, epoch);
+		if (err == -EEXIST)
+			return;
+		JCHECK(e, "writing a changelog record", err);
+	} else {
+		engine_journal_fatal(e, "bumping an order's version", err);
+	}
+	e->outbox_added = true;
+}
+
+/* Before a commit: every order touched that is at rest gets its changelog
+ * record, and the holds of its messages are resolved. */
+static void
+engine_close_marks(struct engine *e)
+{
+	struct order_mark *m, *next;
+
+	for (m = e->dirty_head; m != NULL; m = next) {
+		next = m->dirty_next;
+		m->dirty = false;
+		m->dirty_next = NULL;
+		if (engine_in_flight(e, m->order_id))
+			continue;
+		if (e->cf->topic_state[0] != '\0')
+			engine_snapshot(e, m);
+		while (m->holds != NULL) {
+			struct hold *h = m->holds;
+
+			m->holds = h->order_next;
+			h->order_next = e->resolved;
+			e->resolved = h;
+		}
+		HASH_DEL(e->marks, m);
+		free(m);
+	}
+	e->dirty_head = NULL;
+}
+
+/* Stores the offset of every partition up to its first message whose
+ * outputs are not all acknowledged yet. */
+static void
+engine_release(struct engine *e)
+{
+	int64_t acked = e->relay != NULL ? relay_acked_through(e->relay) : 0;
+	struct tp_queue *q, *tmp;
+
+	HASH_ITER(hh, e->tps, q, tmp) {
+		struct hold *h;
+		int64_t last = -1;
+
+		while ((h = q->head) != NULL && h->need != ENGINE_HOLD_OPEN && h->need <= acked) {
+			q->head = h->next;
+			if (q->head == NULL)
+				q->tail = &q->head;
+			last = h->offset;
+			free(h);
+		}
+		if (last >= 0 && e->consumer != NULL)
+			kafka_store_offset(e->consumer, q->topic, q->partition, last);
+	}
+}
+
+static void
+engine_acked(void *arg)
+{
+	engine_release(arg);
+}
+
+/* True when no consumed message waits for anything. */
+static bool
+engine_holds_empty(const struct engine *e)
+{
+	const struct tp_queue *q, *tmp;
+
+	HASH_ITER(hh, e->tps, q, tmp)
+		if (q->head != NULL)
+			return false;
+	return e->resolved == NULL;
+}
+
 /* Writes one output event to the outbox (a repeat of its id is a no-op). */
 static void
 engine_output(struct engine *e, const struct order_ctx *oc, enum saga_output type,
@@ -371,6 +633,7 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 
 	if (fx->disposition != SAGA_APPLIED)
 		return;
+	engine_mark(e, oc->order_id, oc->row.partition);
 	if (fx->state != oc->so.state && (unsigned)fx->state <= SAGA_CANCELLED)
 		e->stats.sagas_by_state[fx->state]++;
 	oc->so.state = fx->state;
@@ -471,6 +734,8 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 	int in_flight = 0;
 
 	engine_order_load(e, ev->order_id, &oc);
+	if (!oc.exists && inbox != NULL)
+		oc.row.partition = inbox->partition;
 	if (!oc.exists && ev->type == SAGA_EV_ORDER_CREATED) {
 		oc.so.nlines = ev->nlines;
 		memcpy(oc.so.lines, ev->lines, (size_t)ev->nlines * sizeof(ev->lines[0]));
@@ -493,8 +758,11 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 		}
 		JCHECK(e, "adding to the inbox", err);
 		e->stats.consumed[ev->type]++;
-		if (fx.disposition == SAGA_PARK)
+		if (fx.disposition == SAGA_PARK) {
 			e->stats.parked++;
+			/* Its changelog record carries it to a new owner. */
+			engine_mark(e, ev->order_id, inbox->partition);
+		}
 		if (fx.disposition == SAGA_PARK || fx.disposition == SAGA_WAIT)
 			engine_waiter_add(e, ev->order_id);
 	} else if (fx.disposition != SAGA_WAIT && fx.disposition != SAGA_PARK) {
@@ -607,6 +875,8 @@ engine_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *to
 		struct saga_effects fx;
 
 		engine_order_load(e, ev->order_id, &oc);
+		if (!oc.exists)
+			oc.row.partition = m->partition;
 		saga_apply(&oc.so, false, SAGA_EV_ORDER_INVALID, &fx);
 		engine_effects(e, &oc, &fx, NULL, ev->event_id, traceparent);
 		engine_order_done(&oc);
@@ -645,8 +915,11 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 	struct event ev;
 	bool rejectable;
 
+	struct hold *h = engine_hold_new(e, m);
+
 	if (event_decode(m->payload, m->len, m->key, m->key_len, &ev, &rejectable, err) < 0) {
 		engine_dead_letter(e, m, topic, err, &ev, rejectable, traceparent);
+		engine_hold_attach(e, h, rejectable ? ev.order_id : NULL);
 		event_free(&ev);
 		return;
 	}
@@ -663,6 +936,7 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 		.payload_len = m->len,
 	};
 	engine_apply(e, &ev, &inbox, traceparent);
+	engine_hold_attach(e, h, ev.order_id);
 	event_free(&ev);
 }
 
@@ -672,7 +946,7 @@ engine_flow_control(struct engine *e)
 	bool over = e->steps_in_memory > ENGINE_STEPS_HIGH;
 	bool under = e->steps_in_memory < ENGINE_STEPS_HIGH / 2;
 
-	if (e->consumer == NULL || e->stopping)
+	if (e->consumer == NULL || e->stopping || e->revoking)
 		return;
 	if (!e->paused && over) {
 		e->paused = true;
@@ -705,17 +979,8 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	fault_at(FAULT_AFTER_INTENT_COMMIT);
 	e->stats.batches++;
 	metrics_observe(&e->stats.batch_size, (int64_t)n);
-	/* Only now may Kafka forget these events: the journal holds them. */
-	for (size_t i = 0; i < n; i++) {
-		bool last = true;
-
-		for (size_t k = i + 1; k < n; k++)
-			if (msgs[k]->rkt == msgs[i]->rkt && msgs[k]->partition == msgs[i]->partition)
-				last = false;
-		if (last)
-			kafka_store_offset(e->consumer, rd_kafka_topic_name(msgs[i]->rkt),
-			    msgs[i]->partition, msgs[i]->offset);
-	}
+	/* The offsets move when what the events caused is acknowledged
+	 * (engine_release), not at this commit. */
 	for (size_t i = 0; i < n; i++)
 		rd_kafka_message_destroy(msgs[i]);
 	engine_send(e);
@@ -798,7 +1063,7 @@ engine_send(struct engine *e)
 		    INVENTORY_RESERVE : f->kind == SAGA_STEP_COMMIT ?
 		    INVENTORY_COMMIT : INVENTORY_RELEASE;
 
-		if (e->redis == NULL || !e->redis_ready || !redis_is_up(e->redis))
+		if (e->redis == NULL || !e->redis_ready || !cluster_is_up(e->redis))
 			return;
 		for (int i = 0; i < f->nsteps; i++) {
 			struct flight_step *s = &f->steps[i];
@@ -813,12 +1078,12 @@ engine_send(struct engine *e)
 			inventory_key_reservation(prefix_keys[1], sizeof(prefix_keys[1]),
 			    e->cf->redis_prefix, s->sku, f->order_id);
 			snprintf(qty, sizeof(qty), "%lld", (long long)s->qty);
-			err = redis_eval(e->redis, script, 2, keys,
+			err = cluster_eval(e->redis, script, 2, keys,
 			    script == INVENTORY_RESERVE ? 2 : 1, args, engine_step_reply, s);
 			if (err == -ENOTCONN)
 				return;	/* stays listed; state_cb(true) sends again */
 			if (err < 0)
-				log_fatal("engine", "redis_eval: %s", strerror(-err));
+				log_fatal("engine", "cluster_eval: %s", strerror(-err));
 			s->sent = true;
 			s->sent_us = util_mono_us();
 		}
@@ -1018,7 +1283,7 @@ engine_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
 	inventory_key_stock(k1, sizeof(k1), e->cf->redis_prefix, sku);
 	inventory_key_adds(k2, sizeof(k2), e->cf->redis_prefix, sku);
 	snprintf(q, sizeof(q), "%lld", (long long)qty);
-	if (redis_eval(e->redis, INVENTORY_STOCK_ADD, 2, keys, 2, args,
+	if (cluster_eval(e->redis, INVENTORY_STOCK_ADD, 2, keys, 2, args,
 	    engine_adjustment_reply, a) < 0)
 		free(a);
 	return 0;
@@ -1077,7 +1342,7 @@ engine_check_inventory(struct engine *e)
 		return;
 	}
 	inventory_key_stock(key, sizeof(key), e->cf->redis_prefix, sku);
-	if (redis_command_argv(e->redis, 2, argv, NULL, engine_inventory_reply, e) < 0)
+	if (cluster_command_argv(e->redis, 1, 2, argv, NULL, engine_inventory_reply, e) < 0)
 		return;		/* down again: state_cb(true) checks anew */
 }
 
@@ -1086,7 +1351,7 @@ engine_check_inventory_cb(uv_timer_t *t)
 {
 	struct engine *e = t->data;
 
-	if (e->redis != NULL && redis_is_up(e->redis) && !e->stopping)
+	if (e->redis != NULL && cluster_is_up(e->redis) && !e->stopping)
 		engine_check_inventory(e);
 }
 
@@ -1161,6 +1426,12 @@ engine_recover(struct engine *e, char **cause)
 		while (k < rc.n && strcmp(rc.v[k].order_id, rc.v[i].order_id) == 0 &&
 		    rc.v[k].kind == rc.v[i].kind)
 			k++;
+		/* Still under way in this process (an assignment that came back
+		 * before its revocation finished). */
+		if (engine_in_flight(e, rc.v[i].order_id)) {
+			i = k;
+			continue;
+		}
 		engine_order_load(e, rc.v[i].order_id, &oc);
 		f = engine_flight_new(e, &oc, rc.v[i].kind, (int)(k - i),
 		    oc.row.traceparent);
@@ -1201,6 +1472,199 @@ engine_recover(struct engine *e, char **cause)
 	return 0;
 }
 
+struct restore_ctx {
+	struct engine *e;
+	const int32_t *parts;
+	int64_t *max_epoch;		/* per entry of parts */
+	int nparts;
+	int64_t records, restored;
+	char *buf;
+	size_t cap;
+};
+
+/* One changelog record: into the journal when newer than what it has. */
+static int
+engine_restore_record(int32_t partition, const void *key, size_t key_len,
+    const void *value, size_t len, void *arg)
+{
+	struct restore_ctx *rc = arg;
+	struct engine *e = rc->e;
+	const char *order_id, *state;
+	json_t *rec;
+	int64_t epoch;
+	int err;
+
+	(void)key;
+	(void)key_len;
+	if (value == NULL)
+		return 0;	/* a tombstone */
+	rec = json_loadb(value, len, 0, NULL);
+	order_id = json_string_value(json_object_get(rec, "order_id"));
+	state = json_string_value(json_object_get(rec, "state"));
+	if (rec == NULL || order_id == NULL || state == NULL ||
+	    !json_is_integer(json_object_get(rec, "epoch")) ||
+	    !json_is_integer(json_object_get(rec, "version"))) {
+		log_warn("engine", "changelog partition %d: a record that is not one of "
+		    "orderd's; skipped", (int)partition);
+		json_decref(rec);
+		return 0;
+	}
+	epoch = json_integer_value(json_object_get(rec, "epoch"));
+	for (int i = 0; i < rc->nparts; i++)
+		if (rc->parts[i] == partition && epoch > rc->max_epoch[i])
+			rc->max_epoch[i] = epoch;
+	rc->records++;
+	if (!engine_in_flight(e, order_id)) {
+		if (len + 1 > rc->cap) {
+			rc->cap = len + 1;
+			rc->buf = xrealloc(rc->buf, rc->cap);
+		}
+		memcpy(rc->buf, value, len);
+		rc->buf[len] = '\0';
+		err = journal_restore(e->j, rc->buf, order_id, strcmp(state, "NONE") == 0,
+		    e->cf->topic_state, e->now);
+		if (err < 0) {
+			json_decref(rec);
+			return err;
+		}
+		rc->restored += err;
+	}
+	json_decref(rec);
+	if (rc->records % ENGINE_RESTORE_BATCH == 0) {
+		engine_commit(e);
+		engine_begin(e);
+	}
+	return 0;
+}
+
+/*
+ * The group assigned partitions: restore their orders from the changelog,
+ * take ownership with a new epoch, supersede what this journal holds of
+ * partitions owned elsewhere, resume the steps of its own, then consume.
+ * Blocking: nothing else is consumed meanwhile anyway.
+ */
+static void
+engine_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+	int64_t t0 = util_now_ms(), rows = 0, steps = 0;
+	struct restore_ctx rc = { .e = e };
+	char list[256] = "", *cause = NULL;
+	size_t off = 0;
+	int n = 0, err;
+
+	if (e->revoking) {
+		e->revoking = false;
+		uv_timer_stop(&e->revoke_timer);
+	}
+	free(e->owned);
+	free(e->epochs);
+	e->owned = xcalloc((size_t)parts->cnt + 1, sizeof(*e->owned));
+	e->epochs = xcalloc((size_t)parts->cnt + 1, sizeof(*e->epochs));
+	for (int i = 0; i < parts->cnt; i++) {
+		if (strcmp(parts->elems[i].topic, e->cf->topic_orders) != 0)
+			continue;
+		e->owned[n++] = parts->elems[i].partition;
+		if (off < sizeof(list))
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
+			    n > 1 ? "," : "", (int)parts->elems[i].partition);
+	}
+	e->nowned = n;
+	rc.parts = e->owned;
+	rc.nparts = n;
+	rc.max_epoch = xcalloc((size_t)n + 1, sizeof(*rc.max_epoch));
+	engine_begin(e);
+	if (e->cf->topic_state[0] != '\0' && n > 0) {
+		err = kafka_read_partitions(e->cf, e->cf->topic_state, e->owned, n,
+		    ENGINE_RESTORE_MS, engine_restore_record, &rc, &cause);
+		if (err < 0)
+			log_fatal("engine", "restoring partitions [%s] from the changelog: %s",
+			    list, cause);
+	}
+	for (int i = 0; i < n; i++) {
+		int64_t mine = 0;
+
+		JCHECK(e, "reading an epoch", journal_partition_epoch(e->j, e->owned[i], &mine));
+		e->epochs[i] = (mine > rc.max_epoch[i] ? mine : rc.max_epoch[i]) + 1;
+	}
+	JCHECK(e, "taking partitions", journal_owned_set(e->j, e->owned, e->epochs, n));
+	JCHECK(e, "superseding", journal_supersede_unowned(e->j, e->now, &rows, &steps));
+	engine_commit(e);
+	free(rc.max_epoch);
+	free(rc.buf);
+	log_info("engine", "assigned partitions [%s] of %s: restored %lld orders from %lld "
+	    "changelog records in %lld ms; %lld outbox rows and %lld steps of partitions "
+	    "owned elsewhere superseded", list, e->cf->topic_orders, (long long)rc.restored,
+	    (long long)rc.records, (long long)(util_now_ms() - t0), (long long)rows,
+	    (long long)steps);
+	if ((err = engine_recover(e, &cause)) < 0)
+		log_fatal("engine", "%s", cause);
+	if (!e->assigned) {
+		e->assigned = true;
+		relay_hold(e->relay, false);
+	}
+	/* Flow control holds for the new partitions too. */
+	kafka_pause(e->consumer, e->paused);
+	kafka_assign(e->consumer, parts);
+	engine_send(e);
+}
+
+static void
+engine_revoke_cb(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+	bool quiet = e->flights == NULL && e->settle_head == NULL && e->marks == NULL &&
+	    engine_holds_empty(e);
+
+	if (!quiet && util_now_ms() - e->revoke_started < ENGINE_REVOKE_MS)
+		return;
+	if (!quiet)
+		/* Its steps are in the journal; a new owner runs them again
+		 * from Kafka and the changelog, and so does this process when
+		 * it starts again. */
+		log_fatal("engine", "partitions revoked, but %lld steps could not finish "
+		    "within %d ms (Redis away?): exiting so that they move cleanly",
+		    (long long)e->stats.steps_in_flight, ENGINE_REVOKE_MS);
+	uv_timer_stop(t);
+	kafka_commit_sync(e->consumer);
+	e->revoking = false;
+	e->nowned = 0;
+	engine_begin(e);
+	JCHECK(e, "giving partitions up", journal_owned_set(e->j, NULL, NULL, 0));
+	engine_commit(e);
+	{
+		struct tp_queue *q, *tmp;
+
+		HASH_ITER(hh, e->tps, q, tmp) {
+			HASH_DEL(e->tps, q);
+			free(q);
+		}
+	}
+	log_info("engine", "partitions revoked: steps finished, outbox flushed, offsets "
+	    "committed in %lld ms", (long long)(util_now_ms() - e->revoke_started));
+	kafka_assign(e->consumer, NULL);
+}
+
+static void
+engine_rebalance(struct kafka *k, bool assign, const rd_kafka_topic_partition_list_t *parts,
+    void *arg)
+{
+	struct engine *e = arg;
+
+	(void)k;
+	if (assign) {
+		engine_assign(e, parts);
+		return;
+	}
+	/* Eager rebalancing: everything goes; the work under way finishes
+	 * first, and nothing new is fetched meanwhile. */
+	log_info("engine", "partitions revoked: finishing in-flight steps, flushing the "
+	    "outbox, committing offsets");
+	e->revoking = true;
+	e->revoke_started = util_now_ms();
+	kafka_pause(e->consumer, true);
+	uv_timer_start(&e->revoke_timer, engine_revoke_cb, 0, 20);
+}
+
 static int
 engine_check_topics(struct engine *e, char **cause)
 {
@@ -1227,6 +1691,23 @@ engine_check_topics(struct engine *e, char **cause)
 		    "have the same partition count: they are co-partitioned by order_id",
 		    e->cf->topic_orders, po, e->cf->topic_payments, pp);
 		return -EINVAL;
+	}
+	if (e->cf->topic_state[0] != '\0') {
+		int ps = kafka_partition_count(e->consumer, e->cf->topic_state, 5000);
+
+		if (ps < 0) {
+			*cause = xasprintf("topic '%s' (the changelog, [topics] state): %s",
+			    e->cf->topic_state, ps == -ENOENT ? "does not exist (orderctl "
+			    "topics create makes it, compacted)" : "cannot read its metadata");
+			return -EINVAL;
+		}
+		if (ps != po) {
+			*cause = xasprintf("topics '%s' (%d partitions) and '%s' (%d partitions) "
+			    "must have the same partition count: an order's changelog record "
+			    "goes to its partition", e->cf->topic_orders, po,
+			    e->cf->topic_state, ps);
+			return -EINVAL;
+		}
 	}
 	return 0;
 }
@@ -1257,6 +1738,7 @@ engine_redis_closed(void *arg)
 	uv_close((uv_handle_t *)&e->retry_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->stop_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->check_timer, engine_handle_closed);
+	uv_close((uv_handle_t *)&e->revoke_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->settle_check, engine_handle_closed);
 }
 
@@ -1285,6 +1767,35 @@ engine_free_flights(struct engine *e)
 	}
 }
 
+/* Holds, marks and ownership: all in memory only. */
+static void
+engine_free_holds(struct engine *e)
+{
+	struct tp_queue *q, *qt;
+	struct order_mark *m, *mt;
+	struct hold *h;
+
+	HASH_ITER(hh, e->tps, q, qt) {
+		while ((h = q->head) != NULL) {
+			q->head = h->next;
+			free(h);
+		}
+		HASH_DEL(e->tps, q);
+		free(q);
+	}
+	HASH_ITER(hh, e->marks, m, mt) {
+		HASH_DEL(e->marks, m);
+		free(m);
+	}
+	e->dirty_head = NULL;
+	e->resolved = NULL;	/* those are in the queues, freed above */
+	free(e->owned);
+	free(e->epochs);
+	e->owned = NULL;
+	e->epochs = NULL;
+	e->nowned = 0;
+}
+
 static void
 engine_finish(struct engine *e)
 {
@@ -1303,15 +1814,18 @@ engine_finish(struct engine *e)
 	    (long long)journal_checkpoints(e->j),
 	    (long long)metrics_quantile(&e->stats.redis_latency, 0.5),
 	    (long long)metrics_quantile(&e->stats.redis_latency, 0.99));
-	if (e->consumer != NULL) {
-		kafka_close(e->consumer, 0);
-		e->consumer = NULL;
-	}
+	/* The relay first: its last acknowledgements store offsets, which
+	 * the consumer commits as it leaves the group. */
 	if (e->relay != NULL) {
 		relay_close(e->relay, 5000);
 		e->relay = NULL;
 	}
+	if (e->consumer != NULL) {
+		kafka_close(e->consumer, 0);
+		e->consumer = NULL;
+	}
 	uv_timer_stop(&e->deadline_timer);
+	uv_timer_stop(&e->revoke_timer);
 	uv_timer_stop(&e->retry_timer);
 	uv_timer_stop(&e->stop_timer);
 	uv_timer_stop(&e->check_timer);
@@ -1319,13 +1833,14 @@ engine_finish(struct engine *e)
 	/* Flights still out are in the journal as intents: the next start
 	 * sends them again.  Their callbacks end with -ECANCELED first. */
 	if (e->redis != NULL) {
-		struct redis *r = e->redis;
+		struct cluster *r = e->redis;
 
-		redis_close(r, engine_redis_closed, e);
+		cluster_close(r, engine_redis_closed, e);
 	} else {
 		engine_redis_closed(e);
 	}
 	engine_free_flights(e);
+	engine_free_holds(e);
 	journal_free(e->j);
 	e->j = NULL;
 }
@@ -1407,6 +1922,10 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		/* librdkafka prefetches up to 64 MiB by default; 8 MiB is a few
 		 * thousand events ahead, and memory stays flat under overload. */
 		"queued.max.messages.kbytes", "8192",
+		/* A killed instance's partitions move after 10 s, not 45: its
+		 * orders wait for the new owner that long. */
+		"session.timeout.ms", "10000",
+		"heartbeat.interval.ms", "2000",
 		NULL,
 	};
 	struct engine *e = xcalloc(1, sizeof(*e));
@@ -1415,7 +1934,9 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		.busy_timeout_ms = 5000,
 		.checkpoint_thread = true,
 	};
-	struct redis_options ro = {
+	struct cluster_options ro = {
+		.cluster = cf->redis_cluster,
+		.nodes = cf->redis_nodes,
 		.host = cf->redis_host,
 		.port = cf->redis_port,
 		.timeout_ms = cf->redis_timeout_ms,
@@ -1446,18 +1967,19 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	uv_timer_init(loop, &e->retry_timer);
 	uv_timer_init(loop, &e->stop_timer);
 	uv_timer_init(loop, &e->check_timer);
+	uv_timer_init(loop, &e->revoke_timer);
 	uv_check_init(loop, &e->settle_check);
 	e->deadline_timer.data = e->retry_timer.data = e->stop_timer.data = e;
-	e->check_timer.data = e->settle_check.data = e;
-	e->open_handles = 5;
+	e->check_timer.data = e->settle_check.data = e->revoke_timer.data = e;
+	e->open_handles = 6;
 
 	if ((err = journal_open(&e->j, cf->journal_path, &jo, cause)) < 0)
 		goto fail;
-	if ((err = engine_recover(e, cause)) < 0)
-		goto fail;
+	/* The steps under way are resumed when the group assigns partitions:
+	 * only those of the partitions this process gets (engine_assign). */
 	if ((err = inventory_read_scripts(scripts, cause)) < 0)
 		goto fail;
-	err = redis_new(&e->redis, loop, &ro, scripts, engine_redis_state, e);
+	err = cluster_new(&e->redis, loop, &ro, scripts, engine_redis_state, e);
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
 		free(scripts[i]);
 	if (err < 0) {
@@ -1466,13 +1988,16 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	}
 	if ((err = relay_new(&e->relay, loop, e->j, cf, cause)) < 0)
 		goto fail;
+	/* Nothing goes out before the assignment says which rows are ours. */
+	relay_hold(e->relay, true);
+	relay_set_ack_cb(e->relay, engine_acked, e);
 	conf = kafka_conf_new(cf, consumer_defaults, forced, cause);
 	if (conf == NULL) {
 		err = -EINVAL;
 		goto fail;
 	}
 	if ((err = kafka_consumer_new(&e->consumer, loop, conf, topics, 2,
-	    (size_t)cf->consumer_batch_max, engine_on_batch, e, cause)) < 0)
+	    (size_t)cf->consumer_batch_max, engine_on_batch, engine_rebalance, e, cause)) < 0)
 		goto fail;
 	if ((err = engine_check_topics(e, cause)) < 0)
 		goto fail;

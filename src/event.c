@@ -352,6 +352,20 @@ event_output_id(char out[37], const char *order_id, enum saga_output type,
 }
 
 void
+event_state_id(char out[37], const char *order_id, int64_t epoch, int64_t version)
+{
+	char name[EVENT_ORDER_ID_MAX + 64];
+	uuid_t u;
+	int n = snprintf(name, sizeof(name), "%s\nOrderState\n%lld\n%lld", order_id,
+	    (long long)epoch, (long long)version);
+
+	if (n < 0 || (size_t)n >= sizeof(name))
+		n = (int)sizeof(name) - 1;
+	uuid_generate_sha1(u, event_namespace, name, (size_t)n);
+	uuid_unparse_lower(u, out);
+}
+
+void
 event_format_time(char out[32], int64_t ms)
 {
 	time_t t = (time_t)(ms / 1000);

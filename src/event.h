@@ -67,6 +67,8 @@ bool event_valid_name(const char *s, size_t len, size_t max);
  * step of the same order always gets the same id. */
 void event_output_id(char out[37], const char *order_id, enum saga_output type,
     const char *payment_id);
+/* The id of an order's changelog record (epoch, version): deterministic too. */
+void event_state_id(char out[37], const char *order_id, int64_t epoch, int64_t version);
 
 /* What an output says; fields not used by a type may be NULL / 0. */
 struct event_output {

@@ -45,7 +45,26 @@
 	X(RETENTION_OUTBOX, "retention_outbox") \
 	X(STOCK_ADJUSTMENT_LATEST_APPLIED, "stock_adjustment_latest_applied") \
 	X(STEP_RESULTS, "step_results") \
-	X(ORDERS_WITH_UNAPPLIED_EVENTS, "orders_with_unapplied_events")
+	X(ORDERS_WITH_UNAPPLIED_EVENTS, "orders_with_unapplied_events") \
+	X(OWNED_CLEAR, "owned_clear") \
+	X(OWNED_ADD, "owned_add") \
+	X(PARTITION_EPOCH, "partition_epoch") \
+	X(ORDER_BUMP, "order_bump") \
+	X(CHANGELOG_INSERT, "changelog_insert") \
+	X(CHANGELOG_INSERT_PARKED, "changelog_insert_parked") \
+	X(PARKED_COUNT, "parked_count") \
+	X(RESTORE_ORDER, "restore_order") \
+	X(RESTORE_PARKED_NEWER, "restore_parked_newer") \
+	X(RESTORE_FORGET_EVENTS, "restore_forget_events") \
+	X(RESTORE_EVENTS, "restore_events") \
+	X(RESTORE_PARKED, "restore_parked") \
+	X(RESTORE_DEADLINE, "restore_deadline") \
+	X(RESTORE_NO_DEADLINE, "restore_no_deadline") \
+	X(SUPERSEDE_ORDER, "supersede_order") \
+	X(SUPERSEDE_ORDER_STEPS, "supersede_order_steps") \
+	X(SUPERSEDE_UNOWNED, "supersede_unowned") \
+	X(SUPERSEDE_UNOWNED_STEPS, "supersede_unowned_steps") \
+	X(OUTBOX_MAX_ID, "outbox_max_id")
 
 enum journal_query {
 #define X(id, name) JQ_##id,
@@ -241,6 +260,22 @@ journal_migrate(struct journal *j, const char *path, char **cause)
 		v++;
 	}
 	return 0;
+}
+
+/* sql/session.sql: the TEMP tables of this connection. */
+static int
+journal_session(struct journal *j, char **cause)
+{
+	char *sql = NULL;
+	int err = util_read_data_file("sql/session.sql", &sql, NULL);
+
+	if (err < 0) {
+		*cause = xasprintf("%s/sql/session.sql: %s", util_datadir(), strerror(-err));
+		return err;
+	}
+	err = journal_exec(j, sql, cause);
+	free(sql);
+	return err;
 }
 
 /* Prepares every named statement of sql/queries.sql. */
@@ -439,7 +474,7 @@ journal_checkpoints(struct journal *j)
 {
 	int64_t n = 0;
 
-	if (j->ckpt != NULL) {
+	if (j != NULL && j->ckpt != NULL) {
 		pthread_mutex_lock(&j->ckpt->mu);
 		n = j->ckpt->passes;
 		pthread_mutex_unlock(&j->ckpt->mu);
@@ -490,6 +525,8 @@ journal_open(struct journal **out, const char *path,
 		goto fail;
 	}
 	if ((err = journal_migrate(j, path, cause)) < 0)
+		goto fail;
+	if ((err = journal_session(j, cause)) < 0)
 		goto fail;
 	if ((err = journal_prepare(j, cause)) < 0)
 		goto fail;
@@ -632,6 +669,10 @@ journal_outbox_add(struct journal *j, struct journal_outbox_row *row)
 	bind_text(st, 6, row->headers ? row->headers : "{}");
 	bind_blob(st, 7, row->payload ? row->payload : "", row->payload_len);
 	sqlite3_bind_int64(st, 8, row->created_at);
+	if (row->partitioned)
+		sqlite3_bind_int(st, 9, row->partition);
+	else
+		sqlite3_bind_null(st, 9);
 	err = journal_run(j, st);
 	if (err == 0)
 		row->id = sqlite3_last_insert_rowid(j->db);
@@ -661,6 +702,8 @@ journal_outbox_pending(struct journal *j, int64_t after_id, int limit,
 			.payload_len = (size_t)sqlite3_column_bytes(st, 7),
 			.created_at = sqlite3_column_int64(st, 8),
 			.attempts = sqlite3_column_int(st, 9),
+			.partitioned = sqlite3_column_type(st, 10) != SQLITE_NULL,
+			.partition = sqlite3_column_int(st, 10),
 		};
 
 		n++;
@@ -781,6 +824,8 @@ journal_order_get(struct journal *j, const char *order_id, struct journal_order 
 		col_copy(st, 7, o->reason_sku, sizeof(o->reason_sku));
 		col_copy(st, 8, o->traceparent, sizeof(o->traceparent));
 		o->lines = col_dup(st, 9);
+		o->partition = sqlite3_column_type(st, 10) == SQLITE_NULL ? -1 :
+		    sqlite3_column_int(st, 10);
 		journal_step_done(st, rc);
 		return 0;
 	}
@@ -815,6 +860,10 @@ journal_order_insert(struct journal *j, const char *order_id,
 	bind_text(st, 10, o->reason[0] ? o->reason : NULL);
 	bind_text(st, 11, o->reason_sku[0] ? o->reason_sku : NULL);
 	bind_text(st, 12, o->lines ? o->lines : "");
+	if (o->partition >= 0)
+		sqlite3_bind_int(st, 13, o->partition);
+	else
+		sqlite3_bind_null(st, 13);
 	return journal_run(j, st);
 }
 
@@ -1237,4 +1286,179 @@ journal_orders_with_unapplied_events(struct journal *j,
 	}
 	rc = journal_step_done(st, rc);
 	return rc < 0 ? rc : n;
+}
+
+/* One integer from a statement of one row; *out untouched when none. */
+static int
+journal_scalar(sqlite3_stmt *st, int64_t *out)
+{
+	int rc = sqlite3_step(st);
+
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(st, 0);
+	return journal_step_done(st, rc);
+}
+
+int
+journal_owned_set(struct journal *j, const int32_t *partitions, const int64_t *epochs, int n)
+{
+	int err = journal_run(j, j->stmt[JQ_OWNED_CLEAR]);
+
+	for (int i = 0; i < n && err == 0; i++) {
+		sqlite3_stmt *st = j->stmt[JQ_OWNED_ADD];
+
+		sqlite3_bind_int(st, 1, partitions[i]);
+		sqlite3_bind_int64(st, 2, epochs[i]);
+		err = journal_run(j, st);
+	}
+	return err;
+}
+
+int
+journal_partition_epoch(struct journal *j, int32_t partition, int64_t *epoch)
+{
+	sqlite3_stmt *st = j->stmt[JQ_PARTITION_EPOCH];
+
+	*epoch = 0;
+	sqlite3_bind_int(st, 1, partition);
+	return journal_scalar(st, epoch);
+}
+
+int
+journal_order_bump(struct journal *j, const char *order_id, int64_t *epoch, int64_t *version)
+{
+	sqlite3_stmt *st = j->stmt[JQ_ORDER_BUMP];
+	int rc, err;
+
+	bind_text(st, 1, order_id);
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*epoch = sqlite3_column_int64(st, 0);
+		*version = sqlite3_column_int64(st, 1);
+		/* RETURNING: the update is done only when stepped to the end. */
+		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+			;
+		return journal_step_done(st, rc);
+	}
+	err = journal_step_done(st, rc);
+	return err < 0 ? err : -ENOENT;
+}
+
+int
+journal_changelog_add(struct journal *j, const char *order_id, const char *topic,
+    const char *event_id, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_CHANGELOG_INSERT];
+
+	bind_text(st, 1, order_id);
+	bind_text(st, 2, topic);
+	bind_text(st, 3, event_id);
+	sqlite3_bind_int64(st, 4, now);
+	return journal_run(j, st);
+}
+
+int
+journal_parked_count(struct journal *j, const char *order_id, int64_t *n)
+{
+	sqlite3_stmt *st = j->stmt[JQ_PARKED_COUNT];
+
+	*n = 0;
+	bind_text(st, 1, order_id);
+	return journal_scalar(st, n);
+}
+
+int
+journal_changelog_add_parked(struct journal *j, const char *order_id, const char *topic,
+    const char *event_id, int64_t now, int32_t partition, int64_t epoch)
+{
+	sqlite3_stmt *st = j->stmt[JQ_CHANGELOG_INSERT_PARKED];
+
+	bind_text(st, 1, order_id);
+	bind_text(st, 2, topic);
+	bind_text(st, 3, event_id);
+	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int(st, 5, partition);
+	sqlite3_bind_int64(st, 6, epoch);
+	return journal_run(j, st);
+}
+
+/* Runs a restore statement bound to the record (and maybe more). */
+static int
+journal_restore_run(struct journal *j, enum journal_query q, const char *record,
+    const char *topic, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[q];
+
+	bind_text(st, 1, record);
+	if (q == JQ_RESTORE_EVENTS) {
+		bind_text(st, 2, topic);
+		sqlite3_bind_int64(st, 3, now);
+	}
+	return journal_run(j, st);
+}
+
+static int
+journal_supersede(struct journal *j, enum journal_query q, const char *order_id, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[q];
+
+	bind_text(st, 1, order_id);
+	sqlite3_bind_int64(st, 2, now);
+	return journal_run(j, st);
+}
+
+int
+journal_restore(struct journal *j, const char *record, const char *order_id,
+    bool parked_only, const char *topic, int64_t now)
+{
+	int64_t newer = 0;
+	int err;
+
+	if (parked_only) {
+		sqlite3_stmt *st = j->stmt[JQ_RESTORE_PARKED_NEWER];
+
+		bind_text(st, 1, record);
+		if ((err = journal_scalar(st, &newer)) < 0)
+			return err;
+	} else {
+		if ((err = journal_restore_run(j, JQ_RESTORE_ORDER, record, topic, now)) < 0)
+			return err;
+		newer = sqlite3_changes(j->db) > 0;
+	}
+	if (!newer)
+		return 0;
+	if ((err = journal_restore_run(j, JQ_RESTORE_FORGET_EVENTS, record, topic, now)) < 0 ||
+	    (err = journal_restore_run(j, JQ_RESTORE_EVENTS, record, topic, now)) < 0 ||
+	    (err = journal_restore_run(j, JQ_RESTORE_PARKED, record, topic, now)) < 0 ||
+	    (err = journal_restore_run(j, JQ_RESTORE_DEADLINE, record, topic, now)) < 0 ||
+	    (err = journal_restore_run(j, JQ_RESTORE_NO_DEADLINE, record, topic, now)) < 0 ||
+	    (err = journal_supersede(j, JQ_SUPERSEDE_ORDER, order_id, now)) < 0 ||
+	    (err = journal_supersede(j, JQ_SUPERSEDE_ORDER_STEPS, order_id, now)) < 0)
+		return err;
+	return 1;
+}
+
+int
+journal_supersede_unowned(struct journal *j, int64_t now, int64_t *rows, int64_t *steps)
+{
+	sqlite3_stmt *st = j->stmt[JQ_SUPERSEDE_UNOWNED];
+	int err;
+
+	sqlite3_bind_int64(st, 1, now);
+	if ((err = journal_run(j, st)) < 0)
+		return err;
+	*rows = sqlite3_changes(j->db);
+	st = j->stmt[JQ_SUPERSEDE_UNOWNED_STEPS];
+	sqlite3_bind_int64(st, 1, now);
+	if ((err = journal_run(j, st)) < 0)
+		return err;
+	*steps = sqlite3_changes(j->db);
+	return 0;
+}
+
+int
+journal_outbox_max_id(struct journal *j, int64_t *id)
+{
+	*id = 0;
+	return journal_scalar(j->stmt[JQ_OUTBOX_MAX_ID], id);
 }

@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define JOURNAL_VERSION 1
+#define JOURNAL_VERSION 2
 
 struct journal;
 
@@ -71,6 +71,8 @@ struct journal_outbox_row {
 	size_t payload_len;
 	int64_t created_at;
 	int attempts;
+	bool partitioned;	/* to partition, not by key (changelog records) */
+	int32_t partition;
 };
 
 /* Adds a row to publish; sets row->id.  -EEXIST when the event_id is there
@@ -107,6 +109,7 @@ struct journal_order {
 	char reason[32];
 	char reason_sku[65];
 	char traceparent[128];
+	int32_t partition;		/* of its OrderCreated on orders, or -1 */
 };
 
 /* Returns 0, or -ENOENT for an order not seen yet. */
@@ -221,5 +224,43 @@ int journal_outbox_backlog(struct journal *j, int64_t cap, int64_t *pending,
 int journal_inbox_prune(struct journal *j, int64_t cutoff, int limit);
 int journal_outbox_prune(struct journal *j, int64_t cutoff, int limit,
     int64_t *after_id, bool *done);
+
+/*
+ * Several instances: the changelog topic and the partitions owned (see
+ * sql/migrate-2.sql and README "Running more than one instance").
+ */
+
+/* The partitions of orders this process owns now, with their epochs
+ * (replaces the previous set; n 0 empties it).  In the TEMP table owned. */
+int journal_owned_set(struct journal *j, const int32_t *partitions, const int64_t *epochs,
+    int n);
+/* The highest epoch of the orders of a partition in this journal (0: none). */
+int journal_partition_epoch(struct journal *j, int32_t partition, int64_t *epoch);
+/* Gives the order its partition's epoch and its next version, returned;
+ * -ENOENT when the order has no row. */
+int journal_order_bump(struct journal *j, const char *order_id, int64_t *epoch,
+    int64_t *version);
+/* Adds the order's changelog record (of its row as it is now) to the outbox. */
+int journal_changelog_add(struct journal *j, const char *order_id, const char *topic,
+    const char *event_id, int64_t now);
+/* The number of events parked for an order not created yet. */
+int journal_parked_count(struct journal *j, const char *order_id, int64_t *n);
+/* The record of an order that only has parked events (state NONE). */
+int journal_changelog_add_parked(struct journal *j, const char *order_id, const char *topic,
+    const char *event_id, int64_t now, int32_t partition, int64_t epoch);
+/*
+ * Applies one changelog record (JSON text) when it is newer than what the
+ * journal knows of the order: the order row, its events, parked events
+ * and deadline; the order's unpublished outbox rows and steps without a
+ * result are superseded.  Returns 1 when applied, 0 when the journal was as
+ * new or newer, or a negative errno.
+ */
+int journal_restore(struct journal *j, const char *record, const char *order_id,
+    bool parked_only, const char *topic, int64_t now);
+/* Supersedes unpublished rows and steps without a result of orders in
+ * partitions not owned (journal_owned_set); counts what it did. */
+int journal_supersede_unowned(struct journal *j, int64_t now, int64_t *rows, int64_t *steps);
+/* The highest outbox id (0 when empty). */
+int journal_outbox_max_id(struct journal *j, int64_t *id);
 
 #endif

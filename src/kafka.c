@@ -27,6 +27,7 @@ struct kafka {
 	size_t batch_max;
 	rd_kafka_message_t **batch;
 	kafka_batch_fn fn;
+	kafka_rebalance_fn rebalance;	/* or NULL: librdkafka assigns */
 	void *arg;
 };
 
@@ -265,6 +266,168 @@ kafka_free_now(struct kafka *k)
 		uv_close((uv_handle_t *)&k->keepalive, kafka_handle_closed);
 }
 
+/* Served by polls on the loop thread (the consumer queue), and by
+ * rd_kafka_consumer_close() when closing. */
+static void
+kafka_rebalance_cb(rd_kafka_t *rk, rd_kafka_resp_err_t err,
+    rd_kafka_topic_partition_list_t *parts, void *opaque)
+{
+	struct kafka *k = opaque;
+	bool assign = err == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+
+	if (!assign && err != RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS) {
+		log_error("kafka", "rebalance: %s", rd_kafka_err2str(err));
+		rd_kafka_assign(rk, NULL);
+		return;
+	}
+	if (k->closing || k->rebalance == NULL) {
+		rd_kafka_assign(rk, assign ? parts : NULL);
+		return;
+	}
+	k->rebalance(k, assign, parts, k->arg);
+}
+
+void
+kafka_assign(struct kafka *k, const rd_kafka_topic_partition_list_t *parts)
+{
+	rd_kafka_resp_err_t e = rd_kafka_assign(k->rk, parts);
+
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
+		log_error("kafka", "assign: %s", rd_kafka_err2str(e));
+	/* New partitions of a paused consumer start paused too. */
+	if (parts != NULL && k->paused)
+		rd_kafka_pause_partitions(k->rk, (rd_kafka_topic_partition_list_t *)parts);
+}
+
+int
+kafka_commit_sync(struct kafka *k)
+{
+	rd_kafka_resp_err_t e = rd_kafka_commit(k->rk, NULL, 0);
+
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR || e == RD_KAFKA_RESP_ERR__NO_OFFSET)
+		return 0;
+	log_warn("kafka", "committing offsets: %s", rd_kafka_err2str(e));
+	return -EIO;
+}
+
+int
+kafka_read_partitions(const struct config *cf, const char *topic, const int32_t *parts,
+    int nparts, int timeout_ms, kafka_record_fn fn, void *arg, char **cause)
+{
+	static const char *const defaults[] = {
+		"client.id", "orderd-restore",
+		"fetch.max.bytes", "16777216",
+		NULL,
+	};
+	static const char *const forced[] = {
+		/* Assigned, never subscribed: the group is never joined and
+		 * nothing is committed (librdkafka wants a group.id all the same). */
+		"group.id", "orderd-restore",
+		"enable.auto.commit", "false",
+		"enable.auto.offset.store", "false",
+		"enable.partition.eof", "true",
+		"auto.offset.reset", "earliest",
+		NULL,
+	};
+	rd_kafka_conf_t *conf = kafka_conf_new(cf, defaults, forced, cause);
+	rd_kafka_topic_partition_list_t *l = NULL;
+	int64_t *end = NULL, deadline = util_mono_us() + (int64_t)timeout_ms * 1000;
+	rd_kafka_t *rk = NULL;
+	char errstr[512];
+	int left = 0, n = 0, err = 0;
+
+	if (conf == NULL)
+		return -EINVAL;
+	rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr));
+	if (rk == NULL) {
+		rd_kafka_conf_destroy(conf);
+		*cause = xasprintf("%s: %s", topic, errstr);
+		return -EINVAL;
+	}
+	end = xcalloc((size_t)(nparts > 0 ? nparts : 1), sizeof(*end));
+	l = rd_kafka_topic_partition_list_new(nparts > 0 ? nparts : 1);
+	/* The end is the high watermark now: what is written later is newer
+	 * than the reader needs (its own partitions are not consumed yet). */
+	for (int i = 0; i < nparts; i++) {
+		int64_t lo = 0, hi = 0;
+		rd_kafka_resp_err_t e;
+
+		/* A topic just created, or a broker just restarted, has no
+		 * leader for a moment: ask again until the deadline. */
+		while ((e = rd_kafka_query_watermark_offsets(rk, topic, parts[i], &lo, &hi,
+		    timeout_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR &&
+		    (e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+		    e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
+		    e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+		    e == RD_KAFKA_RESP_ERR__TRANSPORT ||
+		    e == RD_KAFKA_RESP_ERR__TIMED_OUT) && util_mono_us() < deadline)
+			usleep(100 * 1000);
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			*cause = xasprintf("%s[%d]: watermarks: %s", topic, (int)parts[i],
+			    rd_kafka_err2str(e));
+			err = -EIO;
+			goto done;
+		}
+		end[i] = hi;
+		if (hi > lo) {
+			rd_kafka_topic_partition_list_add(l, topic, parts[i])->offset =
+			    RD_KAFKA_OFFSET_BEGINNING;
+			left++;
+		}
+	}
+	if (left > 0 && rd_kafka_assign(rk, l) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		*cause = xasprintf("%s: cannot assign its partitions", topic);
+		err = -EIO;
+		goto done;
+	}
+	while (left > 0) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 100);
+		int i;
+
+		if (util_mono_us() > deadline) {
+			*cause = xasprintf("%s: not read to its end within %d ms", topic,
+			    timeout_ms);
+			err = -ETIMEDOUT;
+			if (m != NULL)
+				rd_kafka_message_destroy(m);
+			goto done;
+		}
+		if (m == NULL)
+			continue;
+		for (i = 0; i < nparts && parts[i] != m->partition; i++)
+			;
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			/* Compaction may leave the last offsets empty. */
+			if (i < nparts && end[i] >= 0 && m->offset >= end[i]) {
+				end[i] = -1;
+				left--;
+			}
+		} else if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			log_warn("kafka", "reading %s: %s", topic, rd_kafka_message_errstr(m));
+		} else if (i < nparts && end[i] >= 0) {
+			if ((err = fn(m->partition, m->key, m->key_len, m->payload, m->len,
+			    arg)) < 0) {
+				*cause = xasprintf("%s[%d]@%lld: %s", topic, (int)m->partition,
+				    (long long)m->offset, strerror(-err));
+				rd_kafka_message_destroy(m);
+				goto done;
+			}
+			n++;
+			if (m->offset + 1 >= end[i]) {
+				end[i] = -1;
+				left--;
+			}
+		}
+		rd_kafka_message_destroy(m);
+	}
+done:
+	rd_kafka_topic_partition_list_destroy(l);
+	free(end);
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return err < 0 ? err : n;
+}
+
 static struct kafka *
 kafka_alloc(void)
 {
@@ -277,7 +440,7 @@ kafka_alloc(void)
 int
 kafka_consumer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
     const char *const *topics, int ntopics, size_t batch_max, kafka_batch_fn fn,
-    void *arg, char **cause)
+    kafka_rebalance_fn rebalance, void *arg, char **cause)
 {
 	struct kafka *k = kafka_alloc();
 	rd_kafka_topic_partition_list_t *sub = NULL;
@@ -288,6 +451,9 @@ kafka_consumer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
 	*out = NULL;
 	k->consumer = true;
 	k->fn = fn;
+	k->rebalance = rebalance;
+	rd_kafka_conf_set_opaque(conf, k);
+	rd_kafka_conf_set_rebalance_cb(conf, kafka_rebalance_cb);
 	k->arg = arg;
 	k->batch_max = batch_max ? batch_max : 1;
 	k->batch = xcalloc(k->batch_max, sizeof(*k->batch));

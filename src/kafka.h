@@ -28,13 +28,40 @@ rd_kafka_conf_t *kafka_conf_new(const struct config *cf, const char *const *pair
     const char *const *forced, char **cause);
 
 /*
+ * A rebalance of the consumer group (eager: everything is revoked, then the
+ * new assignment comes).  The callee answers with kafka_assign(k, parts)
+ * for an assignment, kafka_assign(k, NULL) for a revocation: at once, or
+ * later from the loop (within the group's rebalance timeout).  parts lives
+ * only during the call.  A closing consumer answers on its own.
+ */
+typedef void (*kafka_rebalance_fn)(struct kafka *k, bool assign,
+    const rd_kafka_topic_partition_list_t *parts, void *arg);
+
+/*
  * A consumer subscribed to topics, in the group of conf ("group.id" must
  * be set).  batch_max caps one callback's batch; when more is queued the
- * module drains again on the next loop iteration.  Takes conf.
+ * module drains again on the next loop iteration.  rebalance may be NULL
+ * (librdkafka assigns).  Takes conf.
  */
 int kafka_consumer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
     const char *const *topics, int ntopics, size_t batch_max, kafka_batch_fn fn,
-    void *arg, char **cause);
+    kafka_rebalance_fn rebalance, void *arg, char **cause);
+/* The answer to a rebalance (see kafka_rebalance_fn). */
+void kafka_assign(struct kafka *k, const rd_kafka_topic_partition_list_t *parts);
+/* Commits the stored offsets now (blocking: revocation and shutdown only). */
+int kafka_commit_sync(struct kafka *k);
+
+/* One record of kafka_read_partitions(); a negative errno stops the read. */
+typedef int (*kafka_record_fn)(int32_t partition, const void *key, size_t key_len,
+    const void *value, size_t len, void *arg);
+/*
+ * Reads partitions of topic from their beginning to their high watermark
+ * at the call, with a consumer of its own (no group, nothing committed):
+ * blocking, for restoring state.  Returns the number of records, or a
+ * negative errno with *cause (caller frees).
+ */
+int kafka_read_partitions(const struct config *cf, const char *topic, const int32_t *parts,
+    int nparts, int timeout_ms, kafka_record_fn fn, void *arg, char **cause);
 /* A producer; delivery reports arrive through the dr_msg_cb set on conf,
  * called from the loop.  Takes conf. */
 int kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,

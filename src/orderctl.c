@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 #include <uuid/uuid.h>
 
+#include "cluster.h"
 #include "config.h"
 #include "event.h"
 #include "inventory.h"
@@ -27,7 +28,7 @@
 struct ctl {
 	struct config *cf;
 	struct journal *j;
-	redisContext *rc;
+	struct cluster_sync *rc;	/* one server, or every master of a cluster */
 	bool json;
 };
 
@@ -42,6 +43,8 @@ usage(FILE *f)
 	    "  stock show [SKU...] [--json]   available, reserved, sold per sku\n"
 	    "  order show ORDER_ID [--json]   state, lines, every step with its time\n"
 	    "  reconcile [--json]             journal vs Redis; exit 1 on any drift\n"
+	    "  reconcile --changelog [--json] the state topic (every instance's orders) vs\n"
+	    "                                 Redis; exit 1 on any drift\n"
 	    "  outbox [--json]                pending, published, oldest pending age\n"
 	    "  dlq list [--json]              messages parked as undecodable or invalid\n"
 	    "  topics create [--partitions N] create the configured topics (default 3)\n"
@@ -104,18 +107,22 @@ ctl_journal(struct ctl *c)
 static int
 ctl_redis(struct ctl *c)
 {
-	struct timeval tv = { .tv_sec = c->cf->redis_timeout_ms / 1000,
-	    .tv_usec = (c->cf->redis_timeout_ms % 1000) * 1000 };
+	struct cluster_options o = {
+		.cluster = c->cf->redis_cluster,
+		.host = c->cf->redis_host,
+		.port = c->cf->redis_port,
+		.nodes = c->cf->redis_nodes,
+		.timeout_ms = c->cf->redis_timeout_ms,
+	};
+	char *cause = NULL;
 
 	if (c->rc != NULL)
 		return 0;
-	c->rc = redisConnectWithTimeout(c->cf->redis_host, c->cf->redis_port, tv);
-	if (c->rc == NULL || c->rc->err) {
-		ctl_fail("redis %s:%d: %s", c->cf->redis_host, c->cf->redis_port,
-		    c->rc ? c->rc->errstr : "out of memory");
+	if (cluster_sync_open(&c->rc, &o, &cause) < 0) {
+		ctl_fail("%s", cause);
+		free(cause);
 		return 1;
 	}
-	redisSetTimeout(c->rc, tv);
 	return 0;
 }
 
@@ -125,7 +132,7 @@ static int
 ctl_stock_add(struct ctl *c, int argc, char **argv)
 {
 	char id[37], k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], *src[INVENTORY_SCRIPT_COUNT];
-	char *cause = NULL, *end;
+	char *cause = NULL, *end, qbuf[24];
 	long long qty;
 	redisReply *r;
 	uuid_t u;
@@ -168,13 +175,17 @@ ctl_stock_add(struct ctl *c, int argc, char **argv)
 	}
 	inventory_key_stock(k1, sizeof(k1), c->cf->redis_prefix, argv[0]);
 	inventory_key_adds(k2, sizeof(k2), c->cf->redis_prefix, argv[0]);
-	r = redisCommand(c->rc, "EVAL %s 2 %s %s %s %lld", src[INVENTORY_STOCK_ADD], k1, k2,
-	    id, qty);
+	snprintf(qbuf, sizeof(qbuf), "%lld", qty);
+	{
+		const char *cmd[7] = { "EVAL", src[INVENTORY_STOCK_ADD], "2", k1, k2, id, qbuf };
+
+		r = cluster_sync_command(c->rc, 3, 7, cmd, NULL);
+	}
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
 		free(src[i]);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
 		ctl_fail("redis: %s; stock addition %s is journaled and applied later",
-		    r == NULL ? c->rc->errstr : r->type == REDIS_REPLY_ERROR ? r->str :
+		    r == NULL ? cluster_sync_errstr(c->rc) : r->type == REDIS_REPLY_ERROR ? r->str :
 		    "unexpected reply", id);
 		freeReplyObject(r);
 		return 1;
@@ -202,13 +213,15 @@ static int
 ctl_stock_get(struct ctl *c, const char *sku, struct stock_row *row)
 {
 	char key[INVENTORY_KEY_MAX];
+	const char *argv[6] = { "HMGET", key, "available", "reserved", "sold", "added" };
 	redisReply *r;
 
 	memset(row, 0, sizeof(*row));
 	inventory_key_stock(key, sizeof(key), c->cf->redis_prefix, sku);
-	r = redisCommand(c->rc, "HMGET %s available reserved sold added", key);
+	r = cluster_sync_command(c->rc, 1, 6, argv, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-		ctl_fail("redis: %s", r == NULL ? c->rc->errstr : "unexpected reply");
+		ctl_fail("redis: %s", r == NULL ? cluster_sync_errstr(c->rc) :
+		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
 		freeReplyObject(r);
 		return -EIO;
 	}
@@ -226,39 +239,79 @@ ctl_stock_get(struct ctl *c, const char *sku, struct stock_row *row)
 	return 0;
 }
 
-/* Every sku with a stock hash in Redis (SCAN, so it never blocks Redis). */
-static char **
-ctl_redis_skus(struct ctl *c, const char *suffix, int *n)
+/* Keys of a SCAN, collected (what the callback of cluster_sync_scan() fills). */
+struct ctl_keys {
+	char **v;
+	int n, cap;
+	size_t plen;		/* of the prefix */
+	const char *suffix;	/* keep only PREFIX{...}SUFFIX; NULL keeps PREFIX{...}... */
+	bool skus;		/* store the sku between the braces, not the key */
+};
+
+static int
+ctl_keys_add(const char *key, void *arg)
 {
-	char **v = NULL, pattern[INVENTORY_KEY_MAX], cursor[32] = "0";
-	size_t plen = strlen(c->cf->redis_prefix);
-	int cap = 0;
+	struct ctl_keys *ks = arg;
+	const char *k = key + ks->plen, *close;
 
-	*n = 0;
+	if (strlen(key) < ks->plen || *k != '{' || (close = strchr(k, '}')) == NULL)
+		return 0;
+	if (ks->suffix != NULL && strcmp(close + 1, ks->suffix) != 0)
+		return 0;
+	if (ks->n == ks->cap) {
+		ks->cap = ks->cap ? ks->cap * 2 : 64;
+		ks->v = xrealloc(ks->v, (size_t)ks->cap * sizeof(*ks->v));
+	}
+	ks->v[ks->n++] = ks->skus ? xstrndup(k + 1, (size_t)(close - k - 1)) : xstrdup(key);
+	return 0;
+}
+
+static void
+ctl_keys_free(struct ctl_keys *ks)
+{
+	for (int i = 0; i < ks->n; i++)
+		free(ks->v[i]);
+	free(ks->v);
+	ks->v = NULL;
+	ks->n = ks->cap = 0;
+}
+
+static int ctl_cmpstr(const void *a, const void *b);
+
+/* Sorted, each once: a key whose slot moves during a cluster SCAN can be
+ * seen on both masters. */
+static void
+ctl_keys_sort(struct ctl_keys *ks)
+{
+	int n = 0;
+
+	qsort(ks->v, (size_t)ks->n, sizeof(*ks->v), ctl_cmpstr);
+	for (int i = 0; i < ks->n; i++) {
+		if (n > 0 && strcmp(ks->v[n - 1], ks->v[i]) == 0)
+			free(ks->v[i]);
+		else
+			ks->v[n++] = ks->v[i];
+	}
+	ks->n = n;
+}
+
+/* Every sku with a stock hash in Redis (SCAN, so it never blocks Redis;
+ * every master of a cluster), sorted; *err < 0 when the SCAN failed. */
+static char **
+ctl_redis_skus(struct ctl *c, const char *suffix, int *n, int *err)
+{
+	struct ctl_keys ks = { .plen = strlen(c->cf->redis_prefix), .skus = true };
+	char pattern[INVENTORY_KEY_MAX], want[64];
+
+	snprintf(want, sizeof(want), ":%s", suffix);
+	ks.suffix = want;
 	snprintf(pattern, sizeof(pattern), "%s{*}:%s", c->cf->redis_prefix, suffix);
-	do {
-		redisReply *r = redisCommand(c->rc, "SCAN %s MATCH %s COUNT 1000", cursor,
-		    pattern);
-
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			freeReplyObject(r);
-			break;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			const char *k = r->element[1]->element[i]->str + plen, *close;
-
-			if (*k != '{' || (close = strchr(k, '}')) == NULL)
-				continue;
-			if (*n == cap) {
-				cap = cap ? cap * 2 : 64;
-				v = xrealloc(v, (size_t)cap * sizeof(*v));
-			}
-			v[(*n)++] = xstrndup(k + 1, (size_t)(close - k - 1));
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
-	return v;
+	*err = cluster_sync_scan(c->rc, pattern, ctl_keys_add, &ks);
+	if (*err < 0)
+		ctl_fail("redis SCAN: %s", cluster_sync_errstr(c->rc));
+	ctl_keys_sort(&ks);
+	*n = ks.n;
+	return ks.v;
 }
 
 static int
@@ -282,8 +335,12 @@ ctl_stock_show(struct ctl *c, int argc, char **argv)
 		for (int i = 0; i < n; i++)
 			skus[i] = xstrdup(argv[i]);
 	} else {
-		skus = ctl_redis_skus(c, "stock", &n);
-		qsort(skus, (size_t)n, sizeof(*skus), ctl_cmpstr);
+		int err;
+
+		/* What a failed SCAN found is still shown, with exit 1. */
+		skus = ctl_redis_skus(c, "stock", &n, &err);
+		if (err < 0)
+			status = 1;
 	}
 	if (c->json) {
 		doc = json_object();
@@ -560,6 +617,7 @@ struct reconcile {
 	json_t *problems;
 	int skus;
 	int unsettled;
+	const char *source;	/* what Redis is compared with: "journal", "changelog" */
 };
 
 static void
@@ -586,6 +644,9 @@ ctl_reconcile_stock_row(sqlite3_stmt *st, void *arg)
 	    sqlite3_column_type(st, 5) != SQLITE_NULL;
 	long long r_av = sqlite3_column_int64(st, 5), r_res = sqlite3_column_int64(st, 6),
 	    r_sold = sqlite3_column_int64(st, 7), r_add = sqlite3_column_int64(st, 8);
+	/* The changelog knows no stock additions (NULL): Redis's own
+	 * invariant is all that checks added then. */
+	bool knows_added = sqlite3_column_type(st, 1) != SQLITE_NULL;
 	char detail[512];
 
 	rc->skus++;
@@ -603,14 +664,24 @@ ctl_reconcile_stock_row(sqlite3_stmt *st, void *arg)
 		rc->unsettled++;
 		return 0;
 	}
+	if (!knows_added)
+		added = r_add;
 	if (!in_redis && (added != 0 || reserved != 0 || sold != 0)) {
-		snprintf(detail, sizeof(detail), "journal: added %lld, reserved %lld, sold "
-		    "%lld; Redis has no stock for it", added, reserved, sold);
+		if (knows_added)
+			snprintf(detail, sizeof(detail), "%s: added %lld, reserved %lld, sold "
+			    "%lld; Redis has no stock for it", rc->source, added, reserved, sold);
+		else
+			snprintf(detail, sizeof(detail), "%s: reserved %lld, sold %lld; Redis "
+			    "has no stock for it", rc->source, reserved, sold);
 		ctl_problem(rc, "missing_in_redis", sku, NULL, detail);
 	} else if (in_redis && (added != r_add || reserved != r_res || sold != r_sold)) {
-		snprintf(detail, sizeof(detail), "journal: added %lld, reserved %lld, sold "
-		    "%lld; Redis: added %lld, reserved %lld, sold %lld", added, reserved, sold,
-		    r_add, r_res, r_sold);
+		if (knows_added)
+			snprintf(detail, sizeof(detail), "%s: added %lld, reserved %lld, sold "
+			    "%lld; Redis: added %lld, reserved %lld, sold %lld", rc->source, added,
+			    reserved, sold, r_add, r_res, r_sold);
+		else
+			snprintf(detail, sizeof(detail), "%s: reserved %lld, sold %lld; Redis: "
+			    "reserved %lld, sold %lld", rc->source, reserved, sold, r_res, r_sold);
 		ctl_problem(rc, "counter_drift", sku, NULL, detail);
 	}
 	return 0;
@@ -630,37 +701,32 @@ ctl_reconcile_line_row(sqlite3_stmt *st, void *arg)
 static int
 ctl_reconcile_load(struct ctl *c)
 {
-	char **keys = NULL, cursor[32] = "0", pattern[INVENTORY_KEY_MAX];
-	size_t plen = strlen(c->cf->redis_prefix);
-	int nkeys = 0, cap = 0, err = 0;
+	struct ctl_keys ks = { .plen = strlen(c->cf->redis_prefix) };
+	char pattern[INVENTORY_KEY_MAX];
+	size_t plen = ks.plen;
+	char **keys;
+	int nkeys, err = 0;
 
 	if (journal_report(c->j, "redis_tables", NULL, 0, NULL, NULL) < 0)
 		return ctl_fail("journal: %s", journal_errmsg(c->j));
 	snprintf(pattern, sizeof(pattern), "%s{*}:*", c->cf->redis_prefix);
-	do {
-		redisReply *r = redisCommand(c->rc, "SCAN %s MATCH %s COUNT 1000", cursor, pattern);
+	if (cluster_sync_scan(c->rc, pattern, ctl_keys_add, &ks) < 0) {
+		err = ctl_fail("redis SCAN: %s", cluster_sync_errstr(c->rc));
+		goto out;
+	}
+	/* Only stock hashes and reservation records, each once. */
+	ctl_keys_sort(&ks);
+	keys = ks.v;
+	nkeys = 0;
+	for (int i = 0; i < ks.n; i++) {
+		const char *close = strchr(ks.v[i] + plen, '}');
 
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			err = ctl_fail("redis SCAN: %s", r == NULL ? c->rc->errstr : "bad reply");
-			freeReplyObject(r);
-			goto out;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			const char *k = r->element[1]->element[i]->str;
-			const char *close = strchr(k + plen, '}');
-
-			if (close == NULL || (strcmp(close, "}:stock") != 0 &&
-			    strncmp(close, "}:r:", 4) != 0))
-				continue;
-			if (nkeys == cap) {
-				cap = cap ? cap * 2 : 1024;
-				keys = xrealloc(keys, (size_t)cap * sizeof(*keys));
-			}
-			keys[nkeys++] = xstrdup(k);
-		}
-		freeReplyObject(r);
-	} while (strcmp(cursor, "0") != 0);
+		if (strcmp(close, "}:stock") == 0 || strncmp(close, "}:r:", 4) == 0)
+			keys[nkeys++] = ks.v[i];
+		else
+			free(ks.v[i]);
+	}
+	ks.n = nkeys;
 
 	if (journal_begin(c->j) < 0) {
 		err = ctl_fail("journal: %s", journal_errmsg(c->j));
@@ -670,27 +736,35 @@ ctl_reconcile_load(struct ctl *c)
 		int end = base + 1000 < nkeys ? base + 1000 : nkeys;
 
 		for (int i = base; i < end; i++) {
-			if (strstr(keys[i] + plen, "}:stock") != NULL)
-				redisAppendCommand(c->rc, "HMGET %s available reserved sold added",
-				    keys[i]);
-			else
-				redisAppendCommand(c->rc, "HMGET %s state qty order", keys[i]);
+			const char *stock[6] = { "HMGET", keys[i], "available", "reserved", "sold",
+			    "added" };
+			const char *resv[5] = { "HMGET", keys[i], "state", "qty", "order" };
+			bool is_stock = strstr(keys[i] + plen, "}:stock") != NULL;
+
+			if (cluster_sync_append(c->rc, 1, is_stock ? 6 : 5, is_stock ? stock : resv,
+			    NULL) < 0) {
+				err = ctl_fail("redis: %s", cluster_sync_errstr(c->rc));
+				break;
+			}
 		}
 		for (int i = base; i < end; i++) {
 			redisReply *r = NULL;
 			const char *sku0 = keys[i] + plen + 1;
 			const char *close = strchr(sku0, '}');
-			char *sku = xstrndup(sku0, (size_t)(close - sku0));
+			char *sku;
 			const char *p[5];
 			char buf[4][24];
 
-			if (redisGetReply(c->rc, (void **)&r) != REDIS_OK || r == NULL ||
-			    r->type != REDIS_REPLY_ARRAY) {
-				err = ctl_fail("redis: %s", c->rc->errstr);
-				free(sku);
-				freeReplyObject(r);
+			if (cluster_sync_queued(c->rc) == 0)
 				break;
+			if (cluster_sync_get_reply(c->rc, &r) < 0 || r->type != REDIS_REPLY_ARRAY) {
+				if (err == 0)
+					err = ctl_fail("redis: %s", r == NULL ? cluster_sync_errstr(c->rc) :
+					    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
+				freeReplyObject(r);
+				continue;	/* the rest of the replies still come */
 			}
+			sku = xstrndup(sku0, (size_t)(close - sku0));
 			if (strcmp(close, "}:stock") == 0) {
 				p[0] = sku;
 				for (int f = 0; f < 4; f++) {
@@ -717,36 +791,480 @@ ctl_reconcile_load(struct ctl *c)
 	if (journal_commit(c->j) < 0 && err == 0)
 		err = ctl_fail("journal: %s", journal_errmsg(c->j));
 out:
-	for (int i = 0; i < nkeys; i++)
-		free(keys[i]);
-	free(keys);
+	ctl_keys_free(&ks);
+	return err;
+}
+
+/* ---- reconcile --changelog ---------------------------------------------- */
+
+#define CTL_KAFKA_TIMEOUT_MS 10000	/* one metadata or end offset request */
+/* Nothing read for this long while partitions are still short of their
+ * end: the broker or a leader is gone, and waiting longer shows nothing. */
+#define CTL_CHANGELOG_STALL_MS 30000
+
+/* One partition of the state topic, read from its start to where it ended
+ * when the read began. */
+struct changelog_part {
+	int32_t id;
+	int64_t high;		/* the high watermark at the start */
+	bool done;
+};
+
+struct changelog {
+	struct ctl *c;
+	struct reconcile *rc;
+	const char *topic;
+	struct changelog_part *parts;
+	int nparts;
+	long long records, tombstones;
+	int orders, new_orders;
+	bool failed;		/* a journal call failed inside a row callback */
+};
+
+/* The states a changelog record may carry; NONE: only parked events. */
+static const char *const ctl_changelog_states[] = {
+	"NONE", "NEW", "RESERVED", "CONFIRMED", "REJECTED", "CANCELLED", NULL,
+};
+
+static void
+ctl_changelog_bad(struct changelog *cl, const rd_kafka_message_t *m, const char *order_id,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* A record that cannot be read is drift of its own: the order it was
+ * about is compared on its other records only. */
+static void
+ctl_changelog_bad(struct changelog *cl, const rd_kafka_message_t *m, const char *order_id,
+    const char *fmt, ...)
+{
+	char why[256], detail[400];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	snprintf(detail, sizeof(detail), "%s [%" PRId32 "] offset %" PRId64 ": %s", cl->topic,
+	    m->partition, m->offset, why);
+	ctl_problem(cl->rc, "changelog_bad_record", NULL, order_id, detail);
+}
+
+/* Checks one record and keeps it in temp.changelog_orders when its
+ * (epoch, version) is the order's highest so far. */
+static int
+ctl_changelog_record(struct changelog *cl, const rd_kafka_message_t *m)
+{
+	struct saga_line lines[SAGA_MAX_LINES];
+	char num[4][24], key[EVENT_ORDER_ID_MAX + 1] = "";
+	const char *order_id, *state, *text, *p[7];
+	json_error_t jerr;
+	json_t *doc, *v;
+	int nlines, i, err = 0;
+
+	cl->records++;
+	/* Names the order of a record whose own order_id is unreadable. */
+	if (m->key != NULL && event_valid_name(m->key, m->key_len, EVENT_ORDER_ID_MAX)) {
+		memcpy(key, m->key, m->key_len);
+		key[m->key_len] = '\0';
+	}
+	/* A tombstone (the order was dropped) carries no (epoch, version), so
+	 * it outranks none of the order's records: it is skipped. */
+	if (m->payload == NULL) {
+		cl->tombstones++;
+		return 0;
+	}
+	doc = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(doc)) {
+		ctl_changelog_bad(cl, m, key[0] ? key : NULL, "%s",
+		    doc == NULL ? jerr.text : "not a JSON object");
+		goto out;
+	}
+	order_id = json_string_value(json_object_get(doc, "order_id"));
+	if (order_id == NULL || !event_valid_name(order_id, strlen(order_id), EVENT_ORDER_ID_MAX)) {
+		ctl_changelog_bad(cl, m, key[0] ? key : NULL, "order_id: missing or not an "
+		    "order id");
+		goto out;
+	}
+	if (m->key != NULL && (m->key_len != strlen(order_id) ||
+	    memcmp(m->key, order_id, m->key_len) != 0)) {
+		ctl_changelog_bad(cl, m, order_id, "the key is not the order_id");
+		goto out;
+	}
+	for (i = 0; i < 2; i++) {
+		v = json_object_get(doc, i == 0 ? "epoch" : "version");
+		if (!json_is_integer(v) || json_integer_value(v) < 0) {
+			ctl_changelog_bad(cl, m, order_id, "%s: not an integer >= 0",
+			    i == 0 ? "epoch" : "version");
+			goto out;
+		}
+		snprintf(num[i], sizeof(num[i]), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
+	}
+	state = json_string_value(json_object_get(doc, "state"));
+	for (i = 0; state != NULL && ctl_changelog_states[i] != NULL; i++)
+		if (strcmp(state, ctl_changelog_states[i]) == 0)
+			break;
+	if (state == NULL || ctl_changelog_states[i] == NULL) {
+		ctl_changelog_bad(cl, m, order_id, "state: not one of NONE, NEW, RESERVED, "
+		    "CONFIRMED, REJECTED, CANCELLED");
+		goto out;
+	}
+	/* An order not created yet (NONE) may have no lines at all. */
+	v = json_object_get(doc, "lines");
+	text = v == NULL || json_is_null(v) ? "" : json_string_value(v);
+	if (text == NULL || event_lines_parse(text, lines, &nlines) < 0) {
+		ctl_changelog_bad(cl, m, order_id, "lines: not \"sku qty;sku qty\"");
+		goto out;
+	}
+	/* Summed per sku by the writer: a sku twice is a broken record. */
+	for (i = 0; i < nlines; i++)
+		for (int k = 0; k < i; k++)
+			if (strcmp(lines[i].sku, lines[k].sku) == 0) {
+				ctl_changelog_bad(cl, m, order_id, "lines: sku %s twice",
+				    lines[i].sku);
+				goto out;
+			}
+	snprintf(num[2], sizeof(num[2]), "%" PRId32, m->partition);
+	snprintf(num[3], sizeof(num[3]), "%" PRId64, m->offset);
+	p[0] = order_id;
+	p[1] = num[0];
+	p[2] = num[1];
+	p[3] = state;
+	p[4] = text;
+	p[5] = num[2];
+	p[6] = num[3];
+	if (journal_report(cl->c->j, "changelog_record", p, 7, NULL, NULL) < 0) {
+		ctl_fail("journal: %s", journal_errmsg(cl->c->j));
+		err = -EIO;
+	}
+out:
+	json_decref(doc);
+	return err;
+}
+
+/* Splits the lines of one current record into temp.changelog_lines. */
+static int
+ctl_changelog_lines_row(sqlite3_stmt *st, void *arg)
+{
+	struct changelog *cl = arg;
+	const char *order_id = (const char *)sqlite3_column_text(st, 0);
+	struct saga_line lines[SAGA_MAX_LINES];
+	int nlines;
+
+	/* Checked when the record was read. */
+	if (event_lines_parse((const char *)sqlite3_column_text(st, 1), lines, &nlines) < 0)
+		nlines = 0;
+	for (int i = 0; i < nlines; i++) {
+		char qty[24];
+		const char *p[3] = { order_id, lines[i].sku, qty };
+
+		snprintf(qty, sizeof(qty), "%" PRId64, lines[i].qty);
+		if (journal_report(cl->c->j, "changelog_line_insert", p, 3, NULL, NULL) < 0) {
+			cl->failed = true;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int
+ctl_changelog_counts_row(sqlite3_stmt *st, void *arg)
+{
+	struct changelog *cl = arg;
+
+	cl->orders = sqlite3_column_int(st, 0);
+	cl->new_orders = sqlite3_column_int(st, 1);
+	return 0;
+}
+
+/*
+ * A consumer for the state topic and its partitions.  Returns 0, -EINVAL
+ * for a [kafka] configuration librdkafka refuses, -ENOENT when the topic
+ * does not exist, or -EIO; each said on stderr.
+ */
+static int
+ctl_changelog_open(struct changelog *cl, rd_kafka_t **out)
+{
+	/* librdkafka wants a group.id even for assign(); this one is never
+	 * joined nor committed to: the read starts at every partition's start. */
+	char *group = xasprintf("orderctl-reconcile-%ld", (long)getpid());
+	const char *forced[] = {
+		"group.id", group, "enable.auto.commit", "false",
+		"enable.auto.offset.store", "false", "enable.partition.eof", "true",
+		"auto.offset.reset", "earliest", NULL,
+	};
+	const struct rd_kafka_metadata *md = NULL;
+	rd_kafka_conf_t *conf;
+	rd_kafka_topic_t *rkt = NULL;
+	rd_kafka_resp_err_t e;
+	rd_kafka_t *rk = NULL;
+	char *cause = NULL, errstr[512];
+	int err = 0;
+
+	*out = NULL;
+	if ((conf = kafka_conf_new(cl->c->cf, NULL, forced, &cause)) == NULL) {
+		ctl_fail("%s", cause);
+		free(cause);
+		err = -EINVAL;
+		goto fail;
+	}
+	if ((rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
+		rd_kafka_conf_destroy(conf);
+		ctl_fail("kafka consumer: %s", errstr);
+		err = -EINVAL;
+		goto fail;
+	}
+	rkt = rd_kafka_topic_new(rk, cl->topic, NULL);
+	e = rd_kafka_metadata(rk, 0, rkt, &md, CTL_KAFKA_TIMEOUT_MS);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
+		e = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err;
+	if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+		ctl_fail("changelog topic %s ([topics] state): no such topic", cl->topic);
+		err = -ENOENT;
+		goto fail;
+	}
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		ctl_fail("kafka: changelog topic %s: %s", cl->topic, rd_kafka_err2str(e));
+		err = -EIO;
+		goto fail;
+	}
+	cl->nparts = md->topics[0].partition_cnt;
+	cl->parts = xcalloc((size_t)cl->nparts + 1, sizeof(*cl->parts));
+	for (int i = 0; i < cl->nparts; i++)
+		cl->parts[i].id = md->topics[0].partitions[i].id;
+	rd_kafka_metadata_destroy(md);
+	rd_kafka_topic_destroy(rkt);
+	free(group);
+	*out = rk;
+	return 0;
+fail:
+	if (md != NULL)
+		rd_kafka_metadata_destroy(md);
+	if (rkt != NULL)
+		rd_kafka_topic_destroy(rkt);
+	if (rk != NULL)
+		rd_kafka_destroy(rk);
+	free(group);
+	return err;
+}
+
+static struct changelog_part *
+ctl_changelog_part(struct changelog *cl, int32_t id)
+{
+	for (int i = 0; i < cl->nparts; i++)
+		if (cl->parts[i].id == id)
+			return &cl->parts[i];
+	return NULL;
+}
+
+/* Errors librdkafka recovers from by itself: only a stall ends the read. */
+static bool
+ctl_kafka_transient(rd_kafka_resp_err_t e)
+{
+	return e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
+	    e == RD_KAFKA_RESP_ERR__RESOLVE || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
+	    e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
+	    e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
+}
+
+/*
+ * Reads every partition from its start up to its high watermark at the
+ * start of the read: records published later belong to a later run.
+ */
+static int
+ctl_changelog_read(struct changelog *cl, rd_kafka_t *rk)
+{
+	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(cl->nparts);
+	rd_kafka_resp_err_t e;
+	int64_t last;
+	int left = 0, err = 0;
+
+	for (int i = 0; i < cl->nparts; i++) {
+		struct changelog_part *part = &cl->parts[i];
+		int64_t lo, hi;
+
+		/* A topic created a moment ago may not have elected its leaders
+		 * yet: that answer is worth a few more tries, others are not. */
+		for (int tries = 0; ; tries++) {
+			e = rd_kafka_query_watermark_offsets(rk, cl->topic, part->id, &lo, &hi,
+			    CTL_KAFKA_TIMEOUT_MS);
+			if ((e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+			    e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+			    e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) || tries == 50)
+				break;
+			usleep(200000);
+		}
+		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+			err = -EIO;
+			ctl_fail("kafka: %s [%" PRId32 "]: end offset: %s", cl->topic, part->id,
+			    rd_kafka_err2str(e));
+			goto out;
+		}
+		part->high = hi;
+		part->done = hi <= lo;
+		if (!part->done) {
+			rd_kafka_topic_partition_list_add(l, cl->topic, part->id)->offset =
+			    RD_KAFKA_OFFSET_BEGINNING;
+			left++;
+		}
+	}
+	if (left > 0 && (e = rd_kafka_assign(rk, l)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+		err = -EIO;
+		ctl_fail("kafka: %s: assign: %s", cl->topic, rd_kafka_err2str(e));
+		goto out;
+	}
+	last = util_mono_us();
+	while (left > 0 && err == 0) {
+		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
+		struct changelog_part *part;
+
+		if (m == NULL || (m->err && ctl_kafka_transient(m->err))) {
+			if (m != NULL)
+				rd_kafka_message_destroy(m);
+			if (util_mono_us() - last > CTL_CHANGELOG_STALL_MS * 1000LL) {
+				err = -ETIMEDOUT;
+				ctl_fail("kafka: %s: nothing read for %d s, %d partitions short of "
+				    "their end", cl->topic, CTL_CHANGELOG_STALL_MS / 1000, left);
+			}
+			continue;
+		}
+		last = util_mono_us();
+		part = ctl_changelog_part(cl, m->partition);
+		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
+			/* Short of the watermark only when the rest is not readable
+			 * yet (an open transaction): not this run's either. */
+			if (part != NULL && !part->done) {
+				part->done = true;
+				left--;
+			}
+		} else if (m->err) {
+			err = -EIO;
+			ctl_fail("kafka: %s: %s", cl->topic, rd_kafka_message_errstr(m));
+		} else if (part != NULL && !part->done) {
+			if (m->offset < part->high)
+				err = ctl_changelog_record(cl, m);
+			/* Offsets have gaps (compaction, transaction markers). */
+			if (m->offset >= part->high - 1) {
+				part->done = true;
+				left--;
+			}
+		}
+		rd_kafka_message_destroy(m);
+	}
+out:
+	rd_kafka_topic_partition_list_destroy(l);
+	return err;
+}
+
+/*
+ * Fills the TEMP tables of an in-memory database with Redis and the
+ * current record of every order in the state topic.  Returns 0, or
+ * -EINVAL / -ENOENT (configuration: exit 2) or another negative errno,
+ * each said on stderr.
+ */
+static int
+ctl_changelog(struct changelog *cl)
+{
+	struct journal_options jo = { .busy_timeout_ms = 10000 };
+	struct ctl *c = cl->c;
+	rd_kafka_t *rk = NULL;
+	char *cause = NULL;
+	bool open_tx = false;
+	int err;
+
+	if (cl->topic[0] == '\0') {
+		ctl_fail("topics.state is empty: there is no changelog topic to read");
+		return -EINVAL;
+	}
+	/* A database of its own: a journal knows only its own instance's
+	 * orders, and this host may have none. */
+	if (journal_open(&c->j, ":memory:", &jo, &cause) < 0) {
+		ctl_fail("%s", cause);
+		free(cause);
+		return -EIO;
+	}
+	/* The topic first, so a wrong name fails before any Redis work. */
+	if ((err = ctl_changelog_open(cl, &rk)) < 0)
+		goto fail;
+	/* Redis before the end offsets: a state orderd publishes while Redis
+	 * is read is then still in this run's part of the topic. */
+	if (ctl_redis(c) || ctl_reconcile_load(c)) {
+		err = -EIO;
+		goto fail;
+	}
+	if (journal_report(c->j, "changelog_tables", NULL, 0, NULL, NULL) < 0 ||
+	    journal_begin(c->j) < 0) {
+		err = -EIO;
+		ctl_fail("journal: %s", journal_errmsg(c->j));
+		goto fail;
+	}
+	open_tx = true;
+	if ((err = ctl_changelog_read(cl, rk)) < 0)
+		goto fail;
+	if (journal_report(c->j, "changelog_current", NULL, 0, ctl_changelog_lines_row,
+	    cl) < 0 || cl->failed ||
+	    journal_report(c->j, "changelog_counts", NULL, 0, ctl_changelog_counts_row,
+	    cl) < 0 || journal_commit(c->j) < 0) {
+		err = -EIO;
+		ctl_fail("journal: %s", journal_errmsg(c->j));
+		goto fail;
+	}
+	rd_kafka_consumer_close(rk);
+	rd_kafka_destroy(rk);
+	return 0;
+fail:
+	if (open_tx)
+		journal_rollback(c->j);
+	if (rk != NULL) {
+		rd_kafka_consumer_close(rk);
+		rd_kafka_destroy(rk);
+	}
 	return err;
 }
 
 static int
 ctl_reconcile(struct ctl *c, int argc, char **argv)
 {
-	struct reconcile rc = { .problems = json_array() };
+	struct reconcile rc = { .problems = json_array(), .source = "journal" };
+	struct changelog cl = { .c = c, .rc = &rc, .topic = c->cf->topic_state };
+	bool changelog = argc == 1 && strcmp(argv[0], "--changelog") == 0;
 	size_t n;
+	int err;
 
-	if (argc != 0) {
-		fprintf(stderr, "orderctl: usage: reconcile [--json]\n");
+	if (argc != 0 && !changelog) {
+		fprintf(stderr, "orderctl: usage: reconcile [--changelog] [--json]\n");
 		json_decref(rc.problems);
 		return 2;
 	}
-	if (ctl_journal(c) || ctl_redis(c) || ctl_reconcile_load(c)) {
+	if (changelog) {
+		rc.source = "changelog";
+		err = ctl_changelog(&cl);
+		free(cl.parts);
+		if (err < 0) {
+			json_decref(rc.problems);
+			/* A [kafka] key librdkafka refuses or a topic that is not
+			 * there is configuration. */
+			return err == -EINVAL || err == -ENOENT ? 2 : 1;
+		}
+	} else if (ctl_journal(c) || ctl_redis(c) || ctl_reconcile_load(c)) {
 		json_decref(rc.problems);
 		return 1;
 	}
-	if (journal_report(c->j, "reconcile_stock", NULL, 0, ctl_reconcile_stock_row, &rc) < 0 ||
-	    journal_report(c->j, "reconcile_lines", NULL, 0, ctl_reconcile_line_row, &rc) < 0) {
+	if (journal_report(c->j, changelog ? "changelog_reconcile_stock" : "reconcile_stock",
+	    NULL, 0, ctl_reconcile_stock_row, &rc) < 0 ||
+	    journal_report(c->j, changelog ? "changelog_reconcile_lines" : "reconcile_lines",
+	    NULL, 0, ctl_reconcile_line_row, &rc) < 0) {
 		json_decref(rc.problems);
 		return ctl_fail("journal: %s", journal_errmsg(c->j));
 	}
 	n = json_array_size(rc.problems);
 	if (c->json) {
-		ctl_print_json(json_pack("{s:b, s:o, s:i, s:i}", "ok", n == 0, "problems",
-		    rc.problems, "skus", rc.skus, "unsettled_skus", rc.unsettled));
+		json_t *doc = json_pack("{s:b, s:o, s:i, s:i}", "ok", n == 0, "problems",
+		    rc.problems, "skus", rc.skus, "unsettled_skus", rc.unsettled);
+
+		if (changelog)
+			json_object_set_new(doc, "changelog", json_pack("{s:s, s:I, s:I, s:i, s:i}",
+			    "topic", cl.topic, "records", (json_int_t)cl.records,
+			    "tombstones", (json_int_t)cl.tombstones, "orders", cl.orders,
+			    "new_orders", cl.new_orders));
+		ctl_print_json(doc);
 		return n == 0 ? 0 : 1;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -759,8 +1277,14 @@ ctl_reconcile(struct ctl *c, int argc, char **argv)
 		    json_string_value(json_object_get(p, "order_id")) : "-",
 		    json_string_value(json_object_get(p, "detail")));
 	}
-	printf("reconcile: %s: %d skus, %d unsettled (steps in flight), %zu problems\n",
-	    n == 0 ? "ok" : "DRIFT", rc.skus, rc.unsettled, n);
+	if (changelog)
+		printf("reconcile: %s: %d skus, %d unsettled (orders in NEW), %zu problems; "
+		    "changelog %s: %lld records (%lld tombstones), %d orders, %d in NEW not "
+		    "compared\n", n == 0 ? "ok" : "DRIFT", rc.skus, rc.unsettled, n, cl.topic,
+		    cl.records, cl.tombstones, cl.orders, cl.new_orders);
+	else
+		printf("reconcile: %s: %d skus, %d unsettled (steps in flight), %zu problems\n",
+		    n == 0 ? "ok" : "DRIFT", rc.skus, rc.unsettled, n);
 	json_decref(rc.problems);
 	return n == 0 ? 0 : 1;
 }
@@ -800,14 +1324,14 @@ ctl_restore_drain(struct restore *rs, int keep)
 	while (rs->pending > keep) {
 		redisReply *r = NULL;
 
-		if (redisGetReply(rs->c->rc, (void **)&r) != REDIS_OK || r == NULL) {
-			if (!rs->failed)
-				ctl_fail("redis: %s", rs->c->rc->errstr);
-			rs->failed = true;
-			rs->pending = 0;
-			return -EIO;
-		}
 		rs->pending--;
+		if (cluster_sync_get_reply(rs->c->rc, &r) < 0) {
+			/* The replies after it are read all the same. */
+			if (!rs->failed)
+				ctl_fail("redis: %s", cluster_sync_errstr(rs->c->rc));
+			rs->failed = true;
+			continue;
+		}
 		if (r->type == REDIS_REPLY_ERROR) {
 			if (!rs->failed)
 				ctl_fail("redis: restore.lua: %s", r->str);
@@ -826,12 +1350,21 @@ ctl_restore_call(struct restore *rs, int argc, const char **argv)
 {
 	if (rs->failed)
 		return -EIO;
-	if (redisAppendCommandArgv(rs->c->rc, argc, argv, NULL) != REDIS_OK) {
+	/* Every call is EVALSHA SHA NKEYS KEY...: routed by its first key. */
+	if (cluster_sync_append(rs->c->rc, 3, argc, argv, NULL) < 0) {
+		ctl_fail("redis: %s", cluster_sync_errstr(rs->c->rc));
 		rs->failed = true;
-		return -ENOMEM;
+		return -EIO;
 	}
 	rs->pending++;
 	return rs->pending >= CTL_PIPELINE ? ctl_restore_drain(rs, 0) : 0;
+}
+
+static int
+ctl_first_key(const char *key, void *arg)
+{
+	*(char **)arg = xstrdup(key);
+	return 1;	/* one is enough */
 }
 
 /* The first key under the prefix, or NULL when there is none (*err < 0 on
@@ -839,27 +1372,16 @@ ctl_restore_call(struct restore *rs, int argc, const char **argv)
 static char *
 ctl_redis_any_key(struct ctl *c, int *err)
 {
-	char pattern[INVENTORY_KEY_MAX * 2 + 2], cursor[32] = "0", *key = NULL;
+	char pattern[INVENTORY_KEY_MAX * 2 + 2], *key = NULL;
 
-	*err = 0;
 	ctl_glob_escape(pattern, sizeof(pattern) - 1, c->cf->redis_prefix);
 	strcat(pattern, "*");
-	do {
-		redisReply *r = redisCommand(c->rc, "SCAN %s MATCH %s COUNT 1000", cursor,
-		    pattern);
-
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			ctl_fail("redis SCAN: %s", r == NULL ? c->rc->errstr :
-			    r->type == REDIS_REPLY_ERROR ? r->str : "bad reply");
-			freeReplyObject(r);
-			*err = -EIO;
-			return NULL;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		if (r->element[1]->elements > 0)
-			key = xstrdup(r->element[1]->element[0]->str);
-		freeReplyObject(r);
-	} while (key == NULL && strcmp(cursor, "0") != 0);
+	*err = cluster_sync_scan(c->rc, pattern, ctl_first_key, &key);
+	if (*err < 0) {
+		ctl_fail("redis SCAN: %s", cluster_sync_errstr(c->rc));
+		return NULL;
+	}
+	*err = 0;
 	return key;
 }
 
@@ -870,36 +1392,33 @@ static int
 ctl_restore_drop(struct restore *rs)
 {
 	struct ctl *c = rs->c;
-	char pattern[INVENTORY_KEY_MAX * 2 + 8], cursor[32] = "0";
-	size_t plen = strlen(c->cf->redis_prefix);
+	struct ctl_keys ks = { .plen = strlen(c->cf->redis_prefix) };
+	char pattern[INVENTORY_KEY_MAX * 2 + 8];
+	int err = 0;
 
 	ctl_glob_escape(pattern, sizeof(pattern) - 6, c->cf->redis_prefix);
 	strcat(pattern, "{*}:*");
-	do {
-		redisReply *r = redisCommand(c->rc, "SCAN %s MATCH %s COUNT 1000", cursor,
-		    pattern);
+	/* Collected first: a SCAN cannot share the connections with calls
+	 * whose replies are still to be read. */
+	if (cluster_sync_scan(c->rc, pattern, ctl_keys_add, &ks) < 0) {
+		ctl_fail("redis SCAN: %s", cluster_sync_errstr(c->rc));
+		ctl_keys_free(&ks);
+		return -EIO;
+	}
+	ctl_keys_sort(&ks);
+	for (int i = 0; i < ks.n && err == 0; i++) {
+		const char *k = ks.v[i];
+		const char *close = strchr(k + ks.plen, '}');
+		const char *argv[6] = { "EVALSHA", rs->sha, "1", k, "drop", NULL };
 
-		if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-			ctl_fail("redis SCAN: %s", r == NULL ? c->rc->errstr : "bad reply");
-			freeReplyObject(r);
-			return -EIO;
-		}
-		snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
-		for (size_t i = 0; i < r->element[1]->elements; i++) {
-			const char *k = r->element[1]->element[i]->str;
-			const char *close = strchr(k + plen, '}');
-			const char *argv[6] = { "EVALSHA", rs->sha, "1", k, "drop", NULL };
-
-			if (close == NULL || (strcmp(close, "}:stock") != 0 &&
-			    strcmp(close, "}:adds") != 0 && strncmp(close, "}:r:", 4) != 0))
-				continue;
-			ctl_restore_call(rs, 5, argv);
-		}
-		freeReplyObject(r);
-		/* SCAN's reply must not be taken for a pending call's. */
-		if (ctl_restore_drain(rs, 0) < 0)
-			return -EIO;
-	} while (strcmp(cursor, "0") != 0);
+		if (close == NULL || (strcmp(close, "}:stock") != 0 &&
+		    strcmp(close, "}:adds") != 0 && strncmp(close, "}:r:", 4) != 0))
+			continue;
+		err = ctl_restore_call(rs, 5, argv);
+	}
+	ctl_keys_free(&ks);
+	if (ctl_restore_drain(rs, 0) < 0)
+		return -EIO;
 	return 0;
 }
 
@@ -988,7 +1507,6 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 	struct restore rs = { .c = c };
 	char *src[INVENTORY_SCRIPT_COUNT], *cause = NULL, *key;
 	bool rebuild = false, force = false, bad = false;
-	redisReply *r;
 	sqlite3 *db;
 	int err;
 
@@ -1021,10 +1539,9 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 	if (err < 0)
 		return 1;
 	if (key != NULL && !force) {
-		ctl_fail("Redis %s:%d already holds keys under the prefix '%s' (%s, ...): "
+		ctl_fail("Redis %s already holds keys under the prefix '%s' (%s, ...): "
 		    "refusing to rebuild over them; stop orderd and use --force to replace "
-		    "its inventory keys", c->cf->redis_host, c->cf->redis_port,
-		    c->cf->redis_prefix, key);
+		    "its inventory keys", cluster_sync_name(c->rc), c->cf->redis_prefix, key);
 		free(key);
 		return 1;
 	}
@@ -1034,17 +1551,12 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 		free(cause);
 		return 1;
 	}
-	r = redisCommand(c->rc, "SCRIPT LOAD %s", src[INVENTORY_RESTORE]);
+	/* On every master of a cluster. */
+	err = cluster_sync_script_load(c->rc, src[INVENTORY_RESTORE], rs.sha);
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
 		free(src[i]);
-	if (r == NULL || r->type != REDIS_REPLY_STRING) {
-		ctl_fail("redis: SCRIPT LOAD restore: %s", r == NULL ? c->rc->errstr :
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		freeReplyObject(r);
-		return 1;
-	}
-	snprintf(rs.sha, sizeof(rs.sha), "%s", r->str);
-	freeReplyObject(r);
+	if (err < 0)
+		return ctl_fail("redis: SCRIPT LOAD restore: %s", cluster_sync_errstr(c->rc));
 	if (force && ctl_restore_drop(&rs) < 0)
 		return 1;
 
@@ -1090,9 +1602,12 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 static int
 ctl_topics(struct ctl *c, int argc, char **argv)
 {
-	const char *names[5] = { c->cf->topic_orders, c->cf->topic_payments,
-	    c->cf->topic_payment_requests, c->cf->topic_order_events, c->cf->topic_dlq };
-	rd_kafka_NewTopic_t *nt[5];
+	const char *names[6] = { c->cf->topic_orders, c->cf->topic_payments,
+	    c->cf->topic_payment_requests, c->cf->topic_order_events, c->cf->topic_dlq,
+	    c->cf->topic_state };
+	/* The changelog only when configured. */
+	int ntopics = c->cf->topic_state[0] ? 6 : 5;
+	rd_kafka_NewTopic_t *nt[6];
 	rd_kafka_conf_t *conf;
 	rd_kafka_queue_t *q;
 	rd_kafka_event_t *ev;
@@ -1126,11 +1641,15 @@ ctl_topics(struct ctl *c, int argc, char **argv)
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (rk == NULL)
 		return ctl_fail("kafka: %s", errstr);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < ntopics; i++) {
 		nt[i] = rd_kafka_NewTopic_new(names[i], i == 4 ? 1 : (int)partitions, -1,
 		    errstr, sizeof(errstr));
+		/* The changelog keeps the latest record of every order. */
+		if (i == 5)
+			rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
+	}
 	q = rd_kafka_queue_new(rk);
-	rd_kafka_CreateTopics(rk, nt, 5, NULL, q);
+	rd_kafka_CreateTopics(rk, nt, (size_t)ntopics, NULL, q);
 	ev = rd_kafka_queue_poll(q, 30000);
 	if (ev == NULL || rd_kafka_event_error(ev)) {
 		status = ctl_fail("kafka: creating topics: %s", ev ?
@@ -1153,7 +1672,7 @@ ctl_topics(struct ctl *c, int argc, char **argv)
 	if (ev != NULL)
 		rd_kafka_event_destroy(ev);
 	rd_kafka_queue_destroy(q);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < ntopics; i++)
 		rd_kafka_NewTopic_destroy(nt[i]);
 	rd_kafka_destroy(rk);
 	return status;
@@ -1251,8 +1770,7 @@ main(int argc, char **argv)
 		usage(stderr);
 		status = 2;
 	}
-	if (c.rc != NULL)
-		redisFree(c.rc);
+	cluster_sync_free(c.rc);
 	journal_free(c.j);
 	config_free(c.cf);
 	free(rest);

@@ -38,6 +38,17 @@ struct relay {
 	struct relay_stats stats;
 	bool stopped;			/* the last page stopped at a full queue */
 	bool closing;
+	bool held;			/* relay_hold(): nothing is read */
+
+	/* Ids produced and not yet acknowledged, ascending (rows are produced
+	 * in id order), with the acknowledged ones flagged until everything
+	 * before them is: acked_through is then the contiguous mark. */
+	int64_t *fifo_id;
+	bool *fifo_ack;
+	size_t fifo_head, fifo_len, fifo_cap;
+	int64_t acked_through;
+	void (*ack_fn)(void *arg);
+	void *ack_arg;
 };
 
 static void relay_fetch_cb(uv_timer_t *t);
@@ -51,6 +62,54 @@ relay_schedule(struct relay *r, uint64_t ms)
 		return;
 	r->fetch_scheduled = true;
 	uv_timer_start(&r->fetch_timer, relay_fetch_cb, ms, 0);
+}
+
+static void
+relay_fifo_push(struct relay *r, int64_t id)
+{
+	if (r->fifo_head + r->fifo_len == r->fifo_cap) {
+		if (r->fifo_head > 0) {
+			memmove(r->fifo_id, r->fifo_id + r->fifo_head, r->fifo_len * sizeof(*r->fifo_id));
+			memmove(r->fifo_ack, r->fifo_ack + r->fifo_head, r->fifo_len * sizeof(*r->fifo_ack));
+			r->fifo_head = 0;
+		}
+		if (r->fifo_len == r->fifo_cap) {
+			r->fifo_cap = r->fifo_cap ? r->fifo_cap * 2 : 1024;
+			r->fifo_id = xrealloc(r->fifo_id, r->fifo_cap * sizeof(*r->fifo_id));
+			r->fifo_ack = xrealloc(r->fifo_ack, r->fifo_cap * sizeof(*r->fifo_ack));
+		}
+	}
+	r->fifo_id[r->fifo_head + r->fifo_len] = id;
+	r->fifo_ack[r->fifo_head + r->fifo_len] = false;
+	r->fifo_len++;
+}
+
+/* Flags id acknowledged; true when acked_through moved. */
+static bool
+relay_fifo_ack(struct relay *r, int64_t id)
+{
+	size_t lo = r->fifo_head, hi = r->fifo_head + r->fifo_len;
+	bool moved = false;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (r->fifo_id[mid] < id)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo < r->fifo_head + r->fifo_len && r->fifo_id[lo] == id)
+		r->fifo_ack[lo] = true;
+	while (r->fifo_len > 0 && r->fifo_ack[r->fifo_head]) {
+		r->acked_through = r->fifo_id[r->fifo_head];
+		r->fifo_head++;
+		r->fifo_len--;
+		moved = true;
+	}
+	if (r->fifo_len == 0)
+		r->fifo_head = 0;
+	return moved;
 }
 
 static void
@@ -100,6 +159,8 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		relay_schedule(r, RELAY_RETRY_MS);
 		return;
 	}
+	if (relay_fifo_ack(r, id) && r->ack_fn != NULL)
+		r->ack_fn(r->ack_arg);
 	fault_at(FAULT_AFTER_DELIVERY);
 	kafka_note_broker_up();
 	{
@@ -156,6 +217,7 @@ relay_produce_row(const struct journal_outbox_row *row, void *arg)
 
 	e = rd_kafka_producev(kafka_handle(r->producer),
 	    RD_KAFKA_V_TOPIC(row->topic),
+	    RD_KAFKA_V_PARTITION(row->partitioned ? row->partition : RD_KAFKA_PARTITION_UA),
 	    RD_KAFKA_V_KEY(row->key, row->key_len),
 	    RD_KAFKA_V_VALUE((void *)row->payload, row->payload_len),
 	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
@@ -174,6 +236,7 @@ relay_produce_row(const struct journal_outbox_row *row, void *arg)
 		return 1;	/* the cursor stays before this row */
 	}
 	r->cursor = row->id;
+	relay_fifo_push(r, row->id);
 	r->stats.in_flight++;
 	r->stats.produced++;
 	return 0;
@@ -186,7 +249,7 @@ relay_fetch_cb(uv_timer_t *t)
 	int n;
 
 	r->fetch_scheduled = false;
-	if (r->closing)
+	if (r->closing || r->held)
 		return;
 	if (r->rewind_to > 0) {
 		/* Only once nothing is in flight, or rows would overtake each other. */
@@ -196,6 +259,9 @@ relay_fetch_cb(uv_timer_t *t)
 		}
 		r->cursor = r->rewind_to - 1;
 		r->rewind_to = 0;
+		/* Nothing is in flight: what stays in the fifo is the failed
+		 * rows and the ones after them, all produced again now. */
+		r->fifo_head = r->fifo_len = 0;
 		r->more = true;
 	}
 	for (;;) {
@@ -285,6 +351,30 @@ relay_kick(struct relay *r)
 	relay_schedule(r, 0);
 }
 
+void
+relay_hold(struct relay *r, bool held)
+{
+	r->held = held;
+	if (!held)
+		relay_kick(r);
+}
+
+int64_t
+relay_acked_through(const struct relay *r)
+{
+	/* Nothing in flight: every row up to the last one produced is in. */
+	if (r->fifo_len == 0 && r->rewind_to == 0)
+		return r->cursor > r->acked_through ? r->cursor : r->acked_through;
+	return r->acked_through;
+}
+
+void
+relay_set_ack_cb(struct relay *r, void (*fn)(void *arg), void *arg)
+{
+	r->ack_fn = fn;
+	r->ack_arg = arg;
+}
+
 bool
 relay_idle(const struct relay *r)
 {
@@ -304,6 +394,8 @@ relay_handle_closed(uv_handle_t *h)
 	struct relay *r = h->data;
 
 	if (--r->open_handles == 0) {
+		free(r->fifo_id);
+		free(r->fifo_ack);
 		free(r->acked);
 		free(r);
 	}

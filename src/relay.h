@@ -31,6 +31,14 @@ int relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
     const struct config *cf, char **cause);
 /* New rows were committed: publish them soon (coalesced within a loop turn). */
 void relay_kick(struct relay *r);
+/* Held, the relay reads no rows (orderd until its partitions are known:
+ * rows of partitions it lost are superseded, never published). */
+void relay_hold(struct relay *r, bool held);
+/* Every outbox row with an id up to this one is acknowledged by the broker
+ * (or was published, or superseded, before). */
+int64_t relay_acked_through(const struct relay *r);
+/* fn(arg) whenever relay_acked_through() moved on a delivery report. */
+void relay_set_ack_cb(struct relay *r, void (*fn)(void *arg), void *arg);
 /* True when every row known to the relay is acknowledged and nothing waits. */
 bool relay_idle(const struct relay *r);
 const struct relay_stats *relay_stats(const struct relay *r);

@@ -55,6 +55,7 @@ payments = payments
 payment_requests = payment-requests
 order_events = order-events
 dlq = orders.dlq
+state = orderd.state
 [consumer]
 group = orderd-chaos
 ; a restarted orderd takes its partitions back at once

@@ -660,6 +660,48 @@ START_TEST(test_reload)
 }
 END_TEST
 
+/* [redis] cluster and nodes: parsed, checked entry by entry, required
+ * together, and applied only by a restart. */
+START_TEST(test_redis_cluster_keys)
+{
+	char *path = write_file("c.conf",
+	    "[redis]\ncluster = yes\nnodes = 127.0.0.1:7000, 127.0.0.1:7001\n");
+	struct config *cf = load_ok(path, NULL, 0), *def = config_new(), *bad = &sentinel;
+	char *ov[] = { "redis.cluster=yes" }, *cause = NULL, *missing;
+	const char *saved = config_default_path;
+	struct lines l = { .n = 0 };
+
+	ck_assert(cf->redis_cluster);
+	ck_assert_str_eq(cf->redis_nodes, "127.0.0.1:7000, 127.0.0.1:7001");
+	ck_assert(!def->redis_cluster);
+	ck_assert_str_eq(def->redis_nodes, "");
+	ck_assert_int_eq(config_reload(def, cf, collect_line, &l), 0);
+	ck_assert(has_line(&l, "redis.cluster changed (no -> yes); restart to apply"));
+	ck_assert(has_line(&l, "redis.nodes changed ('' -> 127.0.0.1:7000, 127.0.0.1:7001); "
+	    "restart to apply"));
+	lines_free(&l);
+	expect_file_error("[redis]\ncluster = yes\nnodes = 127.0.0.1:7000,localhost\n", -EINVAL,
+	    "3: redis.nodes: '127.0.0.1:7000,localhost' has a bad entry 'localhost': not "
+	    "HOST:PORT with a port in 1..65535");
+	expect_file_error("[redis]\nnodes = 127.0.0.1:0\n", -EINVAL,
+	    "2: redis.nodes: '127.0.0.1:0' has a bad entry '127.0.0.1:0': not HOST:PORT with "
+	    "a port in 1..65535");
+	expect_file_error("[redis]\ncluster = maybe\n", -EINVAL,
+	    "2: redis.cluster: 'maybe' is not one of no, yes");
+	missing = no_default_file();
+	ck_assert_int_eq(config_load(&bad, NULL, ov, 1, &cause), -EINVAL);
+	config_default_path = saved;
+	ck_assert_ptr_null(bad);
+	ck_assert_str_eq(cause, "redis.nodes: may not be empty when redis.cluster = yes");
+	free(cause);
+	free(missing);
+	config_free(cf);
+	config_free(def);
+	unlink(path);
+	free(path);
+}
+END_TEST
+
 START_TEST(test_dump_round_trip)
 {
 	char *path = write_file("every.conf", every_key);
@@ -785,6 +827,7 @@ config_suite(void)
 	tcase_add_test(tc, test_missing_and_unreadable_files);
 	tcase_add_test(tc, test_override_errors);
 	tcase_add_test(tc, test_reload);
+	tcase_add_test(tc, test_redis_cluster_keys);
 	tcase_add_test(tc, test_dump_round_trip);
 	tcase_add_test(tc, test_free_null);
 	tcase_add_test(tc, test_sample_file_matches_defaults);

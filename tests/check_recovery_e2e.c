@@ -352,13 +352,16 @@ START_TEST(test_redis_down_journals_then_resumes)
 	ck_assert_int_eq(h_sql(h, "SELECT count(*) FROM saga_steps WHERE result IS NULL"), 3);
 	ck_assert_int_eq(h_sql(h, "SELECT count(*) FROM orders WHERE order_id IN ('o2', 'o3') "
 	    "AND state = 'NEW'"), 2);
-	/* ... and the offsets advanced (auto-commit runs every 5 s). */
+	/* ... but their offsets wait for what they cause to reach the broker
+	 * (a new owner of the partitions would need them again): only o1's
+	 * OrderCreated, answered before Redis went away, is committed
+	 * (auto-commit runs every 5 s). */
 	t0 = util_mono_us();
-	while ((h_committed(h, H_ORDERS) < 3 || h_committed(h, H_PAYMENTS) < 1) &&
-	    util_mono_us() - t0 < 20 * 1000000LL)
+	while (h_committed(h, H_ORDERS) < 1 && util_mono_us() - t0 < 20 * 1000000LL)
 		usleep(200000);
-	ck_assert_int_eq(h_committed(h, H_ORDERS), 3);
-	ck_assert_int_eq(h_committed(h, H_PAYMENTS), 1);
+	usleep(6 * 1000000);
+	ck_assert_int_eq(h_committed(h, H_ORDERS), 1);
+	ck_assert_int_le(h_committed(h, H_PAYMENTS), 0);
 	/* No output that needs Redis went out. */
 	ck_assert_int_eq(h_count(h, H_PAYMENT_REQUESTS, "o2", NULL, 1000), 0);
 	ck_assert_int_eq(h_count(h, H_PAYMENT_REQUESTS, "o3", NULL, 0), 0);
@@ -376,6 +379,13 @@ START_TEST(test_redis_down_journals_then_resumes)
 	expect_stock(h, "A", 5, 0, 5);
 	expect_stock(h, "B", 10, 0, 0);
 	expect_stock(h, "C", 7, 0, 0);
+	/* Everything answered and acknowledged: now every offset moves. */
+	t0 = util_mono_us();
+	while ((h_committed(h, H_ORDERS) < 4 || h_committed(h, H_PAYMENTS) < 2) &&
+	    util_mono_us() - t0 < 20 * 1000000LL)
+		usleep(200000);
+	ck_assert_int_eq(h_committed(h, H_ORDERS), 4);
+	ck_assert_int_eq(h_committed(h, H_PAYMENTS), 2);
 	h_count(h, H_ORDER_EVENTS, NULL, NULL, 500);
 	const char *ids[] = { "o1", "o2", "o3" };
 	for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {

@@ -4,7 +4,8 @@
 #
 # Topics, consumer group and Redis key prefix are named after NAME, the
 # journal is DIR/journal.db; the broker and Redis are the ones of
-# tests/servers.sh.  A caller that needs more keys appends sections to FILE.
+# tests/servers.sh (or the cluster of ORDERD_TEST_REDIS_NODES, when set).
+# A caller that needs more keys appends sections to FILE.
 test_conf() {
 	cat >"$1" <<CONF
 ; written for one test run ($2)
@@ -22,9 +23,14 @@ payments = $2.payments
 payment_requests = $2.payment-requests
 order_events = $2.order-events
 dlq = $2.dlq
+state = $2.state
 [consumer]
 group = $2
 [http]
 listen = ${5:-}
 CONF
+	# tests/cluster.sh: the same run on a Redis Cluster.
+	if [ -n "${ORDERD_TEST_REDIS_NODES:-}" ]; then
+		printf '[redis]\ncluster = yes\nnodes = %s\n' "$ORDERD_TEST_REDIS_NODES" >>"$1"
+	fi
 }

@@ -17,16 +17,17 @@
 #include <librdkafka/rdkafka.h>
 #include <sqlite3.h>
 
+#include "cluster.h"
 #include "harness.h"
 #include "inventory.h"
 #include "testutil.h"
 #include "util.h"
 
-static const char *const h_topic_suffix[5] = {
-	"orders", "payments", "payment-requests", "order-events", "dlq"
+static const char *const h_topic_suffix[H_NTOPICS] = {
+	"orders", "payments", "payment-requests", "order-events", "dlq", "state"
 };
-static const char *const h_topic_key[5] = {
-	"orders", "payments", "payment_requests", "order_events", "dlq"
+static const char *const h_topic_key[H_NTOPICS] = {
+	"orders", "payments", "payment_requests", "order_events", "dlq", "state"
 };
 
 const char *
@@ -87,20 +88,22 @@ h_wait_topic(rd_kafka_t *rk, const char *name)
 static void
 h_create_topics(rd_kafka_t *rk, char **names, int partitions)
 {
-	rd_kafka_NewTopic_t *nt[5];
+	rd_kafka_NewTopic_t *nt[H_NTOPICS];
 	rd_kafka_queue_t *q = rd_kafka_queue_new(rk);
 	rd_kafka_event_t *ev;
 	const rd_kafka_topic_result_t **tr;
 	char err[256];
 	size_t n;
 
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < H_NTOPICS; i++) {
 		nt[i] = rd_kafka_NewTopic_new(names[i], i == H_DLQ ? 1 : partitions, 1, err,
 		    sizeof(err));
 		/* As orderctl topics create does: room for the 2 MB hostile value. */
 		rd_kafka_NewTopic_set_config(nt[i], "max.message.bytes", "4194304");
+		if (i == H_STATE)
+			rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
 	}
-	rd_kafka_CreateTopics(rk, nt, 5, NULL, q);
+	rd_kafka_CreateTopics(rk, nt, H_NTOPICS, NULL, q);
 	ev = rd_kafka_queue_poll(q, 30000);
 	ck_assert_msg(ev != NULL, "CreateTopics timed out");
 	tr = rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
@@ -110,7 +113,7 @@ h_create_topics(rd_kafka_t *rk, char **names, int partitions)
 		    rd_kafka_topic_result_error_string(tr[i]));
 	rd_kafka_event_destroy(ev);
 	rd_kafka_queue_destroy(q);
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < H_NTOPICS; i++) {
 		rd_kafka_NewTopic_destroy(nt[i]);
 		h_wait_topic(rk, names[i]);
 	}
@@ -126,14 +129,14 @@ h_new(const char *name, int partitions)
 	h->dir = tu_tmpdir();
 	h->journal = xasprintf("%s/journal.db", h->dir);
 	h->prefix = xasprintf("%s:", h->name);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < H_NTOPICS; i++)
 		h->topic[i] = xasprintf("%s.%s", h->name, h_topic_suffix[i]);
 	h->prod = h_client(RD_KAFKA_PRODUCER, NULL);
 	h_create_topics(h->prod, h->topic, partitions);
 	/* Every output from the start: assigned, not subscribed (no group wait). */
 	h->out = h_client(RD_KAFKA_CONSUMER, h->name);
-	tp = rd_kafka_topic_partition_list_new(partitions * 2 + 1);
-	for (int t = H_PAYMENT_REQUESTS; t <= H_DLQ; t++)
+	tp = rd_kafka_topic_partition_list_new(partitions * 3 + 1);
+	for (int t = H_PAYMENT_REQUESTS; t <= H_STATE; t++)
 		for (int p = 0; p < (t == H_DLQ ? 1 : partitions); p++)
 			rd_kafka_topic_partition_list_add(tp, h->topic[t], p)->offset =
 			    RD_KAFKA_OFFSET_BEGINNING;
@@ -165,11 +168,21 @@ h_log_tail(struct h *h)
 	return tail;
 }
 
+/* The seed nodes of the Redis Cluster the tests run on, or NULL (a test
+ * with a private Redis of its own never uses the cluster). */
+static const char *
+h_cluster_nodes(const struct h *h)
+{
+	const char *nodes = getenv("ORDERD_TEST_REDIS_NODES");
+
+	return h->redis_port == 0 && nodes != NULL && *nodes != '\0' ? nodes : NULL;
+}
+
 /* argv for orderd / orderctl with this instance's configuration. */
 static char **
 h_argv(struct h *h, const char *prog, int *argc)
 {
-	char **argv = xcalloc((size_t)(40 + h->nextra), sizeof(*argv));
+	char **argv = xcalloc((size_t)(48 + h->nextra), sizeof(*argv));
 	int n = 0;
 
 	argv[n++] = xstrdup(h_bin(prog));
@@ -181,13 +194,20 @@ h_argv(struct h *h, const char *prog, int *argc)
 	argv[n++] = xasprintf("redis.port=%s", tu_env("ORDERD_TEST_REDIS_PORT"));
 	argv[n++] = xstrdup("-s");
 	argv[n++] = xasprintf("redis.prefix=%s", h->prefix);
+	/* tests/cluster.sh: the same tests on a Redis Cluster. */
+	if (h_cluster_nodes(h) != NULL) {
+		argv[n++] = xstrdup("-s");
+		argv[n++] = xstrdup("redis.cluster=yes");
+		argv[n++] = xstrdup("-s");
+		argv[n++] = xasprintf("redis.nodes=%s", h_cluster_nodes(h));
+	}
 	argv[n++] = xstrdup("-s");
 	argv[n++] = xasprintf("journal.path=%s", h->journal);
 	argv[n++] = xstrdup("-s");
 	argv[n++] = xasprintf("consumer.group=%s", h->name);
 	argv[n++] = xstrdup("-s");
 	argv[n++] = xstrdup("http.listen=");
-	for (int i = 0; i < 5; i++) {
+	for (int i = 0; i < H_NTOPICS; i++) {
 		argv[n++] = xstrdup("-s");
 		argv[n++] = xasprintf("topics.%s=%s", h_topic_key[i], h->topic[i]);
 	}
@@ -365,7 +385,7 @@ h_free(struct h *h)
 	for (int i = 0; i < h->nextra; i++)
 		free(h->extra[i]);
 	free(h->extra);
-	for (int i = 0; i < 5; i++)
+	for (int i = 0; i < H_NTOPICS; i++)
 		free(h->topic[i]);
 	free(h->name);
 	free(h->dir);
@@ -467,7 +487,8 @@ h_match(const struct h *h, const struct h_msg *x, int topic, const char *order_i
 		return order_id == NULL || (x->key && strcmp(x->key, order_id) == 0);
 	if (x->body == NULL)
 		return false;
-	t = json_string_value(json_object_get(x->body, "type"));
+	/* A changelog record has no type: its state stands for it. */
+	t = json_string_value(json_object_get(x->body, topic == H_STATE ? "state" : "type"));
 	o = json_string_value(json_object_get(x->body, "order_id"));
 	return (order_id == NULL || (o && strcmp(o, order_id) == 0)) &&
 	    (type == NULL || (t && strcmp(t, type) == 0));
@@ -564,23 +585,40 @@ h_redis(struct h *h)
 	return rc;
 }
 
+/* One command on the key argv[1]: on this instance's Redis, or on the
+ * master of the key's slot in the cluster. */
+static redisReply *
+h_redis_key_cmd(struct h *h, int argc, const char **argv)
+{
+	struct cluster_options o = { .cluster = h_cluster_nodes(h) != NULL,
+	    .nodes = h_cluster_nodes(h), .host = "127.0.0.1", .timeout_ms = 5000,
+	    .port = h->redis_port > 0 ? h->redis_port : atoi(tu_env("ORDERD_TEST_REDIS_PORT")) };
+	struct cluster_sync *s = NULL;
+	char *cause = NULL;
+	redisReply *r;
+
+	ck_assert_msg(cluster_sync_open(&s, &o, &cause) == 0, "%s", cause);
+	r = cluster_sync_command(s, 1, argc, argv, NULL);
+	ck_assert_msg(r != NULL, "redis %s %s: %s", argv[0], argv[1], cluster_sync_errstr(s));
+	cluster_sync_free(s);
+	return r;
+}
+
 void
 h_counters(struct h *h, const char *sku, long long *available, long long *reserved,
     long long *sold)
 {
 	char key[INVENTORY_KEY_MAX];
-	redisContext *rc = h_redis(h);
+	const char *argv[6] = { "HMGET", key, "available", "reserved", "sold", "added" };
 	redisReply *r;
 	long long v[4];
 
 	inventory_key_stock(key, sizeof(key), h->prefix, sku);
-	r = redisCommand(rc, "HMGET %s available reserved sold added", key);
-	ck_assert_ptr_nonnull(r);
+	r = h_redis_key_cmd(h, 6, argv);
 	ck_assert_int_eq(r->type, REDIS_REPLY_ARRAY);
 	for (int i = 0; i < 4; i++)
 		v[i] = r->element[i]->type == REDIS_REPLY_STRING ? atoll(r->element[i]->str) : 0;
 	freeReplyObject(r);
-	redisFree(rc);
 	ck_assert_msg(v[0] + v[1] + v[2] == v[3], "%s: %lld + %lld + %lld != added %lld", sku,
 	    v[0], v[1], v[2], v[3]);
 	*available = v[0];
@@ -592,15 +630,13 @@ void
 h_reservation(struct h *h, const char *sku, const char *order_id, char *state, size_t len)
 {
 	char key[INVENTORY_KEY_MAX];
-	redisContext *rc = h_redis(h);
+	const char *argv[3] = { "HGET", key, "state" };
 	redisReply *r;
 
 	inventory_key_reservation(key, sizeof(key), h->prefix, sku, order_id);
-	r = redisCommand(rc, "HGET %s state", key);
-	ck_assert_ptr_nonnull(r);
+	r = h_redis_key_cmd(h, 3, argv);
 	snprintf(state, len, "%s", r->type == REDIS_REPLY_STRING ? r->str : "");
 	freeReplyObject(r);
-	redisFree(rc);
 }
 
 long long

@@ -8,6 +8,8 @@
 
 #include <jansson.h>
 
+enum { H_ORDERS = 0, H_PAYMENTS, H_PAYMENT_REQUESTS, H_ORDER_EVENTS, H_DLQ, H_STATE, H_NTOPICS };
+
 /* One output message seen on an output topic. */
 struct h_msg {
 	char *topic;
@@ -25,7 +27,7 @@ struct h {
 	char *dir;		/* journal, logs */
 	char *journal;
 	char *prefix;
-	char *topic[5];		/* orders, payments, payment-requests, order-events, dlq */
+	char *topic[H_NTOPICS];	/* orders, payments, payment-requests, order-events, dlq, state */
 	char **extra;		/* more -s overrides for orderd */
 	int nextra;
 	pid_t pid;
@@ -36,7 +38,6 @@ struct h {
 	int redis_port;		/* a private Redis (h_use_redis), or 0: the shared one */
 };
 
-enum { H_ORDERS = 0, H_PAYMENTS, H_PAYMENT_REQUESTS, H_ORDER_EVENTS, H_DLQ };
 
 /* Creates topics (partitions each; the DLQ gets 1) and the scratch dir. */
 struct h *h_new(const char *name, int partitions);

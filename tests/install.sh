@@ -101,6 +101,7 @@ O="-c $conf -s kafka.bootstrap.servers=$ORDERD_TEST_BOOTSTRAP
  -s journal.path=$tmp/journal.db -s topics.orders=$name.orders
  -s topics.payments=$name.payments -s topics.payment_requests=$name.payment-requests
  -s topics.order_events=$name.order-events -s topics.dlq=$name.dlq
+ -s topics.state=$name.state
  -s consumer.group=$name -s http.listen="
 check "installed orderd --check-config reads the installed configuration" \
 	'"$ibin/orderd" $O --check-config >"$tmp/check.out" 2>"$tmp/check.err" &&

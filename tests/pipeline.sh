@@ -4,8 +4,10 @@
 #   tests/pipeline.sh DIR ORDERS SKUS STOCK_PER_SKU [FAIL_RATIO] [DUP_RATIO] [LINES_MAX] [PARTITIONS]
 #
 # Needs ORDERD_TEST_BOOTSTRAP and ORDERD_TEST_REDIS_PORT (tests/servers.sh
-# sets them).  Writes DIR/orderd.conf, DIR/*.log, DIR/figures (loadgen's
-# lines) and DIR/reconcile.json.  Exit 0 only when loadgen found every
+# sets them); ORDERD_TEST_REDIS_NODES runs it on that Redis Cluster instead,
+# ORDERD_LOADGEN_RATE paces loadgen (orders per second).  Writes
+# DIR/orderd.conf, DIR/*.log, DIR/figures (loadgen's lines) and
+# DIR/reconcile.json.  Exit 0 only when loadgen found every
 # order answered once, reconcile is clean and orderd stopped cleanly.
 set -u
 dir=$1 orders=$2 skus=$3 stock=$4
@@ -44,6 +46,7 @@ until grep -q 'engine: consuming' "$dir/orderd.log" 2>/dev/null; do
 done
 
 "$bin/orderd-loadgen" $conf --orders "$orders" --skus "$skus" --lines-max "$lines" \
+	${ORDERD_LOADGEN_RATE:+--rate "$ORDERD_LOADGEN_RATE"} \
 	--sku-prefix sku- --verify --timeout-s "${ORDERD_VERIFY_TIMEOUT:-180}" \
 	>"$dir/figures" 2>"$dir/loadgen.log"
 lg=$?

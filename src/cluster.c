@@ -1,0 +1,1660 @@
+/* cluster.c: Redis Cluster for orderd: CRC16 hash slots, MOVED/ASK parsing, an async router over struct redis and a blocking client over hiredis contexts. */
+#include "autoconfig.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+#include "cluster.h"
+#include "inventory.h"
+#include "log.h"
+#include "redis.h"
+#include "util.h"
+
+#define CLUSTER_COMPONENT "cluster"
+#define CLUSTER_NO_NODE 0xFFFF		/* a slot no master owns in the map */
+#define CLUSTER_RETRY_MS 20		/* TRYAGAIN, CLUSTERDOWN, a node still connecting */
+#define CLUSTER_REFRESH_MIN_MS 100	/* at most this often CLUSTER SLOTS */
+#define CLUSTER_REFRESH_RETRY_MS 1000	/* after a CLUSTER SLOTS that failed */
+#define CLUSTER_SHA_LEN 40
+
+/* ---- slots ---- */
+
+uint16_t
+cluster_crc16(const char *buf, size_t len)
+{
+	uint16_t crc = 0;
+
+	/* Bit by bit: keys are a few dozen bytes, a table would buy nothing. */
+	for (size_t i = 0; i < len; i++) {
+		crc ^= (uint16_t)((unsigned char)buf[i] << 8);
+		for (int b = 0; b < 8; b++)
+			crc = (crc & 0x8000) ? (uint16_t)((crc << 1) ^ 0x1021) : (uint16_t)(crc << 1);
+	}
+	return crc;
+}
+
+int
+cluster_keyslot(const char *key, size_t len)
+{
+	const char *open = memchr(key, '{', len), *close;
+
+	if (open != NULL) {
+		close = memchr(open + 1, '}', len - (size_t)(open + 1 - key));
+		/* "{}" is no tag: the whole key is hashed then. */
+		if (close != NULL && close > open + 1)
+			return cluster_crc16(open + 1, (size_t)(close - open - 1)) & (CLUSTER_SLOTS - 1);
+	}
+	return cluster_crc16(key, len) & (CLUSTER_SLOTS - 1);
+}
+
+/* Parses "HOST:PORT" of len bytes; an empty host is allowed only when
+ * empty_host is (Redis writes ":PORT" for a node whose address it does not know). */
+static int
+cluster_parse_addr(const char *s, size_t len, bool empty_host, struct cluster_addr *out)
+{
+	const char *colon = NULL;
+	long port = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		if (isspace((unsigned char)s[i]) || s[i] == ',')
+			return -EINVAL;
+		if (s[i] == ':')
+			colon = s + i;
+	}
+	if (colon == NULL || (colon == s && !empty_host) ||
+	    (size_t)(colon - s) >= sizeof(out->host) || colon + 1 == s + len)
+		return -EINVAL;
+	for (const char *p = colon + 1; p < s + len; p++) {
+		if (!isdigit((unsigned char)*p))
+			return -EINVAL;
+		port = port * 10 + (*p - '0');
+		if (port > 65535)
+			return -EINVAL;
+	}
+	if (port < 1)
+		return -EINVAL;
+	memcpy(out->host, s, (size_t)(colon - s));
+	out->host[colon - s] = '\0';
+	out->port = (int)port;
+	return 0;
+}
+
+int
+cluster_parse_redirect(const char *err, size_t len, struct cluster_redirect *out)
+{
+	struct cluster_addr a;
+	const char *p, *end = err + len, *sp;
+	size_t word;
+	long slot = 0;
+
+	memset(out, 0, sizeof(*out));
+	for (word = 0; word < len && err[word] != ' '; word++)
+		;
+	if (word == 5 && memcmp(err, "MOVED", 5) == 0)
+		out->kind = CLUSTER_REDIRECT_MOVED;
+	else if (word == 3 && memcmp(err, "ASK", 3) == 0)
+		out->kind = CLUSTER_REDIRECT_ASK;
+	else
+		return -ENOENT;
+	/* "KIND SLOT HOST:PORT", one blank between words, nothing after. */
+	p = err + word;
+	if (p >= end || *p != ' ' || p + 1 >= end || !isdigit((unsigned char)p[1]))
+		return -EINVAL;
+	for (p++; p < end && isdigit((unsigned char)*p); p++) {
+		slot = slot * 10 + (*p - '0');
+		if (slot >= CLUSTER_SLOTS)
+			return -EINVAL;
+	}
+	if (p >= end || *p != ' ')
+		return -EINVAL;
+	p++;
+	sp = memchr(p, ' ', (size_t)(end - p));
+	if (sp != NULL || cluster_parse_addr(p, (size_t)(end - p), true, &a) < 0)
+		return -EINVAL;
+	out->slot = (int)slot;
+	memcpy(out->host, a.host, sizeof(out->host));
+	out->port = a.port;
+	return 0;
+}
+
+int
+cluster_parse_nodes(const char *list, struct cluster_addr **out, int *n, char **cause)
+{
+	struct cluster_addr *v = NULL;
+	const char *p = list;
+	int count = 0;
+
+	*out = NULL;
+	*n = 0;
+	if (list == NULL || list[strspn(list, " \t")] == '\0') {
+		*cause = xstrdup("no node given (HOST:PORT,...)");
+		return -EINVAL;
+	}
+	for (;;) {
+		size_t len = strcspn(p, ","), lead = strspn(p, " \t");
+		const char *s = p + (lead < len ? lead : len);
+		size_t n2 = len - (size_t)(s - p);
+
+		while (n2 > 0 && (s[n2 - 1] == ' ' || s[n2 - 1] == '\t'))
+			n2--;
+		v = xrealloc(v, (size_t)(count + 1) * sizeof(*v));
+		if (cluster_parse_addr(s, n2, false, &v[count]) < 0) {
+			*cause = xasprintf("bad entry '%.*s': not HOST:PORT with a port in 1..65535",
+			    (int)n2, s);
+			free(v);
+			return -EINVAL;
+		}
+		count++;
+		if (p[len] == '\0')
+			break;
+		p += len + 1;
+	}
+	*out = v;
+	*n = count;
+	return 0;
+}
+
+/*
+ * Reads a CLUSTER SLOTS reply into map[] (CLUSTER_SLOTS entries, filled
+ * with CLUSTER_NO_NODE first): node_fn(arg, host, port) names the index of
+ * each master, or returns < 0 to refuse it.  An empty or "?" host is the
+ * node that answered, from_host.  Returns the number of slots covered, or
+ * -EINVAL with why set.
+ */
+static int
+cluster_slots_parse(const redisReply *r, const char *from_host,
+    int (*node_fn)(void *arg, const char *host, int port), void *arg, uint16_t *map,
+    char *why, size_t whylen)
+{
+	int covered = 0;
+
+	for (int i = 0; i < CLUSTER_SLOTS; i++)
+		map[i] = CLUSTER_NO_NODE;
+	if (r->type == REDIS_REPLY_ERROR) {
+		snprintf(why, whylen, "%s", r->str);
+		return -EINVAL;
+	}
+	if (r->type != REDIS_REPLY_ARRAY) {
+		snprintf(why, whylen, "CLUSTER SLOTS: not an array (type %d)", r->type);
+		return -EINVAL;
+	}
+	for (size_t e = 0; e < r->elements; e++) {
+		const redisReply *x = r->element[e], *m;
+		const char *host;
+		long long lo, hi;
+		int node;
+
+		if (x->type != REDIS_REPLY_ARRAY || x->elements < 3 ||
+		    x->element[0]->type != REDIS_REPLY_INTEGER ||
+		    x->element[1]->type != REDIS_REPLY_INTEGER ||
+		    (m = x->element[2])->type != REDIS_REPLY_ARRAY || m->elements < 2 ||
+		    m->element[0]->type != REDIS_REPLY_STRING ||
+		    m->element[1]->type != REDIS_REPLY_INTEGER) {
+			snprintf(why, whylen, "CLUSTER SLOTS: entry %zu is malformed", e);
+			return -EINVAL;
+		}
+		lo = x->element[0]->integer;
+		hi = x->element[1]->integer;
+		if (lo < 0 || hi >= CLUSTER_SLOTS || lo > hi || m->element[1]->integer < 1 ||
+		    m->element[1]->integer > 65535) {
+			snprintf(why, whylen, "CLUSTER SLOTS: entry %zu: slots %lld-%lld, port %lld",
+			    e, lo, hi, m->element[1]->integer);
+			return -EINVAL;
+		}
+		host = m->element[0]->str;
+		if (host[0] == '\0' || strcmp(host, "?") == 0)
+			host = from_host;
+		node = node_fn(arg, host, (int)m->element[1]->integer);
+		if (node < 0) {
+			snprintf(why, whylen, "CLUSTER SLOTS: master %s:%lld is not usable", host,
+			    m->element[1]->integer);
+			return -EINVAL;
+		}
+		for (long long s = lo; s <= hi; s++) {
+			if (map[s] == CLUSTER_NO_NODE)
+				covered++;
+			map[s] = (uint16_t)node;
+		}
+	}
+	return covered;
+}
+
+static bool
+cluster_is_retry_error(const char *s)
+{
+	/* TRYAGAIN: a multi-key call while its slot migrates and only some of
+	 * its keys have moved; CLUSTERDOWN: no master for the slot for now. */
+	return strncmp(s, "TRYAGAIN", 8) == 0 || strncmp(s, "CLUSTERDOWN", 11) == 0;
+}
+
+/* ---- the async router ---- */
+
+struct cluster_node {
+	struct cluster *c;
+	int idx;			/* in c->nodes */
+	char host[CLUSTER_HOST_MAX];
+	int port;
+	struct redis *r;
+	int owned;			/* slots the map gives it */
+};
+
+/* One call of the user, kept (with copies of its arguments) until its
+ * final answer, so that a redirection can send it again. */
+struct cluster_call {
+	struct cluster_call *next;	/* on c->parked */
+	struct cluster *c;
+	int script;			/* enum inventory_script, or -1 for a command */
+	int slot;			/* -1: any master */
+	redis_reply_fn cb;
+	void *arg;
+	struct cluster_node *ask;	/* ASK target, for the next send only */
+	struct cluster_node *sent_to;
+	int redirects;
+	int64_t retry_us;		/* parked: not sent again before */
+	int64_t deadline_us;		/* parked: given up after; 0 before the first parking */
+	char why[200];			/* what it waits for, for the final error */
+	int nkeys;			/* script calls: argv = keys, then args */
+	int argc;
+	const char **argv;
+	size_t *argvlen;
+};
+
+struct cluster {
+	uv_loop_t *loop;
+	bool cluster;
+	struct redis_options ro;	/* host set per node */
+	char *nodes_text;		/* the seed list, for messages */
+	char *src[INVENTORY_SCRIPT_COUNT];
+	void (*state_cb)(bool up, void *arg);
+	void *state_arg;
+
+	struct cluster_node **nodes;
+	int nnodes;
+	uint16_t *slot_node;		/* CLUSTER_SLOTS indices into nodes */
+	int covered;			/* slots with a master in the map */
+	bool map_loaded;
+	bool up;
+
+	struct cluster_call *parked, **parked_tail;
+	size_t pending;
+
+	uv_timer_t kick;		/* sends parked calls again */
+	uv_timer_t refresh;		/* paces and retries CLUSTER SLOTS */
+	bool refresh_wanted;
+	bool refreshing;		/* a CLUSTER SLOTS is out */
+	bool refresh_warned;		/* its failure is logged */
+	int64_t refresh_not_before_us;
+	int refresh_from;		/* the node asked first next time */
+	int64_t started_us;
+	bool warned_nomap;
+	unsigned long long moved, asked, retried;
+
+	bool closing;
+	int open;			/* timers and connections not yet closed */
+	void (*closed_cb)(void *arg);
+	void *closed_arg;
+};
+
+static void cluster_on_reply(redisReply *reply, int status, void *arg);
+static void cluster_refresh_try(struct cluster *c);
+static void cluster_refresh_arm(struct cluster *c);
+
+static void
+cluster_free_mem(struct cluster *c)
+{
+	for (int i = 0; i < c->nnodes; i++)
+		free(c->nodes[i]);
+	free(c->nodes);
+	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
+		free(c->src[i]);
+	free(c->slot_node);
+	free(c->nodes_text);
+	free(c);
+}
+
+/* One timer or connection is released; the last one frees c. */
+static void
+cluster_released(struct cluster *c)
+{
+	void (*cb)(void *);
+	void *arg;
+
+	if (--c->open > 0)
+		return;
+	cb = c->closed_cb;
+	arg = c->closed_arg;
+	cluster_free_mem(c);
+	if (cb != NULL)
+		cb(arg);
+}
+
+static void
+cluster_on_handle_closed(uv_handle_t *h)
+{
+	cluster_released(h->data);
+}
+
+static void
+cluster_on_redis_closed(void *arg)
+{
+	cluster_released(arg);
+}
+
+static void cluster_on_node_state(bool up, void *arg);
+
+/* The node at host:port, connecting to it when it is new; NULL when it
+ * cannot be (closing, or an address redis_new() refuses). */
+static struct cluster_node *
+cluster_node_get(struct cluster *c, const char *host, int port)
+{
+	struct redis_options ro = c->ro;
+	struct cluster_node *n;
+	int err;
+
+	for (int i = 0; i < c->nnodes; i++)
+		if (c->nodes[i]->port == port && strcmp(c->nodes[i]->host, host) == 0)
+			return c->nodes[i];
+	if (c->closing || c->nnodes >= CLUSTER_NO_NODE || strlen(host) >= CLUSTER_HOST_MAX)
+		return NULL;
+	n = xcalloc(1, sizeof(*n));
+	n->c = c;
+	n->idx = c->nnodes;
+	snprintf(n->host, sizeof(n->host), "%s", host);
+	n->port = port;
+	ro.host = n->host;
+	ro.port = port;
+	/* One server: its state is the router's, so the user hears it directly. */
+	err = c->cluster ? redis_new(&n->r, c->loop, &ro, c->src, cluster_on_node_state, n) :
+	    redis_new(&n->r, c->loop, &ro, c->src, c->state_cb, c->state_arg);
+	if (err < 0) {
+		log_error(CLUSTER_COMPONENT, "node %s:%d: %s", host, port, strerror(-err));
+		free(n);
+		return NULL;
+	}
+	c->nodes = xrealloc(c->nodes, (size_t)(c->nnodes + 1) * sizeof(*c->nodes));
+	c->nodes[c->nnodes++] = n;
+	c->open++;
+	if (c->cluster)
+		log_debug(CLUSTER_COMPONENT, "connecting to node %s:%d", host, port);
+	return n;
+}
+
+static int
+cluster_node_index(void *arg, const char *host, int port)
+{
+	struct cluster_node *n = cluster_node_get(arg, host, port);
+
+	return n != NULL ? n->idx : -1;
+}
+
+static void
+cluster_set_owner(struct cluster *c, int slot, struct cluster_node *n)
+{
+	uint16_t old = c->slot_node[slot];
+
+	if (old == (uint16_t)n->idx)
+		return;
+	if (old != CLUSTER_NO_NODE)
+		c->nodes[old]->owned--;
+	else
+		c->covered++;
+	c->slot_node[slot] = (uint16_t)n->idx;
+	n->owned++;
+}
+
+/* Recomputes "up" and tells the user when it changed. */
+static void
+cluster_update_state(struct cluster *c)
+{
+	char why[CLUSTER_HOST_MAX + 64] = "";
+	int masters = 0;
+	bool up;
+
+	if (!c->cluster || c->closing)
+		return;
+	if (!c->map_loaded)
+		snprintf(why, sizeof(why), "no slot map yet");
+	else if (c->covered != CLUSTER_SLOTS)
+		snprintf(why, sizeof(why), "%d of %d slots have no master", CLUSTER_SLOTS - c->covered,
+		    CLUSTER_SLOTS);
+	for (int i = 0; i < c->nnodes; i++) {
+		struct cluster_node *n = c->nodes[i];
+
+		if (n->owned == 0)
+			continue;
+		masters++;
+		if (!redis_is_up(n->r) && why[0] == '\0')
+			snprintf(why, sizeof(why), "master %s:%d is not connected", n->host, n->port);
+	}
+	up = why[0] == '\0';
+	if (up == c->up)
+		return;
+	c->up = up;
+	if (up)
+		log_info(CLUSTER_COMPONENT, "up: %d masters serve all %d slots", masters,
+		    CLUSTER_SLOTS);
+	else
+		log_warn(CLUSTER_COMPONENT, "down: %s", why);
+	if (c->state_cb != NULL)
+		c->state_cb(up, c->state_arg);
+}
+
+/* Ends a call: the record is freed before cb runs, so cb may do anything. */
+static void
+cluster_complete(struct cluster *c, struct cluster_call *k, redisReply *reply, int status)
+{
+	redis_reply_fn cb = k->cb;
+	void *arg = k->arg;
+
+	c->pending--;
+	free(k);
+	cb(reply, status, arg);
+}
+
+static void cluster_fail(struct cluster *c, struct cluster_call *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Ends a call with an error reply of our own: the caller treats it like
+ * one of Redis's (orderd's engine tries the step again a little later). */
+static void
+cluster_fail(struct cluster *c, struct cluster_call *k, const char *fmt, ...)
+{
+	char msg[400];
+	redisReply r = { .type = REDIS_REPLY_ERROR };
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	r.str = msg;
+	r.len = strlen(msg);
+	log_debug(CLUSTER_COMPONENT, "call for slot %d fails: %s", k->slot, msg);
+	cluster_complete(c, k, &r, 0);
+}
+
+static struct cluster_node *
+cluster_route(struct cluster *c, int slot)
+{
+	if (slot >= 0)
+		return c->slot_node[slot] == CLUSTER_NO_NODE ? NULL : c->nodes[c->slot_node[slot]];
+	/* Key-less: any master that is up. */
+	for (int i = 0; i < c->nnodes; i++)
+		if (c->nodes[i]->owned > 0 && redis_is_up(c->nodes[i]->r))
+			return c->nodes[i];
+	return NULL;
+}
+
+static void
+cluster_on_asking(redisReply *reply, int status, void *arg)
+{
+	/* ASKING answers OK; a failure shows in the call sent after it. */
+	(void)reply;
+	(void)status;
+	(void)arg;
+}
+
+/*
+ * Hands a call to the node of its slot (or its ASK target).  Returns 0 when
+ * sent, -EAGAIN when that node is unknown or not up, or what redis.c
+ * refused it with.
+ */
+static int
+cluster_send(struct cluster *c, struct cluster_call *k)
+{
+	static const char *const asking[1] = { "ASKING" };
+	struct cluster_node *n = k->ask != NULL ? k->ask : cluster_route(c, k->slot);
+	int err;
+
+	if (n == NULL || !redis_is_up(n->r))
+		return -EAGAIN;
+	/* ASKING holds for the next command of the same connection only, and
+	 * redis.c sends in order on one connection: the pair stays together. */
+	if (k->ask != NULL &&
+	    (err = redis_command_argv(n->r, 1, asking, NULL, cluster_on_asking, NULL)) < 0)
+		return err;
+	if (k->script >= 0)
+		err = redis_eval(n->r, (enum inventory_script)k->script, k->nkeys, k->argv,
+		    k->argc - k->nkeys, k->argv + k->nkeys, cluster_on_reply, k);
+	else
+		err = redis_command_argv(n->r, k->argc, k->argv, k->argvlen, cluster_on_reply, k);
+	if (err == 0)
+		k->sent_to = n;
+	return err;
+}
+
+static void
+cluster_on_kick(uv_timer_t *t)
+{
+	struct cluster *c = t->data;
+	struct cluster_call *work = c->parked;
+	int64_t now = util_mono_us();
+
+	c->parked = NULL;
+	c->parked_tail = &c->parked;
+	while (work != NULL) {
+		struct cluster_call *k = work;
+
+		work = k->next;
+		k->next = NULL;
+		if (c->closing) {
+			cluster_complete(c, k, NULL, -ECANCELED);
+			continue;
+		}
+		if (now >= k->retry_us && cluster_send(c, k) == 0)
+			continue;
+		if (now >= k->deadline_us) {
+			cluster_fail(c, k, "%s (gave up after %d ms)", k->why, c->ro.timeout_ms);
+			continue;
+		}
+		*c->parked_tail = k;
+		c->parked_tail = &k->next;
+	}
+	if (c->parked == NULL && !c->closing)
+		uv_timer_stop(&c->kick);
+}
+
+/* Sends k again in delay_ms or once its node is up, until timeout_ms after
+ * it first had to wait. */
+static void
+cluster_park(struct cluster *c, struct cluster_call *k, int delay_ms, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void
+cluster_park(struct cluster *c, struct cluster_call *k, int delay_ms, const char *fmt, ...)
+{
+	int64_t now = util_mono_us();
+	va_list ap;
+
+	if (c->closing) {
+		cluster_complete(c, k, NULL, -ECANCELED);
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(k->why, sizeof(k->why), fmt, ap);
+	va_end(ap);
+	if (k->deadline_us == 0)
+		k->deadline_us = now + (int64_t)c->ro.timeout_ms * 1000;
+	k->retry_us = now + (int64_t)delay_ms * 1000;
+	k->next = NULL;
+	*c->parked_tail = k;
+	c->parked_tail = &k->next;
+	if (!uv_is_active((uv_handle_t *)&c->kick))
+		uv_timer_start(&c->kick, cluster_on_kick, CLUSTER_RETRY_MS, CLUSTER_RETRY_MS);
+}
+
+/* Sends k now if its node is up, else parks it. */
+static void
+cluster_dispatch(struct cluster *c, struct cluster_call *k)
+{
+	struct cluster_node *n;
+
+	if (c->closing) {
+		cluster_complete(c, k, NULL, -ECANCELED);
+		return;
+	}
+	if (cluster_send(c, k) == 0)
+		return;
+	n = k->ask != NULL ? k->ask : cluster_route(c, k->slot);
+	if (n != NULL)
+		cluster_park(c, k, 0, "CLUSTER node %s:%d is not connected", n->host, n->port);
+	else
+		cluster_park(c, k, 0, "CLUSTERDOWN no master known for slot %d", k->slot);
+}
+
+static void
+cluster_refresh(struct cluster *c)
+{
+	c->refresh_wanted = true;
+	cluster_refresh_try(c);
+	cluster_refresh_arm(c);
+}
+
+static void
+cluster_on_reply(redisReply *reply, int status, void *arg)
+{
+	struct cluster_call *k = arg;
+	struct cluster *c = k->c;
+	struct cluster_node *from = k->sent_to, *to;
+	struct cluster_redirect rd;
+	int err;
+
+	k->sent_to = NULL;
+	k->ask = NULL;
+	if (status < 0) {
+		/* The connection of a master going down takes the router down
+		 * after this, and the caller sends again when it is back up.  A
+		 * node that is no master (an ASK target) does not: say it with an
+		 * error reply, which the caller retries on its own. */
+		if (status != -ECANCELED && !c->closing && c->up && from != NULL && from->owned == 0)
+			cluster_fail(c, k, "CLUSTER node %s:%d: %s", from->host, from->port,
+			    status == -ETIMEDOUT ? "no reply in time" : "connection lost");
+		else
+			cluster_complete(c, k, NULL, status);
+		return;
+	}
+	if (reply->type != REDIS_REPLY_ERROR || c->closing) {
+		cluster_complete(c, k, reply, 0);
+		return;
+	}
+	err = cluster_parse_redirect(reply->str, reply->len, &rd);
+	if (err == 0) {
+		if (++k->redirects > CLUSTER_REDIRECT_MAX) {
+			log_warn(CLUSTER_COMPONENT, "slot %d: more than %d redirections, the last "
+			    "%s; the call fails", rd.slot, CLUSTER_REDIRECT_MAX, reply->str);
+			cluster_fail(c, k, "CLUSTER too many redirections (%d) for slot %d, the "
+			    "last: %s", CLUSTER_REDIRECT_MAX, rd.slot, reply->str);
+			return;
+		}
+		to = cluster_node_get(c, rd.host[0] != '\0' ? rd.host : from->host, rd.port);
+		if (to == NULL) {
+			cluster_complete(c, k, reply, 0);
+			return;
+		}
+		if (rd.kind == CLUSTER_REDIRECT_MOVED) {
+			log_debug(CLUSTER_COMPONENT, "%s", reply->str);
+			c->moved++;
+			cluster_set_owner(c, rd.slot, to);
+			cluster_refresh(c);
+		} else {
+			c->asked++;
+			k->ask = to;
+		}
+		cluster_dispatch(c, k);
+		/* A slot moved to a master not connected yet takes the router down. */
+		cluster_update_state(c);
+		return;
+	}
+	if (cluster_is_retry_error(reply->str)) {
+		c->retried++;
+		if (strncmp(reply->str, "CLUSTERDOWN", 11) == 0)
+			cluster_refresh(c);
+		if (k->deadline_us != 0 && util_mono_us() >= k->deadline_us) {
+			cluster_complete(c, k, reply, 0);
+			return;
+		}
+		/* Bounded by time, not by count: a slot can take a while to move,
+		 * and every round through its old master is one more ASK. */
+		k->redirects = 0;
+		cluster_park(c, k, CLUSTER_RETRY_MS, "%s", reply->str);
+		return;
+	}
+	cluster_complete(c, k, reply, 0);
+}
+
+static void
+cluster_on_slots(redisReply *reply, int status, void *arg)
+{
+	struct cluster_node *from = arg;
+	struct cluster *c = from->c;
+	uint16_t *map;
+	char why[300];
+	int covered, moved = 0, masters = 0;
+
+	c->refreshing = false;
+	if (status == -ECANCELED || c->closing)
+		return;
+	map = xmalloc(CLUSTER_SLOTS * sizeof(*map));
+	covered = status < 0 ? -EIO : cluster_slots_parse(reply, from->host, cluster_node_index,
+	    c, map, why, sizeof(why));
+	if (covered < 0) {
+		if (status < 0)
+			snprintf(why, sizeof(why), "%s", strerror(-status));
+		if (!c->refresh_warned)
+			log_warn(CLUSTER_COMPONENT, "CLUSTER SLOTS from %s:%d: %s; asking another "
+			    "node", from->host, from->port, why);
+		c->refresh_warned = true;
+		c->refresh_wanted = true;
+		c->refresh_from = from->idx + 1;
+		c->refresh_not_before_us = util_mono_us() + CLUSTER_REFRESH_RETRY_MS * 1000;
+		cluster_refresh_arm(c);
+		free(map);
+		return;
+	}
+	c->refresh_warned = false;
+	c->refresh_from = from->idx;
+	for (int s = 0; s < CLUSTER_SLOTS; s++)
+		if (c->map_loaded && map[s] != c->slot_node[s])
+			moved++;
+	memcpy(c->slot_node, map, CLUSTER_SLOTS * sizeof(*map));
+	free(map);
+	for (int i = 0; i < c->nnodes; i++)
+		c->nodes[i]->owned = 0;
+	for (int s = 0; s < CLUSTER_SLOTS; s++)
+		if (c->slot_node[s] != CLUSTER_NO_NODE)
+			c->nodes[c->slot_node[s]]->owned++;
+	for (int i = 0; i < c->nnodes; i++)
+		masters += c->nodes[i]->owned > 0;
+	c->covered = covered;
+	if (covered != CLUSTER_SLOTS) {
+		/* The cluster is down or being set up: ask again in a while. */
+		c->refresh_wanted = true;
+		c->refresh_not_before_us = util_mono_us() + CLUSTER_REFRESH_RETRY_MS * 1000;
+		cluster_refresh_arm(c);
+	}
+	if (!c->map_loaded)
+		log_info(CLUSTER_COMPONENT, "slot map from %s:%d: %d masters, %d of %d slots",
+		    from->host, from->port, masters, covered, CLUSTER_SLOTS);
+	else if (moved > 0)
+		log_info(CLUSTER_COMPONENT, "slot map changed: %d slots moved; %d masters, %d of "
+		    "%d slots", moved, masters, covered, CLUSTER_SLOTS);
+	c->map_loaded = true;
+	cluster_update_state(c);
+	if (c->parked != NULL && !c->closing)
+		cluster_on_kick(&c->kick);
+}
+
+/* Asks one connected node for CLUSTER SLOTS, when one is wanted and the
+ * last was long enough ago; a node coming up, the refresh timer or the
+ * next request tries again otherwise. */
+static void
+cluster_refresh_try(struct cluster *c)
+{
+	static const char *const argv[2] = { "CLUSTER", "SLOTS" };
+	int64_t now = util_mono_us();
+
+	if (!c->cluster || c->closing || c->refreshing || !c->refresh_wanted ||
+	    now < c->refresh_not_before_us || c->nnodes == 0)
+		return;
+	for (int i = 0; i < c->nnodes; i++) {
+		struct cluster_node *n = c->nodes[(c->refresh_from + i) % c->nnodes];
+
+		if (!redis_is_up(n->r) ||
+		    redis_command_argv(n->r, 2, argv, NULL, cluster_on_slots, n) < 0)
+			continue;
+		c->refreshing = true;
+		c->refresh_wanted = false;
+		c->refresh_not_before_us = now + CLUSTER_REFRESH_MIN_MS * 1000;
+		return;
+	}
+}
+
+static void
+cluster_on_refresh_timer(uv_timer_t *t)
+{
+	struct cluster *c = t->data;
+
+	if (!c->map_loaded && !c->warned_nomap &&
+	    util_mono_us() - c->started_us >= (int64_t)c->ro.timeout_ms * 1000) {
+		log_warn(CLUSTER_COMPONENT, "no slot map after %d ms: no node of %s answered "
+		    "CLUSTER SLOTS; still trying", c->ro.timeout_ms, c->nodes_text);
+		c->warned_nomap = true;
+	}
+	if (!c->map_loaded)
+		c->refresh_wanted = true;
+	cluster_refresh_try(c);
+	/* Idle while the map is good: MOVED and lost masters arm it again. */
+	if (c->map_loaded && !c->refresh_wanted)
+		uv_timer_stop(t);
+}
+
+/* Runs the refresh timer (every CLUSTER_REFRESH_MIN_MS) until a wanted
+ * CLUSTER SLOTS has gone out. */
+static void
+cluster_refresh_arm(struct cluster *c)
+{
+	if (c->cluster && !c->closing && c->refresh_wanted &&
+	    !uv_is_active((uv_handle_t *)&c->refresh))
+		uv_timer_start(&c->refresh, cluster_on_refresh_timer, CLUSTER_REFRESH_MIN_MS,
+		    CLUSTER_REFRESH_MIN_MS);
+}
+
+static void
+cluster_on_node_state(bool up, void *arg)
+{
+	struct cluster_node *n = arg;
+	struct cluster *c = n->c;
+
+	if (c->closing)
+		return;
+	if (up) {
+		cluster_refresh_try(c);
+		if (c->parked != NULL)
+			cluster_on_kick(&c->kick);
+	} else if (n->owned > 0) {
+		/* With replicas its slots may have a new master now. */
+		cluster_refresh(c);
+	}
+	cluster_update_state(c);
+}
+
+int
+cluster_new(struct cluster **out, uv_loop_t *loop, const struct cluster_options *opt,
+    char *const scripts[INVENTORY_SCRIPT_COUNT],
+    void (*state_cb)(bool up, void *arg), void *arg)
+{
+	struct cluster_addr *seeds = NULL;
+	struct cluster *c = NULL;
+	char *cause = NULL;
+	int nseeds = 0, err = -EINVAL;
+
+	*out = NULL;
+	if (loop == NULL || opt == NULL || scripts == NULL)
+		goto fail;
+	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
+		if (scripts[i] == NULL)
+			goto fail;
+	if (opt->cluster && cluster_parse_nodes(opt->nodes, &seeds, &nseeds, &cause) < 0) {
+		log_error(CLUSTER_COMPONENT, "nodes: %s", cause);
+		goto fail;
+	}
+	if (!opt->cluster && (opt->host == NULL || opt->port <= 0 || opt->port > 65535))
+		goto fail;
+	c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->cluster = opt->cluster;
+	c->ro.timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 2000;
+	c->ro.backoff_min_ms = opt->backoff_min_ms;
+	c->ro.backoff_max_ms = opt->backoff_max_ms;
+	c->nodes_text = xstrdup(opt->cluster ? opt->nodes : opt->host);
+	c->state_cb = state_cb;
+	c->state_arg = arg;
+	c->parked_tail = &c->parked;
+	c->started_us = util_mono_us();
+	c->refresh_wanted = true;
+	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
+		c->src[i] = xstrdup(scripts[i]);
+	if (c->cluster) {
+		c->slot_node = xmalloc(CLUSTER_SLOTS * sizeof(*c->slot_node));
+		for (int i = 0; i < CLUSTER_SLOTS; i++)
+			c->slot_node[i] = CLUSTER_NO_NODE;
+	}
+	/* From here on, releasing c goes through the loop (cluster_close). */
+	uv_timer_init(loop, &c->kick);
+	uv_timer_init(loop, &c->refresh);
+	c->kick.data = c->refresh.data = c;
+	c->open = 2;
+	if (!c->cluster) {
+		if (cluster_node_get(c, opt->host, opt->port) == NULL)
+			goto fail;
+	} else {
+		for (int i = 0; i < nseeds; i++)
+			if (cluster_node_get(c, seeds[i].host, seeds[i].port) == NULL)
+				goto fail;
+		uv_timer_start(&c->refresh, cluster_on_refresh_timer, CLUSTER_REFRESH_MIN_MS,
+		    CLUSTER_REFRESH_MIN_MS);
+	}
+	free(seeds);
+	*out = c;
+	return 0;
+fail:
+	free(cause);
+	free(seeds);
+	if (c != NULL && c->open > 0)
+		cluster_close(c, NULL, NULL);
+	else if (c != NULL)
+		cluster_free_mem(c);
+	return err;
+}
+
+/* A call record with copies of argv (NUL-terminated, after the record). */
+static struct cluster_call *
+cluster_call_new(struct cluster *c, int script, int argc, const char *const *argv,
+    const size_t *argvlen, redis_reply_fn cb, void *arg)
+{
+	struct cluster_call *k;
+	size_t bytes = 0;
+	char *p;
+
+	for (int i = 0; i < argc; i++)
+		bytes += (argvlen != NULL ? argvlen[i] : strlen(argv[i])) + 1;
+	k = xcalloc(1, sizeof(*k) + (size_t)argc * (sizeof(size_t) + sizeof(char *)) + bytes);
+	k->c = c;
+	k->script = script;
+	k->cb = cb;
+	k->arg = arg;
+	k->argc = argc;
+	k->argvlen = (size_t *)(k + 1);
+	k->argv = (const char **)(k->argvlen + argc);
+	p = (char *)(k->argv + argc);
+	for (int i = 0; i < argc; i++) {
+		size_t n = argvlen != NULL ? argvlen[i] : strlen(argv[i]);
+
+		memcpy(p, argv[i], n);
+		p[n] = '\0';
+		k->argv[i] = p;
+		k->argvlen[i] = n;
+		p += n + 1;
+	}
+	return k;
+}
+
+int
+cluster_eval(struct cluster *c, enum inventory_script s, int nkeys,
+    const char *const *keys, int nargs, const char *const *args,
+    redis_reply_fn cb, void *arg)
+{
+	struct cluster_call *k;
+	const char **v;
+
+	if (!c->cluster)
+		return c->closing ? -ENOTCONN :
+		    redis_eval(c->nodes[0]->r, s, nkeys, keys, nargs, args, cb, arg);
+	if ((unsigned)s >= INVENTORY_SCRIPT_COUNT || nkeys < 0 || nargs < 0 ||
+	    (nkeys > 0 && keys == NULL) || (nargs > 0 && args == NULL) || cb == NULL)
+		return -EINVAL;
+	if (c->closing || !c->up)
+		return -ENOTCONN;
+	v = xmalloc((size_t)(nkeys + nargs + 1) * sizeof(*v));
+	for (int i = 0; i < nkeys + nargs; i++)
+		v[i] = i < nkeys ? keys[i] : args[i - nkeys];
+	k = cluster_call_new(c, (int)s, nkeys + nargs, v, NULL, cb, arg);
+	free(v);
+	k->nkeys = nkeys;
+	k->slot = nkeys > 0 ? cluster_keyslot(keys[0], strlen(keys[0])) : -1;
+	c->pending++;
+	cluster_dispatch(c, k);
+	return 0;
+}
+
+int
+cluster_command_argv(struct cluster *c, int key_arg, int argc, const char *const *argv,
+    const size_t *argvlen, redis_reply_fn cb, void *arg)
+{
+	struct cluster_call *k;
+	int err;
+
+	if (!c->cluster)
+		return c->closing ? -ENOTCONN :
+		    redis_command_argv(c->nodes[0]->r, argc, argv, argvlen, cb, arg);
+	if (argc <= 0 || argv == NULL || cb == NULL || key_arg >= argc)
+		return -EINVAL;
+	if (c->closing || !c->up)
+		return -ENOTCONN;
+	k = cluster_call_new(c, -1, argc, argv, argvlen, cb, arg);
+	k->slot = key_arg >= 0 ? cluster_keyslot(k->argv[key_arg], k->argvlen[key_arg]) : -1;
+	err = cluster_send(c, k);
+	if (err == -EINVAL) {
+		free(k);	/* a command redis.c refuses (SUBSCRIBE, ...) */
+		return err;
+	}
+	c->pending++;
+	if (err < 0)
+		cluster_dispatch(c, k);
+	return 0;
+}
+
+bool
+cluster_is_up(const struct cluster *c)
+{
+	if (c->closing)
+		return false;
+	return c->cluster ? c->up : redis_is_up(c->nodes[0]->r);
+}
+
+size_t
+cluster_pending(const struct cluster *c)
+{
+	return c->cluster ? c->pending : c->closing ? 0 : redis_pending(c->nodes[0]->r);
+}
+
+void
+cluster_close(struct cluster *c, void (*closed_cb)(void *arg), void *arg)
+{
+	if (c == NULL || c->closing)
+		return;
+	c->closing = true;
+	c->up = false;
+	c->closed_cb = closed_cb;
+	c->closed_arg = arg;
+	if (c->cluster && c->map_loaded)
+		log_info(CLUSTER_COMPONENT, "closing: followed %llu MOVED and %llu ASK "
+		    "redirections, waited out %llu TRYAGAIN or CLUSTERDOWN answers", c->moved,
+		    c->asked, c->retried);
+	while (c->parked != NULL) {
+		struct cluster_call *k = c->parked;
+
+		c->parked = k->next;
+		if (c->parked == NULL)
+			c->parked_tail = &c->parked;
+		cluster_complete(c, k, NULL, -ECANCELED);
+	}
+	/* Counted down by cluster_released(); the last one frees c. */
+	for (int i = 0; i < c->nnodes; i++)
+		redis_close(c->nodes[i]->r, cluster_on_redis_closed, c);
+	uv_close((uv_handle_t *)&c->kick, cluster_on_handle_closed);
+	uv_close((uv_handle_t *)&c->refresh, cluster_on_handle_closed);
+}
+
+/* ---- the blocking client ---- */
+
+struct cluster_sync_node {
+	char host[CLUSTER_HOST_MAX];
+	int port;
+	redisContext *ctx;		/* NULL until used, and after an I/O error */
+};
+
+/* One appended command, with what it takes to send it again. */
+struct cluster_sync_entry {
+	int node;
+	bool failed;			/* its connection broke before the reply */
+	redisReply *reply;		/* read ahead of its turn, or NULL */
+	int key_arg;
+	int argc;
+	char **argv;
+	size_t *argvlen;
+};
+
+struct cluster_sync_script {
+	char sha[CLUSTER_SHA_LEN + 1];
+	char *src;
+};
+
+struct cluster_sync {
+	bool cluster;
+	int timeout_ms;
+	char *name;
+	char err[512];
+	struct cluster_sync_node *nodes;
+	int nnodes;
+	uint16_t *slot_node;
+	struct cluster_sync_entry *q;
+	int qhead, qlen, qcap;
+	struct cluster_sync_script *scripts;
+	int nscripts;
+};
+
+static void cluster_sync_set_err(struct cluster_sync *s, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void
+cluster_sync_set_err(struct cluster_sync *s, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(s->err, sizeof(s->err), fmt, ap);
+	va_end(ap);
+}
+
+static int
+cluster_sync_node_index(void *arg, const char *host, int port)
+{
+	struct cluster_sync *s = arg;
+
+	for (int i = 0; i < s->nnodes; i++)
+		if (s->nodes[i].port == port && strcmp(s->nodes[i].host, host) == 0)
+			return i;
+	if (strlen(host) >= CLUSTER_HOST_MAX || s->nnodes >= CLUSTER_NO_NODE)
+		return -1;
+	s->nodes = xrealloc(s->nodes, (size_t)(s->nnodes + 1) * sizeof(*s->nodes));
+	memset(&s->nodes[s->nnodes], 0, sizeof(*s->nodes));
+	snprintf(s->nodes[s->nnodes].host, CLUSTER_HOST_MAX, "%s", host);
+	s->nodes[s->nnodes].port = port;
+	return s->nnodes++;
+}
+
+/* A broken context is dropped, and every queued command on it fails. */
+static void
+cluster_sync_drop(struct cluster_sync *s, int i)
+{
+	if (s->nodes[i].ctx != NULL)
+		redisFree(s->nodes[i].ctx);
+	s->nodes[i].ctx = NULL;
+	for (int e = s->qhead; e < s->qlen; e++)
+		if (s->q[e].node == i && s->q[e].reply == NULL)
+			s->q[e].failed = true;
+}
+
+static redisContext *
+cluster_sync_ctx(struct cluster_sync *s, int i)
+{
+	struct cluster_sync_node *n = &s->nodes[i];
+	struct timeval tv = { .tv_sec = s->timeout_ms / 1000,
+	    .tv_usec = (s->timeout_ms % 1000) * 1000 };
+
+	if (n->ctx != NULL)
+		return n->ctx;
+	n->ctx = redisConnectWithTimeout(n->host, n->port, tv);
+	if (n->ctx == NULL || n->ctx->err) {
+		cluster_sync_set_err(s, "%s:%d: %s", n->host, n->port,
+		    n->ctx != NULL ? n->ctx->errstr : "out of memory");
+		if (n->ctx != NULL)
+			redisFree(n->ctx);
+		n->ctx = NULL;
+		return NULL;
+	}
+	redisSetTimeout(n->ctx, tv);
+	return n->ctx;
+}
+
+/* The reply to one command on node i, or NULL (s->err set, context dropped). */
+static redisReply *
+cluster_sync_call(struct cluster_sync *s, int i, int argc, const char *const *argv,
+    const size_t *argvlen)
+{
+	redisContext *ctx = cluster_sync_ctx(s, i);
+	redisReply *r;
+
+	if (ctx == NULL)
+		return NULL;
+	r = redisCommandArgv(ctx, argc, (const char **)argv, argvlen);
+	if (r == NULL) {
+		cluster_sync_set_err(s, "%s:%d: %s", s->nodes[i].host, s->nodes[i].port,
+		    ctx->errstr[0] ? ctx->errstr : "no reply");
+		cluster_sync_drop(s, i);
+	}
+	return r;
+}
+
+/* CLUSTER SLOTS from node i into the map.  Only while nothing is queued. */
+static int
+cluster_sync_load_map(struct cluster_sync *s, int i)
+{
+	static const char *const argv[2] = { "CLUSTER", "SLOTS" };
+	uint16_t *map = xmalloc(CLUSTER_SLOTS * sizeof(*map));
+	redisReply *r = cluster_sync_call(s, i, 2, argv, NULL);
+	char why[300], host[CLUSTER_HOST_MAX];
+	int covered;
+
+	if (r == NULL) {
+		free(map);
+		return -EIO;
+	}
+	/* Parsing may add nodes, which moves s->nodes. */
+	snprintf(host, sizeof(host), "%s", s->nodes[i].host);
+	covered = cluster_slots_parse(r, host, cluster_sync_node_index, s, map, why,
+	    sizeof(why));
+	freeReplyObject(r);
+	if (covered < 0) {
+		cluster_sync_set_err(s, "%s:%d: %s", host, s->nodes[i].port, why);
+		free(map);
+		return -EIO;
+	}
+	if (covered != CLUSTER_SLOTS) {
+		cluster_sync_set_err(s, "%s:%d: the slot map covers %d of %d slots (cluster "
+		    "down?)", host, s->nodes[i].port, covered, CLUSTER_SLOTS);
+		free(map);
+		return -EIO;
+	}
+	memcpy(s->slot_node, map, CLUSTER_SLOTS * sizeof(*map));
+	free(map);
+	return 0;
+}
+
+/* The map again, from any node that answers. */
+static int
+cluster_sync_refresh(struct cluster_sync *s)
+{
+	for (int i = 0; i < s->nnodes; i++)
+		if (cluster_sync_load_map(s, i) == 0)
+			return 0;
+	return -EIO;
+}
+
+/* The distinct masters of the map, in node order (caller frees). */
+static int *
+cluster_sync_masters(struct cluster_sync *s, int *n)
+{
+	int *v = xcalloc((size_t)s->nnodes + 1, sizeof(*v));
+	bool *seen = xcalloc((size_t)s->nnodes + 1, sizeof(*seen));
+
+	*n = 0;
+	if (!s->cluster) {
+		v[(*n)++] = 0;
+	} else {
+		for (int sl = 0; sl < CLUSTER_SLOTS; sl++)
+			if (s->slot_node[sl] != CLUSTER_NO_NODE)
+				seen[s->slot_node[sl]] = true;
+		for (int i = 0; i < s->nnodes; i++)
+			if (seen[i])
+				v[(*n)++] = i;
+	}
+	free(seen);
+	return v;
+}
+
+static int
+cluster_sync_route(struct cluster_sync *s, int key_arg, const char *const *argv,
+    const size_t *argvlen)
+{
+	int slot, *m, n, node;
+
+	if (!s->cluster)
+		return 0;
+	if (key_arg < 0) {
+		m = cluster_sync_masters(s, &n);
+		node = n > 0 ? m[0] : 0;
+		free(m);
+		return node;
+	}
+	slot = cluster_keyslot(argv[key_arg],
+	    argvlen != NULL ? argvlen[key_arg] : strlen(argv[key_arg]));
+	if (s->slot_node[slot] == CLUSTER_NO_NODE) {
+		cluster_sync_set_err(s, "no master for slot %d", slot);
+		return -1;
+	}
+	return s->slot_node[slot];
+}
+
+static const char *
+cluster_sync_script_src(struct cluster_sync *s, const char *sha, size_t len)
+{
+	for (int i = 0; i < s->nscripts; i++)
+		if (len == CLUSTER_SHA_LEN && strncasecmp(s->scripts[i].sha, sha, len) == 0)
+			return s->scripts[i].src;
+	return NULL;
+}
+
+/*
+ * Runs one command to its final reply.  first is a reply already read for
+ * it from node first_node (a redirection met in the pipeline), or NULL.
+ * Nothing may be queued on any connection.
+ */
+static redisReply *
+cluster_sync_exec(struct cluster_sync *s, int key_arg, int argc, const char *const *argv,
+    const size_t *argvlen, redisReply *first, int first_node)
+{
+	static const char *const asking[1] = { "ASKING" };
+	int64_t deadline = util_mono_us() + (int64_t)s->timeout_ms * 1000;
+	redisReply *r = first;
+	int from = first_node, ask = -1, redirects = 0;
+	bool reloaded = false;
+
+	for (;;) {
+		struct cluster_redirect rd;
+		const char *src;
+
+		if (r == NULL) {
+			int i = ask >= 0 ? ask : cluster_sync_route(s, key_arg, argv, argvlen);
+
+			if (i < 0)
+				return NULL;
+			if (ask >= 0) {
+				r = cluster_sync_call(s, i, 1, asking, NULL);
+				if (r == NULL)
+					return NULL;
+				freeReplyObject(r);
+			}
+			ask = -1;
+			if ((r = cluster_sync_call(s, i, argc, argv, argvlen)) == NULL)
+				return NULL;
+			from = i;
+		}
+		if (r->type != REDIS_REPLY_ERROR)
+			return r;
+		if (s->cluster && cluster_parse_redirect(r->str, r->len, &rd) == 0) {
+			char host[CLUSTER_HOST_MAX];
+			int to;
+
+			snprintf(host, sizeof(host), "%s",
+			    rd.host[0] != '\0' ? rd.host : s->nodes[from].host);
+			if (++redirects > CLUSTER_REDIRECT_MAX) {
+				cluster_sync_set_err(s, "more than %d redirections, the last: %s",
+				    CLUSTER_REDIRECT_MAX, r->str);
+				freeReplyObject(r);
+				return NULL;
+			}
+			freeReplyObject(r);
+			r = NULL;
+			if ((to = cluster_sync_node_index(s, host, rd.port)) < 0) {
+				cluster_sync_set_err(s, "redirected to a bad address %s:%d", host,
+				    rd.port);
+				return NULL;
+			}
+			if (rd.kind == CLUSTER_REDIRECT_ASK) {
+				ask = to;
+			} else {
+				/* The other slots that moved with it, at once; the
+				 * MOVED is newer than any map a lagging node gives. */
+				cluster_sync_refresh(s);
+				s->slot_node[rd.slot] = (uint16_t)to;
+			}
+			continue;
+		}
+		if (s->cluster && cluster_is_retry_error(r->str) && util_mono_us() < deadline) {
+			freeReplyObject(r);
+			r = NULL;
+			usleep(CLUSTER_RETRY_MS * 1000);
+			continue;
+		}
+		/* Redis restarted or flushed its scripts: load it there, once. */
+		if (!reloaded && strncmp(r->str, "NOSCRIPT", 8) == 0 && argc >= 2 &&
+		    strcasecmp(argv[0], "EVALSHA") == 0 &&
+		    (src = cluster_sync_script_src(s, argv[1], argvlen != NULL ? argvlen[1] :
+		    strlen(argv[1]))) != NULL) {
+			const char *load[3] = { "SCRIPT", "LOAD", src };
+
+			freeReplyObject(r);
+			if ((r = cluster_sync_call(s, from, 3, load, NULL)) == NULL)
+				return NULL;
+			freeReplyObject(r);
+			r = NULL;
+			reloaded = true;
+			continue;
+		}
+		return r;
+	}
+}
+
+int
+cluster_sync_open(struct cluster_sync **out, const struct cluster_options *opt, char **cause)
+{
+	struct cluster_sync *s = xcalloc(1, sizeof(*s));
+	struct cluster_addr *seeds = NULL;
+	char *why = NULL, *tried = NULL;
+	int nseeds = 0, err = -EINVAL;
+
+	*out = NULL;
+	*cause = NULL;
+	s->cluster = opt->cluster;
+	s->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 2000;
+	if (!s->cluster) {
+		if (opt->host == NULL || cluster_sync_node_index(s, opt->host, opt->port) < 0) {
+			*cause = xstrdup("redis: no host");
+			goto fail;
+		}
+		s->name = xasprintf("%s:%d", opt->host, opt->port);
+		if (cluster_sync_ctx(s, 0) == NULL) {
+			*cause = xasprintf("redis %s", s->err);
+			err = -EIO;
+			goto fail;
+		}
+		*out = s;
+		return 0;
+	}
+	if (cluster_parse_nodes(opt->nodes, &seeds, &nseeds, &why) < 0) {
+		*cause = xasprintf("redis.nodes: %s", why);
+		goto fail;
+	}
+	s->name = xasprintf("cluster %s", opt->nodes);
+	s->slot_node = xmalloc(CLUSTER_SLOTS * sizeof(*s->slot_node));
+	for (int i = 0; i < nseeds; i++)
+		cluster_sync_node_index(s, seeds[i].host, seeds[i].port);
+	/* The first seed that answers gives the map; say why each did not. */
+	err = -EIO;
+	for (int i = 0; i < nseeds; i++) {
+		char *t;
+
+		if (cluster_sync_load_map(s, i) == 0) {
+			err = 0;
+			break;
+		}
+		t = xasprintf("%s%s%s", tried ? tried : "", tried ? "; " : "", s->err);
+		free(tried);
+		tried = t;
+	}
+	if (err < 0) {
+		*cause = xasprintf("redis cluster: no node of %s gave a usable slot map (%s)",
+		    opt->nodes, tried ? tried : "no node");
+		goto fail;
+	}
+	free(tried);
+	free(seeds);
+	*out = s;
+	return 0;
+fail:
+	free(why);
+	free(tried);
+	free(seeds);
+	cluster_sync_free(s);
+	return err;
+}
+
+static void
+cluster_sync_entry_free(struct cluster_sync_entry *e)
+{
+	for (int i = 0; i < e->argc; i++)
+		free(e->argv[i]);
+	free(e->argv);
+	free(e->argvlen);
+	freeReplyObject(e->reply);
+	memset(e, 0, sizeof(*e));
+}
+
+void
+cluster_sync_free(struct cluster_sync *s)
+{
+	if (s == NULL)
+		return;
+	for (int e = s->qhead; e < s->qlen; e++)
+		cluster_sync_entry_free(&s->q[e]);
+	free(s->q);
+	for (int i = 0; i < s->nnodes; i++)
+		if (s->nodes[i].ctx != NULL)
+			redisFree(s->nodes[i].ctx);
+	free(s->nodes);
+	for (int i = 0; i < s->nscripts; i++)
+		free(s->scripts[i].src);
+	free(s->scripts);
+	free(s->slot_node);
+	free(s->name);
+	free(s);
+}
+
+const char *
+cluster_sync_name(const struct cluster_sync *s)
+{
+	return s->name;
+}
+
+const char *
+cluster_sync_errstr(const struct cluster_sync *s)
+{
+	return s->err[0] ? s->err : "no error";
+}
+
+int
+cluster_sync_queued(const struct cluster_sync *s)
+{
+	return s->qlen - s->qhead;
+}
+
+redisReply *
+cluster_sync_command(struct cluster_sync *s, int key_arg, int argc, const char *const *argv,
+    const size_t *argvlen)
+{
+	if (cluster_sync_queued(s) > 0) {
+		cluster_sync_set_err(s, "%d appended commands wait for their replies",
+		    cluster_sync_queued(s));
+		return NULL;
+	}
+	if (argc <= 0 || key_arg >= argc) {
+		cluster_sync_set_err(s, "bad arguments");
+		return NULL;
+	}
+	return cluster_sync_exec(s, key_arg, argc, argv, argvlen, NULL, -1);
+}
+
+/* Reads every queued reply into memory, so that commands can go out
+ * again without taking one for another's. */
+static void
+cluster_sync_read_ahead(struct cluster_sync *s)
+{
+	for (int e = s->qhead; e < s->qlen; e++) {
+		struct cluster_sync_entry *x = &s->q[e];
+		redisContext *ctx = s->nodes[x->node].ctx;
+		void *r = NULL;
+
+		if (x->reply != NULL || x->failed)
+			continue;
+		if (ctx == NULL || redisGetReply(ctx, &r) != REDIS_OK || r == NULL) {
+			cluster_sync_set_err(s, "%s:%d: %s", s->nodes[x->node].host,
+			    s->nodes[x->node].port, ctx != NULL ? ctx->errstr : "not connected");
+			cluster_sync_drop(s, x->node);
+			continue;
+		}
+		x->reply = r;
+	}
+}
+
+int
+cluster_sync_append(struct cluster_sync *s, int key_arg, int argc, const char *const *argv,
+    const size_t *argvlen)
+{
+	struct cluster_sync_entry *e;
+	redisContext *ctx;
+	int i;
+
+	if (argc <= 0 || key_arg >= argc)
+		return -EINVAL;
+	i = cluster_sync_route(s, key_arg, argv, argvlen);
+	if (i < 0 && cluster_sync_queued(s) > 0) {
+		cluster_sync_read_ahead(s);
+		if (cluster_sync_refresh(s) == 0)
+			i = cluster_sync_route(s, key_arg, argv, argvlen);
+	}
+	if (i < 0 || (ctx = cluster_sync_ctx(s, i)) == NULL)
+		return -EIO;
+	if (redisAppendCommandArgv(ctx, argc, (const char **)argv, argvlen) != REDIS_OK) {
+		cluster_sync_set_err(s, "%s:%d: %s", s->nodes[i].host, s->nodes[i].port,
+		    ctx->errstr);
+		return -EIO;
+	}
+	if (s->qhead > 0 && s->qhead == s->qlen)
+		s->qhead = s->qlen = 0;
+	if (s->qlen == s->qcap) {
+		s->qcap = s->qcap ? s->qcap * 2 : 64;
+		s->q = xrealloc(s->q, (size_t)s->qcap * sizeof(*s->q));
+	}
+	e = &s->q[s->qlen++];
+	memset(e, 0, sizeof(*e));
+	e->node = i;
+	e->key_arg = key_arg;
+	e->argc = argc;
+	e->argv = xcalloc((size_t)argc, sizeof(*e->argv));
+	e->argvlen = xcalloc((size_t)argc, sizeof(*e->argvlen));
+	for (int a = 0; a < argc; a++) {
+		e->argvlen[a] = argvlen != NULL ? argvlen[a] : strlen(argv[a]);
+		e->argv[a] = xmalloc(e->argvlen[a] + 1);
+		memcpy(e->argv[a], argv[a], e->argvlen[a]);
+		e->argv[a][e->argvlen[a]] = '\0';
+	}
+	return 0;
+}
+
+int
+cluster_sync_get_reply(struct cluster_sync *s, redisReply **reply)
+{
+	struct cluster_sync_entry *e;
+	struct cluster_redirect rd;
+	redisReply *r;
+	int node;
+
+	*reply = NULL;
+	if (cluster_sync_queued(s) == 0)
+		return -ENOENT;
+	e = &s->q[s->qhead];
+	if (e->reply == NULL && !e->failed) {
+		redisContext *ctx = s->nodes[e->node].ctx;
+		void *got = NULL;
+
+		if (ctx == NULL || redisGetReply(ctx, &got) != REDIS_OK || got == NULL) {
+			cluster_sync_set_err(s, "%s:%d: %s", s->nodes[e->node].host,
+			    s->nodes[e->node].port, ctx != NULL ? ctx->errstr : "not connected");
+			cluster_sync_drop(s, e->node);
+		} else {
+			e->reply = got;
+		}
+	}
+	if (e->failed) {
+		cluster_sync_entry_free(e);
+		s->qhead++;
+		return -EIO;
+	}
+	r = e->reply;
+	e->reply = NULL;
+	node = e->node;
+	if (r->type == REDIS_REPLY_ERROR &&
+	    ((s->cluster && (cluster_parse_redirect(r->str, r->len, &rd) == 0 ||
+	    cluster_is_retry_error(r->str))) || strncmp(r->str, "NOSCRIPT", 8) == 0)) {
+		/* Sent again alone: first every reply still on the wire. */
+		s->qhead++;
+		cluster_sync_read_ahead(s);
+		r = cluster_sync_exec(s, e->key_arg, e->argc, (const char *const *)e->argv,
+		    e->argvlen, r, node);
+		cluster_sync_entry_free(e);
+		if (r == NULL)
+			return -EIO;
+		*reply = r;
+		return 0;
+	}
+	cluster_sync_entry_free(e);
+	s->qhead++;
+	*reply = r;
+	return 0;
+}
+
+int
+cluster_sync_script_load(struct cluster_sync *s, const char *src, char sha[41])
+{
+	const char *argv[3] = { "SCRIPT", "LOAD", src };
+	int n, *m, err = 0;
+
+	if (cluster_sync_queued(s) > 0)
+		return -EBUSY;
+	m = cluster_sync_masters(s, &n);
+	sha[0] = '\0';
+	for (int k = 0; k < n && err == 0; k++) {
+		redisReply *r = cluster_sync_call(s, m[k], 3, argv, NULL);
+
+		if (r == NULL || r->type != REDIS_REPLY_STRING || r->len != CLUSTER_SHA_LEN) {
+			if (r != NULL)
+				cluster_sync_set_err(s, "%s:%d: SCRIPT LOAD: %s", s->nodes[m[k]].host,
+				    s->nodes[m[k]].port, r->type == REDIS_REPLY_ERROR ? r->str :
+				    "unexpected reply");
+			err = -EIO;
+		} else {
+			memcpy(sha, r->str, CLUSTER_SHA_LEN);
+			sha[CLUSTER_SHA_LEN] = '\0';
+		}
+		freeReplyObject(r);
+	}
+	free(m);
+	if (err < 0)
+		return err;
+	if (cluster_sync_script_src(s, sha, CLUSTER_SHA_LEN) == NULL) {
+		s->scripts = xrealloc(s->scripts, (size_t)(s->nscripts + 1) * sizeof(*s->scripts));
+		memcpy(s->scripts[s->nscripts].sha, sha, CLUSTER_SHA_LEN + 1);
+		s->scripts[s->nscripts].src = xstrdup(src);
+		s->nscripts++;
+	}
+	return 0;
+}
+
+int
+cluster_sync_scan(struct cluster_sync *s, const char *pattern,
+    int (*fn)(const char *key, void *arg), void *arg)
+{
+	int n, *m, rc = 0;
+
+	if (cluster_sync_queued(s) > 0)
+		return -EBUSY;
+	m = cluster_sync_masters(s, &n);
+	for (int k = 0; k < n && rc == 0; k++) {
+		char cursor[32] = "0";
+
+		do {
+			const char *argv[6] = { "SCAN", cursor, "MATCH", pattern, "COUNT", "1000" };
+			redisReply *r = cluster_sync_call(s, m[k], 6, argv, NULL);
+
+			if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
+			    r->element[0]->type != REDIS_REPLY_STRING ||
+			    r->element[1]->type != REDIS_REPLY_ARRAY) {
+				if (r != NULL)
+					cluster_sync_set_err(s, "%s:%d: SCAN: %s", s->nodes[m[k]].host,
+					    s->nodes[m[k]].port, r->type == REDIS_REPLY_ERROR ?
+					    r->str : "unexpected reply");
+				freeReplyObject(r);
+				rc = -EIO;
+				break;
+			}
+			snprintf(cursor, sizeof(cursor), "%s", r->element[0]->str);
+			for (size_t i = 0; i < r->element[1]->elements && rc == 0; i++)
+				if (r->element[1]->element[i]->type == REDIS_REPLY_STRING)
+					rc = fn(r->element[1]->element[i]->str, arg);
+			freeReplyObject(r);
+		} while (rc == 0 && strcmp(cursor, "0") != 0);
+	}
+	free(m);
+	return rc;
+}
