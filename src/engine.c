@@ -1472,8 +1472,15 @@ engine_recover(struct engine *e, char **cause)
 	return 0;
 }
 
+/* An order a restore took from the changelog (counted once). */
+struct restored {
+	UT_hash_handle hh;
+	char order_id[EVENT_ORDER_ID_MAX + 1];
+};
+
 struct restore_ctx {
 	struct engine *e;
+	struct restored *orders;
 	const int32_t *parts;
 	int64_t *max_epoch;		/* per entry of parts */
 	int nparts;
@@ -1527,7 +1534,17 @@ engine_restore_record(int32_t partition, const void *key, size_t key_len,
 			json_decref(rec);
 			return err;
 		}
-		rc->restored += err;
+		if (err > 0) {
+			struct restored *r;
+
+			HASH_FIND_STR(rc->orders, order_id, r);
+			if (r == NULL) {
+				r = xcalloc(1, sizeof(*r));
+				snprintf(r->order_id, sizeof(r->order_id), "%s", order_id);
+				HASH_ADD_STR(rc->orders, order_id, r);
+				rc->restored++;
+			}
+		}
 	}
 	json_decref(rec);
 	if (rc->records % ENGINE_RESTORE_BATCH == 0) {
@@ -1591,6 +1608,14 @@ engine_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
 	engine_commit(e);
 	free(rc.max_epoch);
 	free(rc.buf);
+	{
+		struct restored *r, *tmp;
+
+		HASH_ITER(hh, rc.orders, r, tmp) {
+			HASH_DEL(rc.orders, r);
+			free(r);
+		}
+	}
 	log_info("engine", "assigned partitions [%s] of %s: restored %lld orders from %lld "
 	    "changelog records in %lld ms; %lld outbox rows and %lld steps of partitions "
 	    "owned elsewhere superseded", list, e->cf->topic_orders, (long long)rc.restored,

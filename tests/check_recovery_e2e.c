@@ -646,6 +646,80 @@ private_case(Suite *s, const char *name, void (*start)(void))
 	return tc;
 }
 
+/* ---- e. a new instance takes the partitions over from the changelog ------ */
+
+/* The log of the current start only (h_start appends). */
+static bool
+log_has_after(struct h *h, size_t from, const char *needle)
+{
+	char *path = xasprintf("%s/orderd.log", h->dir), *buf = NULL;
+	size_t len = 0;
+	bool found = util_read_file(path, &buf, &len) == 0 && len > from &&
+	    strstr(buf + from, needle) != NULL;
+
+	free(buf);
+	free(path);
+	return found;
+}
+
+START_TEST(test_takeover_from_the_changelog)
+{
+	struct h *h = h_new("takeover", 3);
+	char *path = xasprintf("%s/orderd.log", h->dir), *buf = NULL, *first;
+	size_t from = 0;
+
+	h_use_redis(h, priv_port);
+	h_set(h, "saga.payment_timeout_ms=8000");
+	h_start(h);
+	h_stock(h, "A", 10);
+	order_created(h, "o1", json_pack("[o]", line("A", 2)));
+	order_created(h, "o2", json_pack("[o]", line("A", 1)));
+	expect(h, H_PAYMENT_REQUESTS, "o1", "PaymentRequested", WAIT_MS);
+	expect(h, H_PAYMENT_REQUESTS, "o2", "PaymentRequested", WAIT_MS);
+	pay(h, "o2");
+	expect(h, H_ORDER_EVENTS, "o2", "OrderConfirmed", WAIT_MS);
+	pay(h, "o4");	/* before its order: parked */
+	/* Every order at rest is in the changelog, the parked payment too. */
+	expect(h, H_STATE, "o1", "RESERVED", WAIT_MS);
+	expect(h, H_STATE, "o2", "CONFIRMED", WAIT_MS);
+	expect(h, H_STATE, "o4", "NONE", WAIT_MS);
+	ck_assert_int_eq(h_stop(h), 0);
+	/* Everything it caused is acknowledged: every offset is committed. */
+	ck_assert_int_eq(h_committed(h, H_ORDERS), 2);
+	ck_assert_int_eq(h_committed(h, H_PAYMENTS), 2);
+
+	/* A new instance in the group, with an empty journal of its own. */
+	first = h->journal;
+	h->journal = xasprintf("%s/second.db", h->dir);
+	ck_assert_int_eq(util_read_file(path, &buf, &from), 0);
+	free(buf);
+	h_start(h);
+	for (int i = 0; i < 400 && !log_has_after(h, from, "restored 3 orders"); i++)
+		usleep(50000);
+	ck_assert_msg(log_has_after(h, from, "restored 3 orders"),
+	    "the new instance did not restore the 3 orders");
+	/* The deadline travelled: it fires here (o1 released). */
+	expect(h, H_ORDER_EVENTS, "o1", "OrderCancelled", WAIT_MS);
+	ck_assert_int_eq(h_sql(h, "SELECT count(*) FROM deadlines WHERE order_id = 'o1' "
+	    "AND fired_at IS NOT NULL"), 1);
+	/* The parked payment travelled: the order meets it here. */
+	order_created(h, "o4", json_pack("[o]", line("A", 3)));
+	expect(h, H_ORDER_EVENTS, "o4", "OrderConfirmed", WAIT_MS);
+	/* o2's payment again: known from the changelog, a duplicate. */
+	pay(h, "o2");
+	ck_assert_int_eq(h_count(h, H_ORDER_EVENTS, "o2", NULL, 2000), 1);
+	ck_assert_int_eq(h_sql(h, "SELECT count(*) FROM inbox WHERE order_id = 'o2' AND "
+	    "event_id = 'p-o2' AND type = 'Restored'"), 1);
+	expect_stock(h, "A", 6, 0, 4);
+	expect_once(h, H_ORDER_EVENTS, "o1", "OrderCancelled");
+	expect_once(h, H_ORDER_EVENTS, "o4", "OrderConfirmed");
+	ck_assert_int_eq(h_stop(h), 0);
+	free(first);
+	free(path);
+	h_free(h);
+}
+END_TEST
+
 static Suite *
 recovery_suite(void)
 {
@@ -658,6 +732,8 @@ recovery_suite(void)
 	tcase_add_test(private_case(s, "idempotent", priv_start), test_rebuild_is_idempotent);
 	tcase_add_test(private_case(s, "in_flight", priv_start),
 	    test_rebuild_with_steps_in_flight);
+	tcase_add_test(private_case(s, "takeover", priv_start),
+	    test_takeover_from_the_changelog);
 	return s;
 }
 
