@@ -366,5 +366,10 @@ UPDATE saga_steps SET result = 'SUPERSEDED', done_at = ?1
    AND order_id IN (SELECT order_id FROM orders
                      WHERE kafka_partition NOT IN (SELECT kafka_partition FROM owned));
 
+-- name: outbox_published_range
+-- Rows ?1..?2, every one of them acknowledged (consecutive ids).  ?3 now
+UPDATE outbox SET published_at = ?3, attempts = attempts + 1, last_error = NULL
+ WHERE id BETWEEN ?1 AND ?2 AND published_at IS NULL;
+
 -- name: outbox_max_id
 SELECT coalesce(max(id), 0) FROM outbox;

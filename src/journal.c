@@ -64,7 +64,8 @@
 	X(SUPERSEDE_ORDER_STEPS, "supersede_order_steps") \
 	X(SUPERSEDE_UNOWNED, "supersede_unowned") \
 	X(SUPERSEDE_UNOWNED_STEPS, "supersede_unowned_steps") \
-	X(OUTBOX_MAX_ID, "outbox_max_id")
+	X(OUTBOX_MAX_ID, "outbox_max_id") \
+	X(OUTBOX_PUBLISHED_RANGE, "outbox_published_range")
 
 enum journal_query {
 #define X(id, name) JQ_##id,
@@ -1461,4 +1462,15 @@ journal_outbox_max_id(struct journal *j, int64_t *id)
 {
 	*id = 0;
 	return journal_scalar(j->stmt[JQ_OUTBOX_MAX_ID], id);
+}
+
+int
+journal_outbox_published_range(struct journal *j, int64_t first, int64_t last, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_PUBLISHED_RANGE];
+
+	sqlite3_bind_int64(st, 1, first);
+	sqlite3_bind_int64(st, 2, last);
+	sqlite3_bind_int64(st, 3, now);
+	return journal_run(j, st);
 }

@@ -84,6 +84,9 @@ int journal_outbox_add(struct journal *j, struct journal_outbox_row *row);
 int journal_outbox_pending(struct journal *j, int64_t after_id, int limit,
     int (*fn)(const struct journal_outbox_row *row, void *arg), void *arg);
 int journal_outbox_published(struct journal *j, int64_t id, int64_t now);
+/* The same for rows first..last, every id of which was acknowledged. */
+int journal_outbox_published_range(struct journal *j, int64_t first, int64_t last,
+    int64_t now);
 int journal_outbox_failed(struct journal *j, int64_t id, const char *error);
 /* oldest_created is 0 when nothing is pending. */
 int journal_outbox_stats(struct journal *j, int64_t *pending,

@@ -285,6 +285,8 @@ ctl_keys_sort(struct ctl_keys *ks)
 {
 	int n = 0;
 
+	if (ks->n == 0)
+		return;		/* v may be NULL: qsort() must not see it */
 	qsort(ks->v, (size_t)ks->n, sizeof(*ks->v), ctl_cmpstr);
 	for (int i = 0; i < ks->n; i++) {
 		if (n > 0 && strcmp(ks->v[n - 1], ks->v[i]) == 0)

@@ -22,6 +22,20 @@
 #define RELAY_RETRY_MS 500		/* after a failed delivery or a full queue */
 #define RELAY_MARK_DELAY_MS 10		/* gathers acknowledgements into one commit */
 
+/*
+ * A changelog record (type OrderState) says the order's outputs are out: a
+ * new owner of its partition trusts it and never produces them again.  So
+ * it is produced only once every row before it is acknowledged; outputs go
+ * to other topics than the record, where the broker keeps no order
+ * between them.
+ */
+#define RELAY_CHANGELOG_TYPE "OrderState"
+
+struct relay_pending {
+	struct relay_pending *next;
+	struct journal_outbox_row row;	/* its strings and bytes are ours */
+};
+
 struct relay {
 	uv_loop_t *loop;
 	struct journal *j;
@@ -47,6 +61,10 @@ struct relay {
 	bool *fifo_ack;
 	size_t fifo_head, fifo_len, fifo_cap;
 	int64_t acked_through;
+	/* Changelog records read but not produced yet: each waits until every
+	 * row before it is acknowledged (relay_release). */
+	struct relay_pending *pending_head, **pending_tail;
+	size_t npending;
 	void (*ack_fn)(void *arg);
 	void *ack_arg;
 };
@@ -112,6 +130,108 @@ relay_fifo_ack(struct relay *r, int64_t id)
 	return moved;
 }
 
+/* A released changelog record: older than everything in flight. */
+static void
+relay_fifo_push_front(struct relay *r, int64_t id)
+{
+	if (r->fifo_head == 0) {
+		relay_fifo_push(r, id);	/* makes room at the end first */
+		memmove(r->fifo_id + 1, r->fifo_id, (r->fifo_len - 1) * sizeof(*r->fifo_id));
+		memmove(r->fifo_ack + 1, r->fifo_ack, (r->fifo_len - 1) * sizeof(*r->fifo_ack));
+	} else {
+		r->fifo_head--;
+		r->fifo_len++;
+	}
+	r->fifo_id[r->fifo_head] = id;
+	r->fifo_ack[r->fifo_head] = false;
+}
+
+static void
+relay_pending_free(struct relay_pending *p)
+{
+	free((char *)p->row.topic);
+	free((void *)p->row.key);
+	free((char *)p->row.event_id);
+	free((char *)p->row.order_id);
+	free((char *)p->row.type);
+	free((char *)p->row.headers);
+	free((void *)p->row.payload);
+	free(p);
+}
+
+static void
+relay_pending_clear(struct relay *r)
+{
+	while (r->pending_head != NULL) {
+		struct relay_pending *p = r->pending_head;
+
+		r->pending_head = p->next;
+		relay_pending_free(p);
+	}
+	r->pending_tail = &r->pending_head;
+	r->npending = 0;
+}
+
+static void *
+relay_dup(const void *p, size_t n)
+{
+	char *c = xmalloc(n + 1);
+
+	if (n > 0)
+		memcpy(c, p, n);
+	c[n] = '\0';
+	return c;
+}
+
+static void
+relay_pending_add(struct relay *r, const struct journal_outbox_row *row)
+{
+	struct relay_pending *p = xcalloc(1, sizeof(*p));
+
+	p->row = *row;
+	p->row.topic = relay_dup(row->topic, strlen(row->topic));
+	p->row.key = row->key ? relay_dup(row->key, row->key_len) : NULL;
+	p->row.event_id = relay_dup(row->event_id, strlen(row->event_id));
+	p->row.order_id = row->order_id ? relay_dup(row->order_id, strlen(row->order_id)) : NULL;
+	p->row.type = relay_dup(row->type, strlen(row->type));
+	p->row.headers = row->headers ? relay_dup(row->headers, strlen(row->headers)) : NULL;
+	p->row.payload = relay_dup(row->payload ? row->payload : "", row->payload_len);
+	*r->pending_tail = p;
+	r->pending_tail = &p->next;
+	r->npending++;
+}
+
+static int relay_send(struct relay *r, const struct journal_outbox_row *row);
+
+/* Produces the changelog records whose predecessors are all acknowledged. */
+static void
+relay_release(struct relay *r)
+{
+	struct relay_pending *p;
+
+	while ((p = r->pending_head) != NULL &&
+	    (r->fifo_len == 0 || r->fifo_id[r->fifo_head] > p->row.id)) {
+		if (relay_send(r, &p->row) < 0) {
+			relay_schedule(r, 20);
+			return;
+		}
+		relay_fifo_push_front(r, p->row.id);
+		r->pending_head = p->next;
+		if (r->pending_head == NULL)
+			r->pending_tail = &r->pending_head;
+		r->npending--;
+		relay_pending_free(p);
+	}
+}
+
+static int
+relay_cmp_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
 static void
 relay_mark_cb(uv_timer_t *t)
 {
@@ -127,11 +247,18 @@ relay_mark_cb(uv_timer_t *t)
 		uv_timer_start(&r->mark_timer, relay_mark_cb, 50, 0);
 		return;
 	}
-	for (size_t i = 0; i < r->nacked; i++) {
-		if ((err = journal_outbox_published(r->j, r->acked[i], now)) < 0) {
+	/* Acknowledgements come nearly in id order: runs of consecutive ids
+	 * are marked with one statement each. */
+	qsort(r->acked, r->nacked, sizeof(*r->acked), relay_cmp_id);
+	for (size_t i = 0, k; i < r->nacked; i = k) {
+		for (k = i + 1; k < r->nacked && r->acked[k] <= r->acked[k - 1] + 1; k++)
+			;
+		if ((err = journal_outbox_published_range(r->j, r->acked[i], r->acked[k - 1],
+		    now)) < 0) {
 			journal_rollback(r->j);
-			log_fatal("relay", "marking outbox row %lld published: %s",
-			    (long long)r->acked[i], journal_errmsg(r->j));
+			log_fatal("relay", "marking outbox rows %lld..%lld published: %s",
+			    (long long)r->acked[i], (long long)r->acked[k - 1],
+			    journal_errmsg(r->j));
 		}
 	}
 	if ((err = journal_commit(r->j)) < 0)
@@ -159,8 +286,11 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		relay_schedule(r, RELAY_RETRY_MS);
 		return;
 	}
-	if (relay_fifo_ack(r, id) && r->ack_fn != NULL)
-		r->ack_fn(r->ack_arg);
+	if (relay_fifo_ack(r, id)) {
+		relay_release(r);
+		if (r->ack_fn != NULL)
+			r->ack_fn(r->ack_arg);
+	}
 	fault_at(FAULT_AFTER_DELIVERY);
 	kafka_note_broker_up();
 	{
@@ -208,10 +338,10 @@ relay_headers(const struct journal_outbox_row *row)
 	return h;
 }
 
+/* Hands one row to librdkafka; -EAGAIN when its queue is full. */
 static int
-relay_produce_row(const struct journal_outbox_row *row, void *arg)
+relay_send(struct relay *r, const struct journal_outbox_row *row)
 {
-	struct relay *r = arg;
 	rd_kafka_headers_t *h = relay_headers(row);
 	rd_kafka_resp_err_t e;
 
@@ -232,13 +362,29 @@ relay_produce_row(const struct journal_outbox_row *row, void *arg)
 		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			log_warn("relay", "producing outbox row %lld: %s",
 			    (long long)row->id, rd_kafka_err2str(e));
+		return -EAGAIN;
+	}
+	r->stats.in_flight++;
+	r->stats.produced++;
+	return 0;
+}
+
+static int
+relay_produce_row(const struct journal_outbox_row *row, void *arg)
+{
+	struct relay *r = arg;
+
+	if (strcmp(row->type, RELAY_CHANGELOG_TYPE) == 0) {
+		relay_pending_add(r, row);
+		r->cursor = row->id;
+		return 0;
+	}
+	if (relay_send(r, row) < 0) {
 		r->stopped = true;
 		return 1;	/* the cursor stays before this row */
 	}
 	r->cursor = row->id;
 	relay_fifo_push(r, row->id);
-	r->stats.in_flight++;
-	r->stats.produced++;
 	return 0;
 }
 
@@ -262,10 +408,11 @@ relay_fetch_cb(uv_timer_t *t)
 		/* Nothing is in flight: what stays in the fifo is the failed
 		 * rows and the ones after them, all produced again now. */
 		r->fifo_head = r->fifo_len = 0;
+		relay_pending_clear(r);
 		r->more = true;
 	}
 	for (;;) {
-		if (r->stats.in_flight >= RELAY_IN_FLIGHT_MAX) {
+		if (r->stats.in_flight + (int64_t)r->npending >= RELAY_IN_FLIGHT_MAX) {
 			r->more = true;	/* the delivery reports reschedule */
 			break;
 		}
@@ -288,6 +435,7 @@ relay_fetch_cb(uv_timer_t *t)
 			break;
 		}
 	}
+	relay_release(r);
 	if (r->stats.in_flight > 0)
 		fault_at(FAULT_AFTER_PRODUCE);
 	/* Serve the delivery reports of what was just produced soon. */
@@ -321,6 +469,7 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 	*out = NULL;
 	r->loop = loop;
 	r->j = j;
+	r->pending_tail = &r->pending_head;
 	r->more = true;
 	conf = kafka_conf_new(cf, defaults, forced, cause);
 	if (conf == NULL) {
@@ -362,10 +511,15 @@ relay_hold(struct relay *r, bool held)
 int64_t
 relay_acked_through(const struct relay *r)
 {
-	/* Nothing in flight: every row up to the last one produced is in. */
-	if (r->fifo_len == 0 && r->rewind_to == 0)
-		return r->cursor > r->acked_through ? r->cursor : r->acked_through;
-	return r->acked_through;
+	int64_t a = r->acked_through;
+
+	/* Nothing in flight: every row up to the last one read is in. */
+	if (r->fifo_len == 0 && r->rewind_to == 0 && r->cursor > a)
+		a = r->cursor;
+	/* ... but for the changelog records not produced yet. */
+	if (r->pending_head != NULL && r->pending_head->row.id - 1 < a)
+		a = r->pending_head->row.id - 1;
+	return a;
 }
 
 void
@@ -379,6 +533,7 @@ bool
 relay_idle(const struct relay *r)
 {
 	return !r->more && r->stats.in_flight == 0 && r->nacked == 0 &&
+	    r->pending_head == NULL &&
 	    r->rewind_to == 0 && !r->fetch_scheduled;
 }
 
@@ -394,6 +549,7 @@ relay_handle_closed(uv_handle_t *h)
 	struct relay *r = h->data;
 
 	if (--r->open_handles == 0) {
+		relay_pending_clear(r);
 		free(r->fifo_id);
 		free(r->fifo_ack);
 		free(r->acked);
