@@ -456,6 +456,15 @@ engine_epoch(const struct engine *e, int32_t partition)
 	return 0;
 }
 
+static bool
+engine_owns(const struct engine *e, int32_t partition)
+{
+	for (int i = 0; i < e->nowned; i++)
+		if (e->owned[i] == partition)
+			return true;
+	return false;
+}
+
 /* The order's changelog record, into the outbox. */
 static void
 engine_snapshot(struct engine *e, const struct order_mark *m)
@@ -971,6 +980,10 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	 * events of this batch see the orders' latest states. */
 	engine_settle(e);
 	for (size_t i = 0; i < n; i++) {
+		/* Fetched before a revocation took its partition away: the
+		 * owner reads it again from the committed offset. */
+		if (!engine_owns(e, msgs[i]->partition))
+			continue;
 		engine_consume_one(e, msgs[i]);
 		if (i == n / 2)
 			fault_at(FAULT_MID_BATCH);

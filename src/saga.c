@@ -128,8 +128,13 @@ saga_settle(const struct saga_order *o, enum saga_step_kind kind,
 	if (kind == SAGA_STEP_RESERVE && o->state == SAGA_NEW) {
 		int shortline = -1;
 
+		/* COMMITTED or RELEASED answer a reserve that ran before: the
+		 * order is being replayed (a new owner of its partition, from an
+		 * older state) and was reserved then; the events that follow
+		 * replay the rest of its story. */
 		for (int i = 0; i < o->nlines; i++) {
-			if (has_step[i] && results[i] != SAGA_RES_RESERVED) {
+			if (has_step[i] && results[i] != SAGA_RES_RESERVED &&
+			    results[i] != SAGA_RES_COMMITTED && results[i] != SAGA_RES_RELEASED) {
 				shortline = i;
 				break;
 			}

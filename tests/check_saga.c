@@ -116,6 +116,38 @@ START_TEST(test_nothing_held_rejects_at_once)
 }
 END_TEST
 
+/* A replay (a new owner of the partition, from an older state): a reserve
+ * that finds its reservation committed or released ran before, so the
+ * order was reserved; a REJECTED line still rejects, and only lines held
+ * now are released. */
+START_TEST(test_replayed_reserve_counts_committed_and_released_as_held)
+{
+	struct saga_order o = order(SAGA_NEW, 2);
+	bool has[2] = { true, true };
+	enum saga_step_result done[2] = { SAGA_RES_COMMITTED, SAGA_RES_COMMITTED };
+	enum saga_step_result gone[2] = { SAGA_RES_RELEASED, SAGA_RES_RESERVED };
+	enum saga_step_result mixed[3] = { SAGA_RES_RELEASED, SAGA_RES_RESERVED,
+	    SAGA_RES_REJECTED };
+	bool has3[3] = { true, true, true };
+	struct saga_effects fx;
+
+	saga_settle(&o, SAGA_STEP_RESERVE, has, done, &fx);
+	ck_assert_int_eq(fx.state, SAGA_RESERVED);
+	ck_assert_int_eq(fx.output, SAGA_OUT_PAYMENT_REQUESTED);
+	ck_assert_int_eq(fx.nsteps, 0);
+	saga_settle(&o, SAGA_STEP_RESERVE, has, gone, &fx);
+	ck_assert_int_eq(fx.state, SAGA_RESERVED);
+	ck_assert_int_eq(fx.output, SAGA_OUT_PAYMENT_REQUESTED);
+
+	o = order(SAGA_NEW, 3);
+	saga_settle(&o, SAGA_STEP_RESERVE, has3, mixed, &fx);
+	ck_assert_int_eq(fx.state, SAGA_REJECTED);
+	ck_assert_int_eq(fx.reason_line, 2);
+	expect_steps(&fx, SAGA_STEP_RELEASE, 1);
+	ck_assert_int_eq(fx.steps[0].line, 1);
+}
+END_TEST
+
 START_TEST(test_payment_succeeded_commits_then_confirms)
 {
 	struct saga_order o = order(SAGA_RESERVED, 2);
@@ -370,6 +402,7 @@ saga_suite(void)
 	tcase_add_test(tc, test_all_reserved_requests_payment);
 	tcase_add_test(tc, test_short_line_releases_held_lines_then_rejects);
 	tcase_add_test(tc, test_nothing_held_rejects_at_once);
+	tcase_add_test(tc, test_replayed_reserve_counts_committed_and_released_as_held);
 	tcase_add_test(tc, test_payment_succeeded_commits_then_confirms);
 	tcase_add_test(tc, test_payment_failed_cancels);
 	tcase_add_test(tc, test_customer_cancellation_cancels);
