@@ -47,7 +47,7 @@ clk=$(getconf CLK_TCK)
 owned() {
 	t=0
 	for f in "$1"/orderd-*.log; do
-		l=$(grep -E "engine: (assigned partitions|partitions revoked: steps)" "$f" | tail -n 1)
+		l=$(grep -E "engine: (assigned partitions|partitions revoked: steps)" "$f" 2>/dev/null | tail -n 1)
 		case $l in
 		*"assigned partitions ["*)
 			p=$(echo "$l" | sed 's/.*assigned partitions \[\([0-9,]*\)\].*/\1/')

@@ -324,6 +324,14 @@ say "stopping the servers"
 trap - EXIT
 cleanup
 
+# Several instances in one group: its own broker and Redis, one run after
+# the other (see contrib/bench-instances.sh).
+inst_orders=30000
+[ "$quick" = 1 ] && inst_orders=5000
+say "several instances: 1 (without and with the changelog), 2 and 3 in one group, $inst_orders orders each"
+contrib/bench-instances.sh "$inst_orders" >"$run/instances.md" 2>"$run/instances.err" ||
+	{ tail -n 20 "$run/instances.err" >&2; die "contrib/bench-instances.sh failed"; }
+
 # ---- figures
 R=$run/redis.out J=$run/journal.out K=$run/kafka.out RB=$run/relay-backlog.out RL=$run/relay-latency.out
 L5=$run/lines5/results L1=$run/lines1/results LA=$run/latency/results OL=$run/overload/results
@@ -619,49 +627,68 @@ relay of \`src/relay.c\` on a libuv loop with its idempotent producer
 
 ![Latency CDF: orderd end to end at $rate orders/s, relay at $rate rows/s](bench/latency-cdf.png)
 
+## Several instances
+
+\`contrib/bench-instances.sh $inst_orders\` (run by this benchmark after the
+runs above, with a broker and Redis of its own): 6 partitions, 100 skus
+with plenty of stock, every instance with its own journal
+(\`synchronous = full\`), \`orderd-paysim\` answering at once,
+$(n "$inst_orders") orders of 1–5 lines as fast as loadgen produces them. The
+first run has no changelog (\`[topics] state\` empty), so its difference
+to the second is what the changelog costs (two more outbox rows and Kafka
+records per order, the relay's wait for a record's predecessors). The
+instances share the machine's two cores with everything else: the point
+is correctness and overhead, not speed-up.
+
+$(sed '$d' "$run/instances.md")
+
+$(tail -n 1 "$run/instances.md").
+
 ## Where orderd's CPU goes, and what holds the missed targets
 
 A profile of orderd during a 20,000-order burst of 1–5-line orders
-(\`perf record -F 499 --call-graph dwarf -p \$(pidof orderd)\`, then
-\`perf report --children\`; 2026-11-25, this machine, ~125 µs per order):
+(\`perf record -F 999 --call-graph dwarf -p \$(pidof orderd)\`, then
+\`perf report --children\`; 2026-11-25, this machine, before the changelog
+of step 6, ~120 µs per order):
 
 | where | share of orderd's CPU |
 |-------|----------------------:|
-| SQLite (\`sqlite3_step\`, all statements and commits) | 61–66% |
-| of which commits: WAL writes (\`pwrite\`), checkpoints, \`fdatasync\` | 19% |
-| of which step intents and results (\`saga_steps\`) | 16% |
-| of which order rows, inbox, outbox inserts | 21% |
-| JSON (jansson): decoding inputs, encoding outputs | 10% |
-| malloc / free | 7% |
-| librdkafka, hiredis, libuv on the loop thread | 3% |
+| SQLite (\`sqlite3_step\`, all statements and commits) | 62% |
+| of which commits: WAL writes (\`pwrite\`), \`fdatasync\` | 17% |
+| of which checkpoints (now on a thread of their own) | 7% |
+| of which step intents (\`journal_step_add\`, one per line) | 11% |
+| of which order updates | 8% |
+| JSON (jansson): decoding inputs, encoding outputs | 13% |
+| malloc / free | 8% |
+| librdkafka, hiredis, libuv on the loop thread | 4% |
+
+Found and removed on the way: the hiredis adapter restarted its
+\`uv_poll\` watcher on every command, and libuv drops the fd from epoll in
+\`uv_poll_start\`: two failed \`epoll_ctl\` calls per Lua call (237,000 in
+a 20,000-order run, \`strace -c\`), now none; checkpoints copied the WAL
+back inside the loop's commits, now a second connection on a thread does
+it (\`journal_options.checkpoint_thread\`); the relay marked every
+acknowledged row with a statement of its own, now one per run of
+consecutive ids.
 
 So the **CPU per order** is held by the journal: a 3-line order costs
 about 25 SQLite statements in four group-committed transactions (inbox ×2,
-order insert and 2 updates, 6 step intents, 2 result updates, 2 outbox rows,
-deadline set and clear, the relay's marks), at 4–5 µs each. Already done:
-group commit of whole batches with the settling of answered steps in the
-same transaction, one UPDATE for all results of a transition, orders in
-flight and waiting orders kept in memory (no read per event or per
-settle), rows keyed by order id for locality, no memory statistics in
-SQLite, a 32 MiB checkpoint interval. Reaching 60 µs needs fewer writes per
-order — one step row per transition instead of one per line, the deadline
-in the order row — a schema change left for a later step. At 1,000
+order insert and 2 updates, 6 step intents, 2 result updates, 2 outbox
+rows, deadline set and clear, the relay's marks) at 4–5 µs each, and the
+changelog of step 6 adds two records (order version, the record built by
+SQLite's \`json_object\`, its outbox row). Reaching 60 µs needs fewer
+writes per order — one step row per transition instead of one per line, the
+deadline in the order row — a schema change not made yet. At 1,000
 orders/s the batches are small (a few events per commit), so the fixed
 cost of a commit dominates and the CPU per order roughly doubles.
 
-The **throughput with 1–5 lines** (3,881/s against 5,000 on 2026-11-25) is not held by a
-saturated part: in that run orderd's loop thread was on a CPU 49% of the
-time and Redis, the broker and the journal each far below their ceilings
-(table above). The loop sleeps the other half inside the journal's commits:
-every group commit's \`fdatasync\` of the WAL, and every 32 MiB a checkpoint
-that copies pages back and fsyncs the database file, run on the loop thread,
-and on this virtual disk a commit's p99 is 50–100 ms. While it sleeps, Redis
-answers and consumed events wait, and the steps in flight hit the
-back-pressure mark (20,000). The next step is to take the checkpoint off the
-loop (a second connection on a worker thread, \`PRAGMA wal_checkpoint(PASSIVE)\`
-triggered from \`sqlite3_wal_hook\`) and to let commits of consecutive
-batches overlap with the Redis round trips; 1-line orders (fewer steps per
-commit) already reach 8,843/s.
+The **throughput with 1–5 lines** ($(n "$thr5") orders/s here) is held by
+the loop thread: it does all journal work and sleeps in every group
+commit's \`fdatasync\` (this virtual disk: p50 ~2.5 ms, p99 50–100 ms),
+while Redis and the broker wait far below their ceilings (table above).
+What would lift it: commits of consecutive batches overlapped with the
+Redis round trips (the commit on a worker thread, the loop preparing the
+next batch), and fewer statements per order (above).
 
 The **p99 at 1,000 orders/s** is the sum of four fsync'd commits on every
 order's path (in, settle, payment in, settle) plus two Redis round trips
