@@ -294,9 +294,15 @@ kafka_assign(struct kafka *k, const rd_kafka_topic_partition_list_t *parts)
 
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		log_error("kafka", "assign: %s", rd_kafka_err2str(e));
-	/* New partitions of a paused consumer start paused too. */
-	if (parts != NULL && k->paused)
-		rd_kafka_pause_partitions(k->rk, (rd_kafka_topic_partition_list_t *)parts);
+	/* librdkafka keeps a partition's pause across an unassign: one paused
+	 * during its revocation would come back paused for good.  So every
+	 * assigned partition gets the consumer's state now. */
+	if (parts != NULL) {
+		if (k->paused)
+			rd_kafka_pause_partitions(k->rk, (rd_kafka_topic_partition_list_t *)parts);
+		else
+			rd_kafka_resume_partitions(k->rk, (rd_kafka_topic_partition_list_t *)parts);
+	}
 }
 
 int

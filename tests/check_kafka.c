@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "journal.h"
+#include "kafka.h"
 #include "relay.h"
 #include "testutil.h"
 #include "util.h"
@@ -314,6 +315,97 @@ START_TEST(test_relay_holds_changelog_records_until_outputs_are_acked)
 }
 END_TEST
 
+struct rebalance_ctx {
+	int assigns;
+	int got;
+};
+
+/* A revocation pauses the partitions before it lets them go; the next
+ * assignment of the same partitions must consume them all the same. */
+static void
+pause_rebalance(struct kafka *k, bool assign, const rd_kafka_topic_partition_list_t *parts,
+    void *arg)
+{
+	struct rebalance_ctx *c = arg;
+
+	if (!assign) {
+		kafka_assign(k, NULL);
+		return;
+	}
+	c->assigns++;
+	kafka_assign(k, parts);
+	kafka_pause(k, true);
+	kafka_assign(k, NULL);
+	kafka_pause(k, false);
+	kafka_assign(k, parts);
+}
+
+static void
+count_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
+{
+	struct rebalance_ctx *c = arg;
+
+	c->got += (int)n;
+	for (size_t i = 0; i < n; i++)
+		rd_kafka_message_destroy(msgs[i]);
+}
+
+START_TEST(test_partitions_paused_before_a_revocation_consume_when_assigned_again)
+{
+	static const char *const defaults[] = { "auto.offset.reset", "earliest", NULL };
+	char *dir = tu_tmpdir(), *cfpath = xasprintf("%s/none.conf", dir), *cause = NULL;
+	char *topic = tu_unique("repause"), *group = tu_unique("repause"), err[256], *ov[1];
+	const char *forced[] = { "group.id", group, NULL };
+	const char *topics[1] = { topic };
+	struct rebalance_ctx c = { 0, 0 };
+	rd_kafka_conf_t *pconf = conf_new();
+	struct config *cf = NULL;
+	struct kafka *k = NULL;
+	rd_kafka_conf_t *conf;
+	int64_t until;
+	uv_loop_t loop;
+	uv_timer_t tick;
+	rd_kafka_t *p;
+	FILE *f = fopen(cfpath, "w");
+
+	ck_assert_ptr_nonnull(f);
+	fclose(f);
+	ov[0] = xasprintf("kafka.bootstrap.servers=%s", tu_env("ORDERD_TEST_BOOTSTRAP"));
+	ck_assert_msg(config_load(&cf, cfpath, ov, 1, &cause) == 0, "%s", cause);
+	p = rd_kafka_new(RD_KAFKA_PRODUCER, pconf, err, sizeof(err));
+	ck_assert_msg(p != NULL, "%s", err);
+	create_topic(p, topic, 1);
+	ck_assert_int_eq(rd_kafka_producev(p, RD_KAFKA_V_TOPIC(topic), RD_KAFKA_V_VALUE("x", 1),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY), RD_KAFKA_V_END), RD_KAFKA_RESP_ERR_NO_ERROR);
+	rd_kafka_flush(p, 10000);
+
+	ck_assert_int_eq(uv_loop_init(&loop), 0);
+	uv_timer_init(&loop, &tick);
+	uv_timer_start(&tick, tick_cb, 50, 50);
+	conf = kafka_conf_new(cf, defaults, forced, &cause);
+	ck_assert_msg(conf != NULL, "%s", cause);
+	ck_assert_msg(kafka_consumer_new(&k, &loop, conf, topics, 1, 100, count_batch,
+	    pause_rebalance, &c, &cause) == 0, "%s", cause);
+	until = util_mono_us() + 30 * 1000000LL;
+	while (c.got == 0 && util_mono_us() < until)
+		uv_run(&loop, UV_RUN_ONCE);
+	ck_assert_int_ge(c.assigns, 1);
+	ck_assert_int_eq(c.got, 1);
+
+	kafka_close(k, 0);
+	uv_close((uv_handle_t *)&tick, NULL);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&loop), 0);
+	rd_kafka_destroy(p);
+	config_free(cf);
+	free(ov[0]);
+	free(topic);
+	free(group);
+	free(cfpath);
+	free(dir);
+}
+END_TEST
+
 static Suite *
 kafka_suite(void)
 {
@@ -324,6 +416,7 @@ kafka_suite(void)
 	tcase_add_test(tc, test_produce_then_consume_in_group);
 	tcase_add_test(tc, test_produce_to_missing_topic_fails);
 	tcase_add_test(tc, test_relay_holds_changelog_records_until_outputs_are_acked);
+	tcase_add_test(tc, test_partitions_paused_before_a_revocation_consume_when_assigned_again);
 	suite_add_tcase(s, tc);
 	return s;
 }

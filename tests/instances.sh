@@ -57,7 +57,7 @@ ppid=$!
 pids="$pids $ppid"
 
 "$bin/orderd-loadgen" -c "$dir/base.conf" --orders "$orders" --rate 800 --skus 100 \
-	--lines-max 3 --sku-prefix sku- --id-prefix "$name-" --verify --timeout-s 240 \
+	--lines-max 3 --sku-prefix sku- --id-prefix "$name-" --verify --timeout-s 400 \
 	>"$dir/figures" 2>"$dir/loadgen.log" &
 lpid=$!
 sleep 6
