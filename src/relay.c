@@ -31,6 +31,14 @@
  */
 #define RELAY_CHANGELOG_TYPE "OrderState"
 
+/* Ids produced and not yet acknowledged, ascending, the acknowledged ones
+ * flagged until everything before them is. */
+struct relay_fifo {
+	int64_t *id;
+	bool *ack;
+	size_t head, len, cap;
+};
+
 struct relay_pending {
 	struct relay_pending *next;
 	struct journal_outbox_row row;	/* its strings and bytes are ours */
@@ -54,13 +62,10 @@ struct relay {
 	bool closing;
 	bool held;			/* relay_hold(): nothing is read */
 
-	/* Ids produced and not yet acknowledged, ascending (rows are produced
-	 * in id order), with the acknowledged ones flagged until everything
-	 * before them is: acked_through is then the contiguous mark. */
-	int64_t *fifo_id;
-	bool *fifo_ack;
-	size_t fifo_head, fifo_len, fifo_cap;
-	int64_t acked_through;
+	/* Rows produced and not yet acknowledged: the outputs (produced in id
+	 * order as they are read) and the changelog records (produced in id
+	 * order as they are released), each ascending. */
+	struct relay_fifo outputs, records;
 	/* Changelog records read but not produced yet: each waits until every
 	 * row before it is acknowledged (relay_release). */
 	struct relay_pending *pending_head, **pending_tail;
@@ -83,67 +88,63 @@ relay_schedule(struct relay *r, uint64_t ms)
 }
 
 static void
-relay_fifo_push(struct relay *r, int64_t id)
+relay_fifo_push(struct relay_fifo *q, int64_t id)
 {
-	if (r->fifo_head + r->fifo_len == r->fifo_cap) {
-		if (r->fifo_head > 0) {
-			memmove(r->fifo_id, r->fifo_id + r->fifo_head, r->fifo_len * sizeof(*r->fifo_id));
-			memmove(r->fifo_ack, r->fifo_ack + r->fifo_head, r->fifo_len * sizeof(*r->fifo_ack));
-			r->fifo_head = 0;
+	if (q->head + q->len == q->cap) {
+		if (q->head > 0) {
+			memmove(q->id, q->id + q->head, q->len * sizeof(*q->id));
+			memmove(q->ack, q->ack + q->head, q->len * sizeof(*q->ack));
+			q->head = 0;
 		}
-		if (r->fifo_len == r->fifo_cap) {
-			r->fifo_cap = r->fifo_cap ? r->fifo_cap * 2 : 1024;
-			r->fifo_id = xrealloc(r->fifo_id, r->fifo_cap * sizeof(*r->fifo_id));
-			r->fifo_ack = xrealloc(r->fifo_ack, r->fifo_cap * sizeof(*r->fifo_ack));
+		if (q->len == q->cap) {
+			q->cap = q->cap ? q->cap * 2 : 1024;
+			q->id = xrealloc(q->id, q->cap * sizeof(*q->id));
+			q->ack = xrealloc(q->ack, q->cap * sizeof(*q->ack));
 		}
 	}
-	r->fifo_id[r->fifo_head + r->fifo_len] = id;
-	r->fifo_ack[r->fifo_head + r->fifo_len] = false;
-	r->fifo_len++;
+	q->id[q->head + q->len] = id;
+	q->ack[q->head + q->len] = false;
+	q->len++;
 }
 
-/* Flags id acknowledged; true when acked_through moved. */
+/* Flags id acknowledged; false when it is not in q. */
 static bool
-relay_fifo_ack(struct relay *r, int64_t id)
+relay_fifo_ack(struct relay_fifo *q, int64_t id)
 {
-	size_t lo = r->fifo_head, hi = r->fifo_head + r->fifo_len;
-	bool moved = false;
+	size_t lo = q->head, hi = q->head + q->len;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (r->fifo_id[mid] < id)
+		if (q->id[mid] < id)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	if (lo < r->fifo_head + r->fifo_len && r->fifo_id[lo] == id)
-		r->fifo_ack[lo] = true;
-	while (r->fifo_len > 0 && r->fifo_ack[r->fifo_head]) {
-		r->acked_through = r->fifo_id[r->fifo_head];
-		r->fifo_head++;
-		r->fifo_len--;
-		moved = true;
+	if (lo >= q->head + q->len || q->id[lo] != id)
+		return false;
+	q->ack[lo] = true;
+	while (q->len > 0 && q->ack[q->head]) {
+		q->head++;
+		q->len--;
 	}
-	if (r->fifo_len == 0)
-		r->fifo_head = 0;
-	return moved;
+	if (q->len == 0)
+		q->head = 0;
+	return true;
 }
 
-/* A released changelog record: older than everything in flight. */
-static void
-relay_fifo_push_front(struct relay *r, int64_t id)
+/* The lowest id not acknowledged, or INT64_MAX. */
+static int64_t
+relay_fifo_low(const struct relay_fifo *q)
 {
-	if (r->fifo_head == 0) {
-		relay_fifo_push(r, id);	/* makes room at the end first */
-		memmove(r->fifo_id + 1, r->fifo_id, (r->fifo_len - 1) * sizeof(*r->fifo_id));
-		memmove(r->fifo_ack + 1, r->fifo_ack, (r->fifo_len - 1) * sizeof(*r->fifo_ack));
-	} else {
-		r->fifo_head--;
-		r->fifo_len++;
-	}
-	r->fifo_id[r->fifo_head] = id;
-	r->fifo_ack[r->fifo_head] = false;
+	return q->len > 0 ? q->id[q->head] : INT64_MAX;
+}
+
+static void
+relay_fifo_free(struct relay_fifo *q)
+{
+	free(q->id);
+	free(q->ack);
 }
 
 static void
@@ -209,13 +210,14 @@ relay_release(struct relay *r)
 {
 	struct relay_pending *p;
 
-	while ((p = r->pending_head) != NULL &&
-	    (r->fifo_len == 0 || r->fifo_id[r->fifo_head] > p->row.id)) {
+	/* Only the outputs count: records in flight do not hold back the
+	 * next ones, so records flow one round trip behind the outputs. */
+	while ((p = r->pending_head) != NULL && relay_fifo_low(&r->outputs) > p->row.id) {
 		if (relay_send(r, &p->row) < 0) {
 			relay_schedule(r, 20);
 			return;
 		}
-		relay_fifo_push_front(r, p->row.id);
+		relay_fifo_push(&r->records, p->row.id);
 		r->pending_head = p->next;
 		if (r->pending_head == NULL)
 			r->pending_tail = &r->pending_head;
@@ -286,11 +288,11 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		relay_schedule(r, RELAY_RETRY_MS);
 		return;
 	}
-	if (relay_fifo_ack(r, id)) {
-		relay_release(r);
-		if (r->ack_fn != NULL)
-			r->ack_fn(r->ack_arg);
-	}
+	if (!relay_fifo_ack(&r->outputs, id))
+		relay_fifo_ack(&r->records, id);
+	relay_release(r);
+	if (r->ack_fn != NULL)
+		r->ack_fn(r->ack_arg);
 	fault_at(FAULT_AFTER_DELIVERY);
 	kafka_note_broker_up();
 	{
@@ -384,7 +386,7 @@ relay_produce_row(const struct journal_outbox_row *row, void *arg)
 		return 1;	/* the cursor stays before this row */
 	}
 	r->cursor = row->id;
-	relay_fifo_push(r, row->id);
+	relay_fifo_push(&r->outputs, row->id);
 	return 0;
 }
 
@@ -407,7 +409,8 @@ relay_fetch_cb(uv_timer_t *t)
 		r->rewind_to = 0;
 		/* Nothing is in flight: what stays in the fifo is the failed
 		 * rows and the ones after them, all produced again now. */
-		r->fifo_head = r->fifo_len = 0;
+		r->outputs.head = r->outputs.len = 0;
+		r->records.head = r->records.len = 0;
 		relay_pending_clear(r);
 		r->more = true;
 	}
@@ -511,15 +514,16 @@ relay_hold(struct relay *r, bool held)
 int64_t
 relay_acked_through(const struct relay *r)
 {
-	int64_t a = r->acked_through;
+	int64_t low = relay_fifo_low(&r->outputs);
 
-	/* Nothing in flight: every row up to the last one read is in. */
-	if (r->fifo_len == 0 && r->rewind_to == 0 && r->cursor > a)
-		a = r->cursor;
-	/* ... but for the changelog records not produced yet. */
-	if (r->pending_head != NULL && r->pending_head->row.id - 1 < a)
-		a = r->pending_head->row.id - 1;
-	return a;
+	if (relay_fifo_low(&r->records) < low)
+		low = relay_fifo_low(&r->records);
+	if (r->pending_head != NULL && r->pending_head->row.id < low)
+		low = r->pending_head->row.id;
+	if (r->rewind_to > 0 && r->rewind_to < low)
+		low = r->rewind_to;
+	/* Nothing in flight or waiting: every row read is in. */
+	return low == INT64_MAX ? r->cursor : low - 1;
 }
 
 void
@@ -550,8 +554,8 @@ relay_handle_closed(uv_handle_t *h)
 
 	if (--r->open_handles == 0) {
 		relay_pending_clear(r);
-		free(r->fifo_id);
-		free(r->fifo_ack);
+		relay_fifo_free(&r->outputs);
+		relay_fifo_free(&r->records);
 		free(r->acked);
 		free(r);
 	}
