@@ -168,15 +168,25 @@ wait_sql(struct h *h, long long want, const char *sql)
 	ck_assert_msg(n == want, "%s: %lld, want %lld", sql, n, want);
 }
 
+/* Whether orderd's log has needle at or after byte from (h_start appends:
+ * from = the log's size before a start looks at that start only). */
 static bool
-log_has(struct h *h, const char *needle)
+log_has_after(struct h *h, size_t from, const char *needle)
 {
 	char *path = xasprintf("%s/orderd.log", h->dir), *buf = NULL;
-	bool found = util_read_file(path, &buf, NULL) == 0 && strstr(buf, needle) != NULL;
+	size_t len = 0;
+	bool found = util_read_file(path, &buf, &len) == 0 && len > from &&
+	    strstr(buf + from, needle) != NULL;
 
 	free(buf);
 	free(path);
 	return found;
+}
+
+static bool
+log_has(struct h *h, const char *needle)
+{
+	return log_has_after(h, 0, needle);
 }
 
 static void
@@ -647,20 +657,6 @@ private_case(Suite *s, const char *name, void (*start)(void))
 }
 
 /* ---- e. a new instance takes the partitions over from the changelog ------ */
-
-/* The log of the current start only (h_start appends). */
-static bool
-log_has_after(struct h *h, size_t from, const char *needle)
-{
-	char *path = xasprintf("%s/orderd.log", h->dir), *buf = NULL;
-	size_t len = 0;
-	bool found = util_read_file(path, &buf, &len) == 0 && len > from &&
-	    strstr(buf + from, needle) != NULL;
-
-	free(buf);
-	free(path);
-	return found;
-}
 
 START_TEST(test_takeover_from_the_changelog)
 {
