@@ -82,8 +82,14 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13,
 
 -- name: order_update
 -- ?1 order_id ?2 state ?3 payment_id (NULL keeps it) ?4 reason ?5 reason_sku ?6 now
+-- ?7 the epoch of the order's partition (NULL when not owned: kept).  Bumps
+-- the version as order_bump does (versions only need to grow), so the
+-- changelog record of a transition that changed the row needs no second
+-- write of it.  (No RETURNING: SQLite buffers its rows in an ephemeral
+-- table, which costs more than the statement.)
 UPDATE orders SET state = ?2, payment_id = coalesce(?3, payment_id),
-       reason = ?4, reason_sku = ?5, updated_at = ?6
+       reason = ?4, reason_sku = ?5, updated_at = ?6,
+       epoch = coalesce(?7, epoch), version = version + 1
  WHERE order_id = ?1;
 
 -- name: order_in_flight
@@ -206,22 +212,23 @@ INSERT OR REPLACE INTO owned (kafka_partition, epoch) VALUES (?1, ?2);
 SELECT coalesce(max(epoch), 0) FROM orders WHERE kafka_partition = ?1;
 
 -- name: order_bump
--- Before a changelog record: the order's epoch becomes its partition's
--- and its version the next.  ?1 order_id
+-- Before a changelog record of an order whose row this transaction did not
+-- change: the order's epoch becomes its partition's and its version the
+-- next.  ?1 order_id
 UPDATE orders SET epoch = coalesce((SELECT epoch FROM owned o
                                      WHERE o.kafka_partition = orders.kafka_partition), epoch),
        version = version + 1
- WHERE order_id = ?1
-RETURNING epoch, version;
+ WHERE order_id = ?1;
 
 -- name: changelog_insert
 -- The order's changelog record, from its row, inbox and deadline, into the
 -- outbox for the same partition of the state topic.  See README "Running
--- more than one instance" for the format.  ?1 order_id ?2 topic ?3 event_id
--- ?4 now
+-- more than one instance" for the format; its event id is
+-- orderd_state_id(order, epoch, version), a function journal.c defines
+-- (the UUID of src/event.c).  ?1 order_id ?2 topic ?3 now
 INSERT INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload, created_at,
                     kafka_partition)
-SELECT ?2, ?1, ?3, ?1, 'OrderState', '{}',
+SELECT ?2, ?1, orderd_state_id(o.order_id, o.epoch, o.version), ?1, 'OrderState', '{}',
        json_object(
          'order_id', o.order_id, 'epoch', o.epoch, 'version', o.version,
          'partition', o.kafka_partition, 'state', o.state,
@@ -236,7 +243,7 @@ SELECT ?2, ?1, ?3, ?1, 'OrderState', '{}',
          'events', (SELECT json_group_array(i.event_id) FROM inbox i
                      WHERE i.order_id = o.order_id AND i.status IN ('applied', 'ignored')),
          'parked', json('[]')),
-       ?4, o.kafka_partition
+       ?3, o.kafka_partition
   FROM orders o WHERE o.order_id = ?1;
 
 -- name: changelog_insert_parked

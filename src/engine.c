@@ -61,6 +61,7 @@ struct order_mark {
 	struct hold *holds;
 	struct order_mark *dirty_next;
 	bool dirty;			/* on the transaction's list */
+	bool bumped;			/* this transaction raised the row's version */
 	int32_t partition;		/* of what touched it (an order not created yet) */
 };
 
@@ -378,7 +379,7 @@ engine_mark_get(struct engine *e, const char *order_id, int32_t partition)
 
 /* The order changed in the open transaction: at its end, if it is at rest,
  * its changelog record is written and its holds resolved. */
-static void
+static struct order_mark *
 engine_mark(struct engine *e, const char *order_id, int32_t partition)
 {
 	struct order_mark *m = engine_mark_get(e, order_id, partition);
@@ -388,6 +389,7 @@ engine_mark(struct engine *e, const char *order_id, int32_t partition)
 		m->dirty_next = e->dirty_head;
 		e->dirty_head = m;
 	}
+	return m;
 }
 
 static struct tp_queue *
@@ -469,14 +471,15 @@ engine_owns(const struct engine *e, int32_t partition)
 static void
 engine_snapshot(struct engine *e, const struct order_mark *m)
 {
-	int64_t epoch = 0, version = 0, parked = 0;
+	int64_t epoch, parked = 0;
 	char id[37];
-	int err = journal_order_bump(e->j, m->order_id, &epoch, &version);
+	/* The row's version grew with its update in this transaction; an order
+	 * touched otherwise (created, or a parked event) needs a bump of its own. */
+	int err = m->bumped ? 0 : journal_order_bump(e->j, m->order_id);
 
 	if (err == 0) {
-		event_state_id(id, m->order_id, epoch, version);
 		JCHECK(e, "writing a changelog record", journal_changelog_add(e->j,
-		    m->order_id, e->cf->topic_state, id, e->now));
+		    m->order_id, e->cf->topic_state, e->now));
 	} else if (err == -ENOENT) {
 		/* Not created: what is parked for it, if anything. */
 		JCHECK(e, "counting parked events", journal_parked_count(e->j, m->order_id,
@@ -507,8 +510,10 @@ engine_close_marks(struct engine *e)
 		next = m->dirty_next;
 		m->dirty = false;
 		m->dirty_next = NULL;
-		if (engine_in_flight(e, m->order_id))
+		if (engine_in_flight(e, m->order_id)) {
+			m->bumped = false;
 			continue;
+		}
 		if (e->cf->topic_state[0] != '\0')
 			engine_snapshot(e, m);
 		while (m->holds != NULL) {
@@ -639,10 +644,11 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 
 	enum saga_state prev_state = oc->so.state;
 	enum saga_reason prev_reason = oc->so.reason;
+	struct order_mark *m;
 
 	if (fx->disposition != SAGA_APPLIED)
 		return;
-	engine_mark(e, oc->order_id, oc->row.partition);
+	m = engine_mark(e, oc->order_id, oc->row.partition);
 	if (fx->state != oc->so.state && (unsigned)fx->state <= SAGA_CANCELLED)
 		e->stats.sagas_by_state[fx->state]++;
 	oc->so.state = fx->state;
@@ -674,9 +680,13 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 		oc->exists = true;
 	} else if (fx->state != prev_state || fx->reason != prev_reason || payment_id != NULL) {
 		/* Settling commits or releases leaves the row as it is: no write. */
-		JCHECK(e, "updating an order", journal_order_update(e->j, oc->order_id,
-		    saga_state_name(fx->state), payment_id, saga_reason_name(fx->reason),
-		    reason_sku, e->now));
+		int64_t epoch = engine_epoch(e, oc->row.partition);
+		int err = journal_order_update(e->j, oc->order_id, saga_state_name(fx->state),
+		    payment_id, saga_reason_name(fx->reason), reason_sku, e->now,
+		    engine_owns(e, oc->row.partition) ? &epoch : NULL);
+
+		JCHECK(e, "updating an order", err);
+		m->bumped = err == 0;
 		snprintf(oc->row.state, sizeof(oc->row.state), "%s", saga_state_name(fx->state));
 		snprintf(oc->row.reason, sizeof(oc->row.reason), "%s", saga_reason_name(fx->reason));
 		snprintf(oc->row.reason_sku, sizeof(oc->row.reason_sku), "%s",

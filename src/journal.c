@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include "event.h"
 #include "journal.h"
 #include "log.h"
 #include "util.h"
@@ -187,6 +188,25 @@ journal_exec(struct journal *j, const char *sql, char **cause)
 		return journal_err(rc) ? journal_err(rc) : -EIO;
 	}
 	return 0;
+}
+
+/* SQL orderd_state_id(order_id, epoch, version): the event id of an order's
+ * changelog record (event_state_id), so changelog_insert names the record
+ * from the row it reads instead of asking for its version first. */
+static void
+journal_state_id_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	const unsigned char *order_id = sqlite3_value_text(argv[0]);
+	char id[37];
+
+	(void)argc;
+	if (order_id == NULL) {
+		sqlite3_result_null(ctx);
+		return;
+	}
+	event_state_id(id, (const char *)order_id, sqlite3_value_int64(argv[1]),
+	    sqlite3_value_int64(argv[2]));
+	sqlite3_result_text(ctx, id, 36, SQLITE_TRANSIENT);
 }
 
 static int
@@ -523,6 +543,13 @@ journal_open(struct journal **out, const char *path,
 
 		*cause = xasprintf("%s: %s", path, inner);
 		free(inner);
+		goto fail;
+	}
+	rc = sqlite3_create_function(j->db, "orderd_state_id", 3,
+	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, journal_state_id_fn, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		*cause = xasprintf("%s: %s", path, sqlite3_errmsg(j->db));
+		err = journal_err(rc) ? journal_err(rc) : -EIO;
 		goto fail;
 	}
 	if ((err = journal_migrate(j, path, cause)) < 0)
@@ -870,8 +897,10 @@ journal_order_insert(struct journal *j, const char *order_id,
 
 int
 journal_order_update(struct journal *j, const char *order_id, const char *state,
-    const char *payment_id, const char *reason, const char *reason_sku, int64_t now)
+    const char *payment_id, const char *reason, const char *reason_sku, int64_t now,
+    const int64_t *epoch)
 {
+	int err;
 	sqlite3_stmt *st = j->stmt[JQ_ORDER_UPDATE];
 
 	bind_text(st, 1, order_id);
@@ -880,7 +909,11 @@ journal_order_update(struct journal *j, const char *order_id, const char *state,
 	bind_text(st, 4, reason && reason[0] ? reason : NULL);
 	bind_text(st, 5, reason_sku && reason_sku[0] ? reason_sku : NULL);
 	sqlite3_bind_int64(st, 6, now);
-	return journal_run(j, st);
+	if (epoch != NULL)
+		sqlite3_bind_int64(st, 7, *epoch);
+	if ((err = journal_run(j, st)) < 0)
+		return err;
+	return sqlite3_changes(j->db) == 1 ? 0 : -ENOENT;
 }
 
 int
@@ -1326,35 +1359,26 @@ journal_partition_epoch(struct journal *j, int32_t partition, int64_t *epoch)
 }
 
 int
-journal_order_bump(struct journal *j, const char *order_id, int64_t *epoch, int64_t *version)
+journal_order_bump(struct journal *j, const char *order_id)
 {
 	sqlite3_stmt *st = j->stmt[JQ_ORDER_BUMP];
-	int rc, err;
+	int err;
 
 	bind_text(st, 1, order_id);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		*epoch = sqlite3_column_int64(st, 0);
-		*version = sqlite3_column_int64(st, 1);
-		/* RETURNING: the update is done only when stepped to the end. */
-		while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-			;
-		return journal_step_done(st, rc);
-	}
-	err = journal_step_done(st, rc);
-	return err < 0 ? err : -ENOENT;
+	if ((err = journal_run(j, st)) < 0)
+		return err;
+	return sqlite3_changes(j->db) == 1 ? 0 : -ENOENT;
 }
 
 int
 journal_changelog_add(struct journal *j, const char *order_id, const char *topic,
-    const char *event_id, int64_t now)
+    int64_t now)
 {
 	sqlite3_stmt *st = j->stmt[JQ_CHANGELOG_INSERT];
 
 	bind_text(st, 1, order_id);
 	bind_text(st, 2, topic);
-	bind_text(st, 3, event_id);
-	sqlite3_bind_int64(st, 4, now);
+	sqlite3_bind_int64(st, 3, now);
 	return journal_run(j, st);
 }
 

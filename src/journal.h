@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define JOURNAL_VERSION 2
+#define JOURNAL_VERSION 3
 
 struct journal;
 
@@ -120,9 +120,12 @@ int journal_order_get(struct journal *j, const char *order_id, struct journal_or
 void journal_order_release(struct journal_order *o);
 int journal_order_insert(struct journal *j, const char *order_id,
     const struct journal_order *o, const char *created_event_id, int64_t now);
-/* payment_id NULL keeps the recorded one; reason "" or NULL clears it. */
+/* payment_id NULL keeps the recorded one; reason "" or NULL clears it.  Also
+ * bumps the order's version, and sets its epoch to *epoch (NULL keeps it):
+ * what journal_order_bump does.  -ENOENT when the order has no row. */
 int journal_order_update(struct journal *j, const char *order_id, const char *state,
-    const char *payment_id, const char *reason, const char *reason_sku, int64_t now);
+    const char *payment_id, const char *reason, const char *reason_sku, int64_t now,
+    const int64_t *epoch);
 /* 1 when a step of the order has no result yet, 0 when none, or a negative errno. */
 int journal_order_in_flight(struct journal *j, const char *order_id);
 
@@ -239,13 +242,12 @@ int journal_owned_set(struct journal *j, const int32_t *partitions, const int64_
     int n);
 /* The highest epoch of the orders of a partition in this journal (0: none). */
 int journal_partition_epoch(struct journal *j, int32_t partition, int64_t *epoch);
-/* Gives the order its partition's epoch and its next version, returned;
+/* Gives the order its partition's epoch (when owned) and its next version;
  * -ENOENT when the order has no row. */
-int journal_order_bump(struct journal *j, const char *order_id, int64_t *epoch,
-    int64_t *version);
+int journal_order_bump(struct journal *j, const char *order_id);
 /* Adds the order's changelog record (of its row as it is now) to the outbox. */
 int journal_changelog_add(struct journal *j, const char *order_id, const char *topic,
-    const char *event_id, int64_t now);
+    int64_t now);
 /* The number of events parked for an order not created yet. */
 int journal_parked_count(struct journal *j, const char *order_id, int64_t *n);
 /* The record of an order that only has parked events (state NONE). */

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "event.h"
 #include "journal.h"
 #include "testutil.h"
 #include "util.h"
@@ -84,6 +85,150 @@ START_TEST(test_migrate_from_empty_file)
 	ck_assert_int_eq(journal_open(&j, path, &opts, &cause), 0);
 	ck_assert_int_eq(journal_version(j), JOURNAL_VERSION);
 	journal_free(j);
+	free(path);
+}
+END_TEST
+
+static void
+exec_ok(sqlite3 *db, const char *sql)
+{
+	char *msg = NULL;
+
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &msg) == SQLITE_OK, "%s: %s", sql,
+	    msg ? msg : "");
+}
+
+static int
+exec_rc(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	int rc;
+
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	rc = sqlite3_exec(db, sql, NULL, NULL, NULL);
+	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * A journal of version 2 with rows in the three rebuilt tables comes out of
+ * migrate-3.sql with every row, rowid and index, and the same constraints,
+ * now written without IN lists.
+ */
+START_TEST(test_migrate_2_to_3_keeps_rows_and_constraints)
+{
+	static const char *const indexes[] = { "inbox_unapplied", "inbox_received",
+	    "orders_live", "saga_steps_order", "sqlite_autoindex_inbox_1",
+	    "sqlite_autoindex_orders_1" };
+	char *dir = tu_tmpdir(), *path = xasprintf("%s/journal.db", dir), *cause = NULL;
+	char *v1 = NULL, *v2 = NULL;
+	struct journal *j = NULL;
+	struct journal_event ev = event("e9", 9);
+	sqlite3 *db;
+
+	ck_assert_int_eq(util_read_data_file("sql/schema.sql", &v1, NULL), 0);
+	ck_assert_int_eq(util_read_data_file("sql/migrate-2.sql", &v2, NULL), 0);
+	ck_assert_int_eq(sqlite3_open(path, &db), SQLITE_OK);
+	exec_ok(db, v1);
+	exec_ok(db, v2);
+	exec_ok(db, "PRAGMA user_version = 2;"
+	    "INSERT INTO inbox (rowid, event_id, topic, kafka_partition, kafka_offset, type,"
+	    " order_id, status, received_at, payload) VALUES"
+	    " (7, 'e1', 'orders', 1, 10, 'OrderCreated', 'o1', 'applied', 5, x'7b7d'),"
+	    " (12, 'e2', 'payments', 1, 11, 'PaymentSucceeded', 'o2', 'parked', 6, x'7b7d');"
+	    "INSERT INTO orders (rowid, order_id, state, customer_id, amount_cents, currency,"
+	    " items, lines, created_event_id, created_at, updated_at, kafka_partition, epoch,"
+	    " version) VALUES (3, 'o1', 'RESERVED', 'c1', 500, 'EUR', '[]', 'sku-a 2', 'e1',"
+	    " 5, 6, 1, 4, 9);"
+	    "INSERT INTO saga_steps (id, order_id, kind, sku, qty, event_id, intent_at, result,"
+	    " done_at) VALUES (41, 'o1', 'reserve', 'sku-a', 2, 'e1', 5, 'RESERVED', 6),"
+	    " (42, 'o1', 'commit', 'sku-a', 2, 'e1', 7, NULL, NULL);");
+	sqlite3_close(db);
+
+	ck_assert_msg(journal_open(&j, path, &opts, &cause) == 0, "open: %s", cause);
+	ck_assert_int_eq(journal_version(j), 3);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 2);
+	ck_assert_int_eq(count_rows(path, "SELECT rowid FROM inbox WHERE event_id = 'e2'"), 12);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox WHERE rowid = 7 AND"
+	    " order_id = 'o1' AND status = 'applied' AND kafka_offset = 10"), 1);
+	ck_assert_int_eq(count_rows(path, "SELECT rowid FROM orders WHERE order_id = 'o1'"), 3);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM orders WHERE state = 'RESERVED'"
+	    " AND kafka_partition = 1 AND epoch = 4 AND version = 9 AND lines = 'sku-a 2'"), 1);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM saga_steps WHERE id = 42 AND"
+	    " kind = 'commit' AND result IS NULL"), 1);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM saga_steps WHERE id = 41 AND"
+	    " result = 'RESERVED' AND done_at = 6"), 1);
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(indexes); i++) {
+		char *sql = xasprintf("SELECT count(*) FROM sqlite_master "
+		    "WHERE type = 'index' AND name = '%s'", indexes[i]);
+
+		ck_assert_msg(count_rows(path, sql) == 1, "index %s missing", indexes[i]);
+		free(sql);
+	}
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM sqlite_master WHERE"
+	    " name LIKE '%_v3'"), 0);
+	/* No CHECK with an IN list is left in the three tables... */
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM sqlite_master WHERE type = 'table'"
+	    " AND name IN ('inbox', 'orders', 'saga_steps') AND sql LIKE '%CHECK%IN (%'"), 0);
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM pragma_integrity_check"
+	    " WHERE integrity_check = 'ok'"), 1);
+	/* ... and the constraints still hold. */
+	ev.status = "bogus";
+	ck_assert_int_eq(journal_inbox_add(j, &ev), -EINVAL);
+	journal_free(j);
+	ck_assert_int_eq(exec_rc(path, "UPDATE orders SET state = 'SHIPPED'"), SQLITE_CONSTRAINT);
+	ck_assert_int_eq(exec_rc(path, "UPDATE saga_steps SET kind = 'refund'"), SQLITE_CONSTRAINT);
+	ck_assert_int_eq(exec_rc(path, "UPDATE inbox SET status = 'lost'"), SQLITE_CONSTRAINT);
+	ck_assert_int_eq(exec_rc(path, "UPDATE orders SET state = 'CANCELLED'"), SQLITE_OK);
+	free(v1);
+	free(v2);
+	free(path);
+	free(dir);
+}
+END_TEST
+
+/* An order's changelog record is named by event_state_id of the (epoch,
+ * version) its row has when the record is written; an update bumps the
+ * version like journal_order_bump, and a record of the same version is the
+ * same row (a duplicate), never a second one. */
+START_TEST(test_changelog_record_ids_follow_the_version)
+{
+	struct journal_order o = { .state = "NEW", .customer_id = "c1", .amount_cents = 100,
+	    .currency = "EUR", .items = "[]", .lines = "sku-a 1", .partition = 2 };
+	int32_t part = 2;
+	int64_t epoch = 7;
+	char *path, id[37], *sql;
+	struct journal *j = open_new(&path);
+
+	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_owned_set(j, &part, &epoch, 1), 0);
+	ck_assert_int_eq(journal_order_insert(j, "o1", &o, "e1", 10), 0);
+	ck_assert_int_eq(journal_order_bump(j, "o1"), 0);
+	ck_assert_int_eq(journal_changelog_add(j, "o1", "st", 11), 0);
+	ck_assert_int_eq(journal_changelog_add(j, "o1", "st", 12), -EEXIST);
+	ck_assert_int_eq(journal_order_update(j, "o1", "RESERVED", NULL, NULL, NULL, 13, NULL), 0);
+	ck_assert_int_eq(journal_changelog_add(j, "o1", "st", 14), 0);
+	epoch = 9;
+	ck_assert_int_eq(journal_order_update(j, "o1", "CONFIRMED", "p1", NULL, NULL, 15, &epoch),
+	    0);
+	ck_assert_int_eq(journal_changelog_add(j, "o1", "st", 16), 0);
+	ck_assert_int_eq(journal_order_update(j, "o2", "CONFIRMED", NULL, NULL, NULL, 15, NULL),
+	    -ENOENT);
+	ck_assert_int_eq(journal_order_bump(j, "o2"), -ENOENT);
+	ck_assert_int_eq(journal_commit(j), 0);
+	journal_free(j);
+
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM outbox WHERE type = 'OrderState'"),
+	    3);
+	/* epoch 7 from the partition owned at insert, version 1, 2, then 3 at epoch 9. */
+	for (int v = 1; v <= 3; v++) {
+		event_state_id(id, "o1", v < 3 ? 7 : 9, v);
+		sql = xasprintf("SELECT count(*) FROM outbox WHERE event_id = '%s' AND"
+		    " json_extract(payload, '$.version') = %d AND json_extract(payload, '$.epoch') = %d",
+		    id, v, v < 3 ? 7 : 9);
+		ck_assert_msg(count_rows(path, sql) == 1, "record of version %d: %s", v, sql);
+		free(sql);
+	}
 	free(path);
 }
 END_TEST
@@ -473,6 +618,8 @@ journal_suite(void)
 
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_migrate_from_empty_file);
+	tcase_add_test(tc, test_migrate_2_to_3_keeps_rows_and_constraints);
+	tcase_add_test(tc, test_changelog_record_ids_follow_the_version);
 	tcase_add_test(tc, test_refuses_newer_version);
 	tcase_add_test(tc, test_refuses_garbage_file);
 	tcase_add_test(tc, test_inbox_duplicate_changes_nothing);
