@@ -98,6 +98,8 @@ static const struct config_key config_keys[] = {
 
 	INT64("saga", "payment_timeout_ms", saga_payment_timeout_ms, "900000", CONFIG_RELOAD,
 	    1, INT64_MAX),
+	INT64("saga", "state_record_linger_ms", saga_state_record_linger_ms, "5000",
+	    CONFIG_RELOAD, 0, 60000),
 
 	STRCHK("http", "listen", http_listen, "127.0.0.1:9464", 0, config_check_listen),
 	INT64("http", "unhealthy_outbox_age_ms", http_unhealthy_outbox_age_ms, "60000",

@@ -29,6 +29,7 @@
 #define ENGINE_DLQ_VALUE_MAX 4000000	/* under the relay's message.max.bytes */
 #define ENGINE_INVENTORY_CHECK_MS 5000	/* how often a Redis that lost its data is looked at */
 #define ENGINE_REVOKE_MS 30000		/* to finish a revoked assignment's work */
+#define ENGINE_LINGER_TICK_MS 50	/* how often lingering records are looked at */
 #define ENGINE_RESTORE_MS 120000	/* to read a partition of the changelog */
 #define ENGINE_RESTORE_BATCH 2000	/* changelog records per journal commit */
 #define ENGINE_HOLD_OPEN INT64_MAX	/* a hold whose work goes on */
@@ -62,7 +63,10 @@ struct order_mark {
 	struct order_mark *dirty_next;
 	bool dirty;			/* on the transaction's list */
 	bool bumped;			/* this transaction raised the row's version */
+	bool lingering;			/* at rest, its record deferred */
 	int32_t partition;		/* of what touched it (an order not created yet) */
+	enum saga_state state;		/* after the last transition */
+	int64_t rest_at;		/* when it came to rest (0: not at rest) */
 };
 
 struct flight;
@@ -125,6 +129,7 @@ struct engine {
 	uv_timer_t stop_timer;
 	uv_timer_t check_timer;		/* re-checks a Redis that lost its data */
 	uv_timer_t revoke_timer;	/* a revocation waits for its work to finish */
+	uv_timer_t linger_timer;	/* writes the records of orders at rest long enough */
 	uv_check_t settle_check;
 	int open_handles;
 
@@ -151,6 +156,8 @@ struct engine {
 	int nowned;
 	bool assigned;			/* the group assigned partitions once */
 	bool revoking;
+	bool flush_marks;		/* no record may linger (revocation, stop) */
+	int nlingering;			/* marks at rest whose record waits */
 	int64_t revoke_started;
 
 	bool stopping;
@@ -172,6 +179,7 @@ static void engine_order_parse(struct order_ctx *oc);
 static void engine_settle(struct engine *e);
 static void engine_retry_cb(uv_timer_t *t);
 static void engine_close_marks(struct engine *e);
+static void engine_linger_cb(uv_timer_t *t);
 static void engine_release(struct engine *e);
 
 /* A write to the journal failed: orderd cannot keep its promise without
@@ -499,8 +507,63 @@ engine_snapshot(struct engine *e, const struct order_mark *m)
 	e->outbox_added = true;
 }
 
+/*
+ * Whether the record of an order at rest waits a little: an order RESERVED
+ * waits for its payment, which usually comes within milliseconds and puts
+ * it in flight again, so its record would be replaced by the next one at
+ * once.  Waiting saves a record (a journal row, a message, a mark) per order.
+ * It delays only the offsets of the order's messages (their holds resolve
+ * with the record), never an output; a crash meanwhile is the same as a
+ * crash before the record: the messages come again from Kafka.
+ */
+static bool
+engine_linger(const struct engine *e, const struct order_mark *m)
+{
+	int64_t linger = e->cf->saga_state_record_linger_ms;
+
+	return linger > 0 && !e->flush_marks && e->cf->topic_state[0] != '\0' &&
+	    m->state == SAGA_RESERVED && e->now - m->rest_at < linger;
+}
+
+/* Puts every lingering mark whose time is up (every one with force) back on
+ * the dirty list of a transaction of its own: engine_close_marks writes their
+ * records.  Returns whether there was any. */
+static bool
+engine_linger_flush(struct engine *e, bool force)
+{
+	int64_t now = util_now_ms(), linger = e->cf->saga_state_record_linger_ms;
+	struct order_mark *m, *tmp;
+	bool any = false;
+
+	if (e->nlingering == 0 || e->j == NULL)
+		return false;
+	HASH_ITER(hh, e->marks, m, tmp)
+		if (m->lingering && (force || now - m->rest_at >= linger)) {
+			any = true;
+			break;
+		}
+	if (!any)
+		return false;
+	engine_begin(e);
+	HASH_ITER(hh, e->marks, m, tmp)
+		if (m->lingering && (force || e->now - m->rest_at >= linger))
+			engine_mark(e, m->order_id, -1);
+	engine_commit(e);
+	return true;
+}
+
+static void
+engine_linger_cb(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+
+	engine_linger_flush(e, false);
+	if (e->nlingering == 0)
+		uv_timer_stop(t);
+}
+
 /* Before a commit: every order touched that is at rest gets its changelog
- * record, and the holds of its messages are resolved. */
+ * record (unless it lingers), and the holds of its messages are resolved. */
 static void
 engine_close_marks(struct engine *e)
 {
@@ -510,8 +573,26 @@ engine_close_marks(struct engine *e)
 		next = m->dirty_next;
 		m->dirty = false;
 		m->dirty_next = NULL;
+		if (m->lingering) {
+			m->lingering = false;
+			e->nlingering--;
+		}
 		if (engine_in_flight(e, m->order_id)) {
 			m->bumped = false;
+			m->rest_at = 0;
+			continue;
+		}
+		if (m->rest_at == 0)
+			m->rest_at = e->now;
+		if (engine_linger(e, m)) {
+			/* Its row's version bump is left unused: a record in a
+			 * later transaction bumps it again. */
+			m->bumped = false;
+			m->lingering = true;
+			e->nlingering++;
+			if (!uv_is_active((uv_handle_t *)&e->linger_timer))
+				uv_timer_start(&e->linger_timer, engine_linger_cb,
+				    ENGINE_LINGER_TICK_MS, ENGINE_LINGER_TICK_MS);
 			continue;
 		}
 		if (e->cf->topic_state[0] != '\0')
@@ -649,6 +730,7 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 	if (fx->disposition != SAGA_APPLIED)
 		return;
 	m = engine_mark(e, oc->order_id, oc->row.partition);
+	m->state = fx->state;
 	if (fx->state != oc->so.state && (unsigned)fx->state <= SAGA_CANCELLED)
 		e->stats.sagas_by_state[fx->state]++;
 	oc->so.state = fx->state;
@@ -1596,6 +1678,7 @@ engine_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
 		e->revoking = false;
 		uv_timer_stop(&e->revoke_timer);
 	}
+	e->flush_marks = e->stopping;
 	free(e->owned);
 	free(e->epochs);
 	e->owned = xcalloc((size_t)parts->cnt + 1, sizeof(*e->owned));
@@ -1660,7 +1743,10 @@ static void
 engine_revoke_cb(uv_timer_t *t)
 {
 	struct engine *e = t->data;
-	bool quiet = e->flights == NULL && e->settle_head == NULL && e->marks == NULL &&
+	bool quiet;
+
+	engine_linger_flush(e, true);
+	quiet = e->flights == NULL && e->settle_head == NULL && e->marks == NULL &&
 	    engine_holds_empty(e);
 
 	if (!quiet && util_now_ms() - e->revoke_started < ENGINE_REVOKE_MS)
@@ -1708,6 +1794,7 @@ engine_rebalance(struct kafka *k, bool assign, const rd_kafka_topic_partition_li
 	log_info("engine", "partitions revoked: finishing in-flight steps, flushing the "
 	    "outbox, committing offsets");
 	e->revoking = true;
+	e->flush_marks = true;
 	e->revoke_started = util_now_ms();
 	kafka_pause(e->consumer, true);
 	uv_timer_start(&e->revoke_timer, engine_revoke_cb, 0, 20);
@@ -1787,6 +1874,7 @@ engine_redis_closed(void *arg)
 	uv_close((uv_handle_t *)&e->stop_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->check_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->revoke_timer, engine_handle_closed);
+	uv_close((uv_handle_t *)&e->linger_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->settle_check, engine_handle_closed);
 }
 
@@ -1874,6 +1962,7 @@ engine_finish(struct engine *e)
 	}
 	uv_timer_stop(&e->deadline_timer);
 	uv_timer_stop(&e->revoke_timer);
+	uv_timer_stop(&e->linger_timer);
 	uv_timer_stop(&e->retry_timer);
 	uv_timer_stop(&e->stop_timer);
 	uv_timer_stop(&e->check_timer);
@@ -1900,7 +1989,11 @@ engine_stop_cb(uv_timer_t *t)
 	/* Steps that cannot finish (Redis away) are in the journal already:
 	 * no reason to wait for them. */
 	bool steps_done = e->stats.steps_in_flight == 0 || !e->redis_ready;
-	bool quiet = steps_done && e->settle_head == NULL &&
+	bool quiet;
+
+	/* Records still lingering go out before the relay is asked to be idle. */
+	engine_linger_flush(e, true);
+	quiet = steps_done && e->settle_head == NULL &&
 	    (e->relay == NULL || relay_idle(e->relay));
 
 	if (quiet || util_now_ms() >= e->stop_deadline) {
@@ -1918,6 +2011,7 @@ engine_stop(struct engine *e, int grace_ms, void (*done)(void *arg), void *arg)
 	if (e->stopping)
 		return;
 	e->stopping = true;
+	e->flush_marks = true;
 	e->done = done;
 	e->done_arg = arg;
 	e->stop_deadline = util_now_ms() + grace_ms;
@@ -2016,10 +2110,12 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	uv_timer_init(loop, &e->stop_timer);
 	uv_timer_init(loop, &e->check_timer);
 	uv_timer_init(loop, &e->revoke_timer);
+	uv_timer_init(loop, &e->linger_timer);
 	uv_check_init(loop, &e->settle_check);
 	e->deadline_timer.data = e->retry_timer.data = e->stop_timer.data = e;
 	e->check_timer.data = e->settle_check.data = e->revoke_timer.data = e;
-	e->open_handles = 6;
+	e->linger_timer.data = e;
+	e->open_handles = 7;
 
 	if ((err = journal_open(&e->j, cf->journal_path, &jo, cause)) < 0)
 		goto fail;

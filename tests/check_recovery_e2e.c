@@ -339,6 +339,9 @@ START_TEST(test_redis_down_journals_then_resumes)
 	int64_t t0;
 
 	h_use_redis(h, priv_port);
+	/* o1's RESERVED record at once, not after the linger: its
+	 * OrderCreated's offset is committed before Redis goes away. */
+	h_set(h, "saga.state_record_linger_ms=0");
 	h_start(h);
 	h_stock(h, "A", 10);
 	h_stock(h, "B", 10);
@@ -716,6 +719,49 @@ START_TEST(test_takeover_from_the_changelog)
 }
 END_TEST
 
+/* ---- f. a RESERVED order's record lingers for its payment --------------- */
+
+START_TEST(test_reserved_record_lingers_for_the_payment)
+{
+	struct h *h = h_new("linger", 3);
+	int64_t t0;
+
+	h_use_redis(h, priv_port);
+	h_set(h, "saga.state_record_linger_ms=4000");
+	h_start(h);
+	h_stock(h, "A", 10);
+	order_created(h, "o1", json_pack("[o]", line("A", 2)));
+	order_created(h, "o2", json_pack("[o]", line("A", 1)));
+	expect(h, H_PAYMENT_REQUESTS, "o1", "PaymentRequested", WAIT_MS);
+	expect(h, H_PAYMENT_REQUESTS, "o2", "PaymentRequested", WAIT_MS);
+	t0 = util_mono_us();
+	/* o1 is paid within the linger: one record, CONFIRMED, none RESERVED. */
+	pay(h, "o1");
+	expect(h, H_ORDER_EVENTS, "o1", "OrderConfirmed", WAIT_MS);
+	expect(h, H_STATE, "o1", "CONFIRMED", WAIT_MS);
+	/* o2 waits: no record yet, and its OrderCreated's offset waits too. */
+	if (util_mono_us() - t0 < 2000000) {
+		ck_assert_int_eq(h_count(h, H_STATE, "o2", NULL, 0), 0);
+		ck_assert_int_lt(h_committed(h, H_ORDERS), 2);
+	}
+	/* ... then the linger is up: its RESERVED record and the offsets. */
+	expect(h, H_STATE, "o2", "RESERVED", WAIT_MS);
+	ck_assert_int_ge((util_mono_us() - t0) / 1000, 3000);
+	ck_assert_int_eq(h_count(h, H_STATE, "o1", NULL, 1000), 1);
+	ck_assert_int_eq(h_count(h, H_STATE, "o1", "RESERVED", 0), 0);
+	ck_assert_int_eq(h_count(h, H_STATE, "o2", NULL, 0), 1);
+
+	/* o3 at rest when orderd stops: the stop writes its record at once. */
+	order_created(h, "o3", json_pack("[o]", line("A", 1)));
+	expect(h, H_PAYMENT_REQUESTS, "o3", "PaymentRequested", WAIT_MS);
+	ck_assert_int_eq(h_stop(h), 0);
+	ck_assert_int_eq(h_count(h, H_STATE, "o3", "RESERVED", 2000), 1);
+	ck_assert_int_eq(h_committed(h, H_ORDERS), 3);
+	ck_assert_int_eq(h_committed(h, H_PAYMENTS), 1);
+	h_free(h);
+}
+END_TEST
+
 static Suite *
 recovery_suite(void)
 {
@@ -730,6 +776,8 @@ recovery_suite(void)
 	    test_rebuild_with_steps_in_flight);
 	tcase_add_test(private_case(s, "takeover", priv_start),
 	    test_takeover_from_the_changelog);
+	tcase_add_test(private_case(s, "linger", priv_start),
+	    test_reserved_record_lingers_for_the_payment);
 	return s;
 }
 
