@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 #include <uthash.h>
+#include <utlist.h>
 
 #include "cluster.h"
 #include "config.h"
@@ -63,7 +64,8 @@ struct order_mark {
 	struct order_mark *dirty_next;
 	bool dirty;			/* on the transaction's list */
 	bool bumped;			/* this transaction raised the row's version */
-	bool lingering;			/* at rest, its record deferred */
+	bool lingering;			/* at rest, its record deferred: */
+	struct order_mark *lprev, *lnext;	/* on linger_head, oldest first */
 	int32_t partition;		/* of what touched it (an order not created yet) */
 	enum saga_state state;		/* after the last transition */
 	int64_t rest_at;		/* when it came to rest (0: not at rest) */
@@ -158,6 +160,7 @@ struct engine {
 	bool revoking;
 	bool flush_marks;		/* no record may linger (revocation, stop) */
 	int nlingering;			/* marks at rest whose record waits */
+	struct order_mark *linger_head;
 	int64_t revoke_started;
 
 	bool stopping;
@@ -531,23 +534,20 @@ engine_linger(const struct engine *e, const struct order_mark *m)
 static bool
 engine_linger_flush(struct engine *e, bool force)
 {
-	int64_t now = util_now_ms(), linger = e->cf->saga_state_record_linger_ms;
-	struct order_mark *m, *tmp;
-	bool any = false;
+	int64_t linger = e->cf->saga_state_record_linger_ms;
+	struct order_mark *m, *next;
 
-	if (e->nlingering == 0 || e->j == NULL)
-		return false;
-	HASH_ITER(hh, e->marks, m, tmp)
-		if (m->lingering && (force || now - m->rest_at >= linger)) {
-			any = true;
-			break;
-		}
-	if (!any)
+	/* Oldest first: the head tells whether anything is due. */
+	if (e->linger_head == NULL || e->j == NULL ||
+	    (!force && util_now_ms() - e->linger_head->rest_at < linger))
 		return false;
 	engine_begin(e);
-	HASH_ITER(hh, e->marks, m, tmp)
-		if (m->lingering && (force || e->now - m->rest_at >= linger))
-			engine_mark(e, m->order_id, -1);
+	for (m = e->linger_head; m != NULL; m = next) {
+		next = m->lnext;
+		if (!force && e->now - m->rest_at < linger)
+			break;
+		engine_mark(e, m->order_id, -1);
+	}
 	engine_commit(e);
 	return true;
 }
@@ -576,6 +576,7 @@ engine_close_marks(struct engine *e)
 		if (m->lingering) {
 			m->lingering = false;
 			e->nlingering--;
+			DL_DELETE2(e->linger_head, m, lprev, lnext);
 		}
 		if (engine_in_flight(e, m->order_id)) {
 			m->bumped = false;
@@ -590,6 +591,7 @@ engine_close_marks(struct engine *e)
 			m->bumped = false;
 			m->lingering = true;
 			e->nlingering++;
+			DL_APPEND2(e->linger_head, m, lprev, lnext);
 			if (!uv_is_active((uv_handle_t *)&e->linger_timer))
 				uv_timer_start(&e->linger_timer, engine_linger_cb,
 				    ENGINE_LINGER_TICK_MS, ENGINE_LINGER_TICK_MS);
@@ -1924,6 +1926,8 @@ engine_free_holds(struct engine *e)
 		free(m);
 	}
 	e->dirty_head = NULL;
+	e->linger_head = NULL;
+	e->nlingering = 0;
 	e->resolved = NULL;	/* those are in the queues, freed above */
 	free(e->owned);
 	free(e->epochs);
