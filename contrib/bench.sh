@@ -635,8 +635,10 @@ with plenty of stock, every instance with its own journal
 (\`synchronous = full\`), \`orderd-paysim\` answering at once,
 $(n "$inst_orders") orders of 1–5 lines as fast as loadgen produces them. The
 first run has no changelog (\`[topics] state\` empty), so its difference
-to the second is what the changelog costs (two more outbox rows and Kafka
-records per order, the relay's wait for a record's predecessors). The
+to the second is what the changelog costs (one or two more outbox rows
+and Kafka records per order — two when the payment comes after the
+linger, as in this burst — and the relay's wait for a record's
+predecessors). The
 instances share the machine's two cores with everything else: the point
 is correctness and overhead, not speed-up.
 
@@ -648,47 +650,70 @@ $(tail -n 1 "$run/instances.md").
 
 A profile of orderd during a 20,000-order burst of 1–5-line orders
 (\`perf record -F 999 --call-graph dwarf -p \$(pidof orderd)\`, then
-\`perf report --children\`; 2026-11-25, this machine, before the changelog
-of step 6, ~120 µs per order):
+\`perf report --children\`; 2026-11-25, this machine, changelog on,
+journal version 3, ~120 µs per order):
 
 | where | share of orderd's CPU |
 |-------|----------------------:|
-| SQLite (\`sqlite3_step\`, all statements and commits) | 62% |
-| of which commits: WAL writes (\`pwrite\`), \`fdatasync\` | 17% |
-| of which checkpoints (now on a thread of their own) | 7% |
-| of which step intents (\`journal_step_add\`, one per line) | 11% |
-| of which order updates | 8% |
+| SQLite (\`sqlite3_step\`, all statements and commits) | 50% |
+| of which commits: WAL writes, \`fdatasync\` | 11% |
+| of which checkpoints (a thread of their own) | 5% |
+| of which changelog records (\`journal_changelog_add\`) | 8% |
+| of which step intents and results (one row per line) | 9% |
+| of which order reads and updates | 7% |
 | JSON (jansson): decoding inputs, encoding outputs | 13% |
-| malloc / free | 8% |
-| librdkafka, hiredis, libuv on the loop thread | 4% |
+| the relay (reading rows back, producing, marking) | 10% |
+| malloc / free (mostly SQLite's) | 12% |
+| librdkafka, hiredis, libuv on the loop thread | 5% |
 
-Found and removed on the way: the hiredis adapter restarted its
-\`uv_poll\` watcher on every command, and libuv drops the fd from epoll in
-\`uv_poll_start\`: two failed \`epoll_ctl\` calls per Lua call (237,000 in
-a 20,000-order run, \`strace -c\`), now none; checkpoints copied the WAL
-back inside the loop's commits, now a second connection on a thread does
-it (\`journal_options.checkpoint_thread\`); the relay marked every
-acknowledged row with a statement of its own, now one per run of
-consecutive ids.
+Found and removed on the way (each with the profile that showed it):
+
+- SQLite compiles a CHECK constraint \`x IN ('a', 'b', 'c')\` (more than
+  two constants) into an ephemeral index that *every execution* of an
+  INSERT or UPDATE builds again: \`sqlite3BtreeOpen\` under every step row,
+  every inbox row and every state change, about 1.7 µs each, a dozen times
+  per order. Journal version 3 (\`sql/migrate-3.sql\`) writes the same
+  constraints with OR: 165 → 146 µs per order.
+- \`RETURNING\` buffers its rows through an ephemeral table as well; the
+  order's version bump before each changelog record was an UPDATE …
+  RETURNING. The state update now bumps the version itself and the record
+  names itself with a SQL function (\`orderd_state_id\`): 146 → 141 µs.
+- A RESERVED order's changelog record was written, then replaced a few
+  milliseconds later when the payment came. It now lingers up to
+  \`saga.state_record_linger_ms\` (5 s, like Kafka's auto-commit) for the
+  payment: one record per order instead of two, 141 → 120 µs.
+- Earlier: the hiredis adapter restarted its \`uv_poll\` watcher on every
+  command, and libuv drops the fd from epoll in \`uv_poll_start\`: two
+  failed \`epoll_ctl\` calls per Lua call (237,000 in a 20,000-order run,
+  \`strace -c\`), now none; checkpoints moved to a second connection on a
+  thread; the relay marks runs of consecutive acknowledged ids with one
+  statement.
 
 So the **CPU per order** is held by the journal: a 3-line order costs
-about 25 SQLite statements in four group-committed transactions (inbox ×2,
+about 22 SQLite statements in group-committed transactions (inbox ×2,
 order insert and 2 updates, 6 step intents, 2 result updates, 2 outbox
-rows, deadline set and clear, the relay's marks) at 4–5 µs each, and the
-changelog of step 6 adds two records (order version, the record built by
-SQLite's \`json_object\`, its outbox row). Reaching 60 µs needs fewer
-writes per order — one step row per transition instead of one per line, the
-deadline in the order row — a schema change not made yet. At 1,000
-orders/s the batches are small (a few events per commit), so the fixed
-cost of a commit dominates and the CPU per order roughly doubles.
+rows and 1 changelog record, deadline set and clear, the relay's reads
+and marks) at 2–4 µs each, and each random order id touches a page of
+every index keyed by it (about 16 KB written per order, WAL and
+checkpoint). Reaching 60 µs needs fewer rows per order — one step row per
+transition instead of one per line, the deadline in the order row, the
+relay handed its rows in memory instead of reading them back — a schema
+change not made yet. At 1,000 orders/s the batches are small (a few
+events per commit), so the fixed cost of a commit dominates and the CPU
+per order roughly doubles.
 
 The **throughput with 1–5 lines** ($(n "$thr5") orders/s here) is held by
 the loop thread: it does all journal work and sleeps in every group
 commit's \`fdatasync\` (this virtual disk: p50 ~2.5 ms, p99 50–100 ms),
 while Redis and the broker wait far below their ceilings (table above).
-What would lift it: commits of consecutive batches overlapped with the
-Redis round trips (the commit on a worker thread, the loop preparing the
-next batch), and fewer statements per order (above).
+The loop-thread table above shows it: in the 1–5-line run the loop was
+on a CPU about half of the time and slept most of the rest, in its
+commits (about a thousand, p99 50 ms), while the Lua calls queued behind
+it (p50 0.5 s with the in-flight window full). With 1 line, fewer steps
+and statements per order, the same loop reaches the target. What would
+lift it: the fsync off the loop (commit with \`synchronous = normal\`, then
+\`fdatasync\` of the WAL on a worker thread, with offsets and the relay
+held to what is synced), and fewer statements per order (above).
 
 The **p99 at 1,000 orders/s** is the sum of four fsync'd commits on every
 order's path (in, settle, payment in, settle) plus two Redis round trips
