@@ -606,6 +606,18 @@ journal_run(struct journal *j, sqlite3_stmt *st)
 	return 0;
 }
 
+/* journal_run of a statement that must change exactly one row: -ENOENT
+ * when it changed none (the order has no row). */
+static int
+journal_run_one(struct journal *j, sqlite3_stmt *st)
+{
+	int err = journal_run(j, st);
+
+	if (err < 0)
+		return err;
+	return sqlite3_changes(j->db) == 1 ? 0 : -ENOENT;
+}
+
 int
 journal_begin(struct journal *j)
 {
@@ -900,7 +912,6 @@ journal_order_update(struct journal *j, const char *order_id, const char *state,
     const char *payment_id, const char *reason, const char *reason_sku, int64_t now,
     const int64_t *epoch)
 {
-	int err;
 	sqlite3_stmt *st = j->stmt[JQ_ORDER_UPDATE];
 
 	bind_text(st, 1, order_id);
@@ -911,9 +922,7 @@ journal_order_update(struct journal *j, const char *order_id, const char *state,
 	sqlite3_bind_int64(st, 6, now);
 	if (epoch != NULL)
 		sqlite3_bind_int64(st, 7, *epoch);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	return sqlite3_changes(j->db) == 1 ? 0 : -ENOENT;
+	return journal_run_one(j, st);
 }
 
 int
@@ -1362,12 +1371,9 @@ int
 journal_order_bump(struct journal *j, const char *order_id)
 {
 	sqlite3_stmt *st = j->stmt[JQ_ORDER_BUMP];
-	int err;
 
 	bind_text(st, 1, order_id);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	return sqlite3_changes(j->db) == 1 ? 0 : -ENOENT;
+	return journal_run_one(j, st);
 }
 
 int
