@@ -277,6 +277,8 @@ struct cluster {
 	char *src[INVENTORY_SCRIPT_COUNT];
 	void (*state_cb)(bool up, void *arg);
 	void *state_arg;
+	void (*refused_cb)(const char *why, void *arg);
+	char *user, *password;		/* ro.user and ro.password point here */
 
 	struct cluster_node **nodes;
 	int nnodes;
@@ -319,6 +321,12 @@ cluster_free_mem(struct cluster *c)
 		free(c->src[i]);
 	free(c->slot_node);
 	free(c->nodes_text);
+	free(c->user);
+	if (c->password != NULL) {
+		for (volatile char *p = c->password; *p != '\0'; p++)
+			*p = '\0';
+		free(c->password);
+	}
 	free(c);
 }
 
@@ -352,6 +360,16 @@ cluster_on_redis_closed(void *arg)
 
 static void cluster_on_node_state(bool up, void *arg);
 
+/* A node refused our credentials: the router's owner hears it. */
+static void
+cluster_on_node_refused(const char *why, void *arg)
+{
+	struct cluster_node *n = arg;
+
+	if (n->c->refused_cb != NULL)
+		n->c->refused_cb(why, n->c->state_arg);
+}
+
 /* The node at host:port, connecting to it when it is new; NULL when it
  * cannot be (closing, or an address redis_new() refuses). */
 static struct cluster_node *
@@ -373,6 +391,7 @@ cluster_node_get(struct cluster *c, const char *host, int port)
 	n->port = port;
 	ro.host = n->host;
 	ro.port = port;
+	ro.refused_cb = c->cluster ? cluster_on_node_refused : c->refused_cb;
 	/* One server: its state is the router's, so the user hears it directly. */
 	err = c->cluster ? redis_new(&n->r, c->loop, &ro, c->src, cluster_on_node_state, n) :
 	    redis_new(&n->r, c->loop, &ro, c->src, c->state_cb, c->state_arg);
@@ -858,6 +877,11 @@ cluster_new(struct cluster **out, uv_loop_t *loop, const struct cluster_options 
 	c->nodes_text = xstrdup(opt->cluster ? opt->nodes : opt->host);
 	c->state_cb = state_cb;
 	c->state_arg = arg;
+	c->refused_cb = opt->refused_cb;
+	c->user = xstrdup(opt->user != NULL ? opt->user : "");
+	c->password = xstrdup(opt->password != NULL ? opt->password : "");
+	c->ro.user = c->user;
+	c->ro.password = c->password;
 	c->parked_tail = &c->parked;
 	c->started_us = util_mono_us();
 	c->refresh_wanted = true;
@@ -983,6 +1007,24 @@ cluster_command_argv(struct cluster *c, int key_arg, int argc, const char *const
 	return 0;
 }
 
+void
+cluster_set_auth(struct cluster *c, const char *user, const char *password)
+{
+	char *old = c->password;
+
+	for (int i = 0; i < c->nnodes; i++)
+		redis_set_auth(c->nodes[i]->r, user, password);
+	/* Nodes met later connect with these. */
+	free(c->user);
+	c->user = xstrdup(user != NULL ? user : "");
+	c->password = xstrdup(password != NULL ? password : "");
+	c->ro.user = c->user;
+	c->ro.password = c->password;
+	for (volatile char *p = old; p != NULL && *p != '\0'; p++)
+		*p = '\0';
+	free(old);
+}
+
 bool
 cluster_is_up(const struct cluster *c)
 {
@@ -1061,6 +1103,8 @@ struct cluster_sync {
 	int qhead, qlen, qcap;
 	struct cluster_sync_script *scripts;
 	int nscripts;
+	char *user, *password;		/* AUTH on every connection; "" = none */
+	bool refused;			/* a node refused the credentials */
 };
 
 static void cluster_sync_set_err(struct cluster_sync *s, const char *fmt, ...)
@@ -1124,6 +1168,26 @@ cluster_sync_ctx(struct cluster_sync *s, int i)
 		return NULL;
 	}
 	redisSetTimeout(n->ctx, tv);
+	if (s->password[0] != '\0') {
+		/* AUTH before anything else, as the async side does. */
+		redisReply *r = s->user[0] != '\0' ?
+		    redisCommandArgv(n->ctx, 3, (const char *[]){ "AUTH", s->user, s->password },
+		    NULL) :
+		    redisCommandArgv(n->ctx, 2, (const char *[]){ "AUTH", s->password }, NULL);
+
+		if (r == NULL || r->type == REDIS_REPLY_ERROR) {
+			cluster_sync_set_err(s, "%s:%d: AUTH as user '%s' refused: %s", n->host,
+			    n->port, s->user[0] != '\0' ? s->user : "default",
+			    r != NULL ? r->str : n->ctx->errstr);
+			s->refused = true;
+			if (r != NULL)
+				freeReplyObject(r);
+			redisFree(n->ctx);
+			n->ctx = NULL;
+			return NULL;
+		}
+		freeReplyObject(r);
+	}
 	return n->ctx;
 }
 
@@ -1348,6 +1412,8 @@ cluster_sync_open(struct cluster_sync **out, const struct cluster_options *opt, 
 	*cause = NULL;
 	s->cluster = opt->cluster;
 	s->timeout_ms = opt->timeout_ms > 0 ? opt->timeout_ms : 2000;
+	s->user = xstrdup(opt->user != NULL ? opt->user : "");
+	s->password = xstrdup(opt->password != NULL ? opt->password : "");
 	if (!s->cluster) {
 		if (opt->host == NULL || cluster_sync_node_index(s, opt->host, opt->port) < 0) {
 			*cause = xstrdup("redis: no host");
@@ -1428,7 +1494,19 @@ cluster_sync_free(struct cluster_sync *s)
 	free(s->scripts);
 	free(s->slot_node);
 	free(s->name);
+	free(s->user);
+	if (s->password != NULL) {
+		for (volatile char *p = s->password; *p != '\0'; p++)
+			*p = '\0';
+		free(s->password);
+	}
 	free(s);
+}
+
+bool
+cluster_sync_refused(const struct cluster_sync *s)
+{
+	return s->refused;
 }
 
 const char *

@@ -74,6 +74,11 @@ struct cluster_options {
 	int timeout_ms;		/* as in struct redis_options (<= 0: 2000) */
 	int backoff_min_ms;
 	int backoff_max_ms;
+	/* AUTH on every connection to every node (see struct redis_options);
+	 * copied.  refused_cb gets the arg of cluster_new(). */
+	const char *user;
+	const char *password;
+	void (*refused_cb)(const char *why, void *arg);
 };
 
 /*
@@ -120,6 +125,9 @@ int cluster_eval(struct cluster *c, enum inventory_script s, int nkeys,
 int cluster_command_argv(struct cluster *c, int key_arg, int argc, const char *const *argv,
     const size_t *argvlen, redis_reply_fn cb, void *arg);
 
+/* redis_set_auth() on every node's connection, and for nodes met later. */
+void cluster_set_auth(struct cluster *c, const char *user, const char *password);
+
 bool cluster_is_up(const struct cluster *c);
 /* Calls accepted whose callback has not run yet. */
 size_t cluster_pending(const struct cluster *c);
@@ -149,6 +157,9 @@ void cluster_sync_free(struct cluster_sync *s);
 const char *cluster_sync_name(const struct cluster_sync *s);
 /* Why the last call failed. */
 const char *cluster_sync_errstr(const struct cluster_sync *s);
+/* Whether a node refused the credentials (AUTH failed): a configuration
+ * problem, not a network one. */
+bool cluster_sync_refused(const struct cluster_sync *s);
 
 /*
  * One command for the key argv[key_arg] (any master when key_arg < 0);

@@ -12,6 +12,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <ini.h>
 
 #include "cluster.h"
@@ -32,6 +36,7 @@ enum config_type {
 /* Row flags. */
 #define CONFIG_RELOAD	0x1	/* applied by SIGHUP; others need a restart */
 #define CONFIG_NONEMPTY	0x2	/* a string that may not be empty */
+#define CONFIG_SECRET	0x4	/* never shown: [redacted] in dumps and reports */
 
 struct config_key {
 	const char *section;
@@ -48,6 +53,9 @@ struct config_key {
 
 static const char *config_check_listen(const char *value);
 static const char *config_check_nodes(const char *value);
+static const char *config_check_prefix(const char *value);
+static int config_kafka_find(const struct config *cf, const char *key);
+static void config_secret_free(char *s);
 
 static const char *const config_log_levels[] = { "error", "warn", "info", "debug", NULL };
 /* synchronous is a bool in struct config: "normal" is false, "full" true. */
@@ -77,10 +85,14 @@ static const char *const config_yes_words[] = { "no", "yes", NULL };
 static const struct config_key config_keys[] = {
 	STR("redis", "host", redis_host, "127.0.0.1", CONFIG_NONEMPTY),
 	INT("redis", "port", redis_port, "6379", 0, 1, 65535),
-	STR("redis", "prefix", redis_prefix, "orderd:", 0),
+	STRCHK("redis", "prefix", redis_prefix, "orderd:", 0, config_check_prefix),
 	INT("redis", "timeout_ms", redis_timeout_ms, "2000", CONFIG_RELOAD, 1, INT_MAX),
 	BOOL("redis", "cluster", redis_cluster, "no", 0, config_yes_words),
 	STRCHK("redis", "nodes", redis_nodes, "", 0, config_check_nodes),
+	/* Redis 6 ACLs: AUTH [user] password on every connection. */
+	STR("redis", "user", redis_user, "", CONFIG_RELOAD),
+	STR("redis", "password", redis_password, "", CONFIG_RELOAD | CONFIG_SECRET),
+	STR("redis", "password_file", redis_password_file, "", CONFIG_RELOAD),
 
 	STR("journal", "path", journal_path, "/var/lib/orderd/journal.db", CONFIG_NONEMPTY),
 	BOOL("journal", "synchronous", journal_synchronous_full, "full", 0, config_sync_words),
@@ -118,7 +130,7 @@ static const struct config_key config_keys[] = {
 /* [kafka] before any file: enough to reach a broker on this host, as the
  * [redis] defaults reach a local Redis. */
 static const struct config_kv config_kafka_defaults[] = {
-	{ "bootstrap.servers", "127.0.0.1:9092" },
+	{ "bootstrap.servers", "127.0.0.1:9092", NULL },
 };
 
 #define CONFIG_KAFKA "kafka"
@@ -206,6 +218,28 @@ config_check_nodes(const char *value)
 	return why;
 }
 
+/*
+ * The prefix starts every key orderd writes, and orderctl uses it in SCAN
+ * patterns: a glob character would match other applications' keys, a
+ * brace would move the hash tag off the sku, and a long one would not
+ * leave room for the longest sku and order id in INVENTORY_KEY_MAX.
+ */
+static const char *
+config_check_prefix(const char *value)
+{
+	static char why[96];
+
+	if (strlen(value) > CONFIG_PREFIX_MAX) {
+		snprintf(why, sizeof(why), "is longer than %d bytes", CONFIG_PREFIX_MAX);
+		return why;
+	}
+	for (const char *c = value; *c != '\0'; c++)
+		if (!isalnum((unsigned char)*c) && strchr("._:/-@#|=+", *c) == NULL)
+			return "may hold only letters, digits and . _ : / - @ # | = + (no glob "
+			    "characters, braces or blanks)";
+	return NULL;
+}
+
 /* Parses a whole decimal integer; false when it is not one or is out of range. */
 static bool
 config_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
@@ -267,7 +301,10 @@ config_key_set(struct config *cf, const struct config_key *k, const char *value,
 			*why = xasprintf("%s.%s: '%s' %s", k->section, k->name, value, problem);
 			return -EINVAL;
 		}
-		free(*(char **)field);
+		if (k->flags & CONFIG_SECRET)
+			config_secret_free(*(char **)field);
+		else
+			free(*(char **)field);
 		*(char **)field = xstrdup(value);
 		return 0;
 	case CONFIG_INT:
@@ -334,6 +371,190 @@ config_key_format(const struct config *cf, const struct config_key *k)
 	return xstrdup("");
 }
 
+/* Frees a string that held a secret, wiping it first. */
+static void
+config_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	/* volatile: a memset right before free may be optimised away. */
+	for (volatile char *p = s; *p != '\0'; p++)
+		*p = '\0';
+	free(s);
+}
+
+/* Whether a librdkafka property name says it holds a secret. */
+static bool
+config_kafka_is_secret(const char *key)
+{
+	static const char *const words[] = {
+		"password", "secret", "token", "credential", "key.pem", "ssl_key",
+		"oauthbearer.config",
+	};
+	size_t n = strlen(key);
+
+	/* KEY_file names the file that holds KEY: a path, not a secret. */
+	if (n > 5 && strcmp(key + n - 5, "_file") == 0)
+		return false;
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(words); i++)
+		if (strstr(key, words[i]) != NULL)
+			return true;
+	return false;
+}
+
+bool
+config_is_secret(const char *name)
+{
+	if (strncmp(name, CONFIG_KAFKA ".", strlen(CONFIG_KAFKA) + 1) == 0)
+		return config_kafka_is_secret(name + strlen(CONFIG_KAFKA) + 1);
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++) {
+		const struct config_key *k = &config_keys[i];
+		size_t sl = strlen(k->section);
+
+		if (strncmp(name, k->section, sl) == 0 && name[sl] == '.' &&
+		    strcmp(name + sl + 1, k->name) == 0)
+			return (k->flags & CONFIG_SECRET) != 0;
+	}
+	return false;
+}
+
+#define CONFIG_SECRET_FILE_MAX 65536
+
+/*
+ * Reads a secret from a file: the whole file without its trailing line
+ * breaks (a PEM key keeps the ones inside it).  The file must be a regular
+ * file that other users cannot read, as ssh insists for its keys: a
+ * secret anyone on the host can read is no secret.  Returns 0 and *out
+ * (caller frees), or -errno and *why (caller frees).
+ */
+static int
+config_read_secret(const char *name, const char *path, char **out, char **why)
+{
+	struct stat st;
+	char *buf = NULL;
+	ssize_t r;
+	size_t len = 0;
+	int fd, err;
+
+	*out = NULL;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		err = -errno;
+		*why = xasprintf("%s: %s: %s", name, path, strerror(errno));
+		return err;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		*why = xasprintf("%s: %s: not a regular file", name, path);
+		err = -EINVAL;
+		goto fail;
+	}
+	if (st.st_mode & S_IROTH) {
+		*why = xasprintf("%s: %s can be read by every user of this host (mode %04o): "
+		    "chmod o-r it (0600, or 0640 with the group orderd)", name, path,
+		    (unsigned)(st.st_mode & 07777));
+		err = -EPERM;
+		goto fail;
+	}
+	buf = xmalloc(CONFIG_SECRET_FILE_MAX + 1);
+	while ((r = read(fd, buf + len, CONFIG_SECRET_FILE_MAX + 1 - len)) > 0)
+		len += (size_t)r;
+	if (r < 0) {
+		err = -errno;
+		*why = xasprintf("%s: %s: %s", name, path, strerror(errno));
+		goto fail;
+	}
+	if (len > CONFIG_SECRET_FILE_MAX) {
+		*why = xasprintf("%s: %s is larger than %d bytes", name, path,
+		    CONFIG_SECRET_FILE_MAX);
+		err = -EFBIG;
+		goto fail;
+	}
+	while (len > 0 && (buf[len - 1] == '\n' || buf[len - 1] == '\r'))
+		len--;
+	buf[len] = '\0';
+	if (len == 0 || memchr(buf, '\0', len) != NULL) {
+		*why = xasprintf("%s: %s %s", name, path, len == 0 ? "is empty" :
+		    "holds a NUL byte");
+		err = -EINVAL;
+		goto fail;
+	}
+	close(fd);
+	*out = buf;
+	return 0;
+fail:
+	if (buf != NULL) {
+		memset(buf, 0, CONFIG_SECRET_FILE_MAX + 1);
+		free(buf);
+	}
+	close(fd);
+	return err;
+}
+
+/*
+ * After the file and the overrides: reads every secret file, and refuses a
+ * secret given both ways.  Returns 0 or -errno with *cause set.
+ */
+static int
+config_resolve_secrets(struct config *cf, char **cause)
+{
+	char *why = NULL;
+	int err;
+
+	config_secret_free(cf->redis_secret);
+	cf->redis_secret = NULL;
+	if (cf->redis_password_file[0] != '\0') {
+		if (cf->redis_password[0] != '\0') {
+			*cause = xstrdup("redis.password and redis.password_file: set one, not both");
+			return -EINVAL;
+		}
+		if ((err = config_read_secret("redis.password_file", cf->redis_password_file,
+		    &cf->redis_secret, &why)) < 0) {
+			*cause = why;
+			return err;
+		}
+	} else {
+		cf->redis_secret = xstrdup(cf->redis_password);
+	}
+	for (int i = 0; i < cf->nkafka; i++) {
+		struct config_kv *kv = &cf->kafka[i];
+		size_t n = strlen(kv->key);
+		char *base, *name;
+
+		if (n <= 5 || strcmp(kv->key + n - 5, "_file") != 0)
+			continue;
+		base = xstrndup(kv->key, n - 5);
+		if (config_kafka_find(cf, base) >= 0) {
+			*cause = xasprintf("kafka.%s and kafka.%s: set one, not both", base,
+			    kv->key);
+			free(base);
+			return -EINVAL;
+		}
+		free(base);
+		config_secret_free(kv->secret);
+		kv->secret = NULL;
+		name = xasprintf("kafka.%s", kv->key);
+		err = config_read_secret(name, kv->value, &kv->secret, &why);
+		free(name);
+		if (err < 0) {
+			*cause = why;
+			return err;
+		}
+	}
+	return 0;
+}
+
+void
+config_register_secrets(const struct config *cf)
+{
+	log_secret_add(cf->redis_secret);
+	log_secret_add(cf->redis_password);
+	for (int i = 0; i < cf->nkafka; i++) {
+		if (cf->kafka[i].secret != NULL)
+			log_secret_add(cf->kafka[i].secret);
+		if (config_kafka_is_secret(cf->kafka[i].key))
+			log_secret_add(cf->kafka[i].value);
+	}
+}
+
 static int
 config_kafka_find(const struct config *cf, const char *key)
 {
@@ -353,11 +574,14 @@ config_kafka_set(struct config *cf, const char *key, const char *value)
 	if (i >= 0) {
 		free(cf->kafka[i].value);
 		cf->kafka[i].value = xstrdup(value);
+		config_secret_free(cf->kafka[i].secret);
+		cf->kafka[i].secret = NULL;
 		return;
 	}
 	cf->kafka = xrealloc(cf->kafka, (size_t)(cf->nkafka + 1) * sizeof(*cf->kafka));
 	cf->kafka[cf->nkafka].key = xstrdup(key);
 	cf->kafka[cf->nkafka].value = xstrdup(value);
+	cf->kafka[cf->nkafka].secret = NULL;
 	cf->nkafka++;
 }
 
@@ -369,14 +593,22 @@ config_free(struct config *cf)
 	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++) {
 		const struct config_key *k = &config_keys[i];
 
-		if (k->type == CONFIG_STRING || k->type == CONFIG_ENUM)
+		if (k->flags & CONFIG_SECRET)
+			config_secret_free(*(char **)config_field(cf, k));
+		else if (k->type == CONFIG_STRING || k->type == CONFIG_ENUM)
 			free(*(char **)config_field(cf, k));
 	}
 	for (int i = 0; i < cf->nkafka; i++) {
+		/* A secret as value too: sasl.password = ... */
+		if (config_kafka_is_secret(cf->kafka[i].key))
+			config_secret_free(cf->kafka[i].value);
+		else
+			free(cf->kafka[i].value);
 		free(cf->kafka[i].key);
-		free(cf->kafka[i].value);
+		config_secret_free(cf->kafka[i].secret);
 	}
 	free(cf->kafka);
+	config_secret_free(cf->redis_secret);
 	free(cf->path);
 	free(cf);
 }
@@ -392,6 +624,7 @@ config_new(void)
 			log_fatal("config", "built-in default of %s", why);
 	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_kafka_defaults); i++)
 		config_kafka_set(cf, config_kafka_defaults[i].key, config_kafka_defaults[i].value);
+	cf->redis_secret = xstrdup("");
 	return cf;
 }
 
@@ -586,11 +819,25 @@ config_apply_override(struct config *cf, const char *raw, char **cause)
 	size_t n;
 	int err = -EINVAL;
 
-	/* The argument as causes quote it: one line, whatever it holds. */
+	/* The argument as causes quote it: one line, whatever it holds, and
+	 * never the value of a secret. */
 	arg = xstrdup(raw);
 	for (char *c = arg; *c != '\0'; c++)
 		if (iscntrl((unsigned char)*c))
 			*c = '?';
+	if (eq != NULL) {
+		char *lhs = xstrndup(arg + strspn(arg, " \t"), (size_t)(eq - raw) -
+		    strspn(raw, " \t"));
+		size_t ln = strlen(lhs);
+
+		while (ln > 0 && isspace((unsigned char)lhs[ln - 1]))
+			lhs[--ln] = '\0';
+		if (config_is_secret(lhs)) {
+			free(arg);
+			arg = xasprintf("%s=[redacted]", lhs);
+		}
+		free(lhs);
+	}
 
 	dot = eq != NULL ? memchr(raw, '.', (size_t)(eq - raw)) : NULL;
 	if (dot == NULL) {
@@ -671,6 +918,8 @@ config_load(struct config **out, const char *path, char *const *overrides,
 	for (int i = 0; i < noverrides; i++)
 		if ((err = config_apply_override(cf, overrides[i], cause)) != 0)
 			goto fail;
+	if ((err = config_resolve_secrets(cf, cause)) < 0)
+		goto fail;
 	/* The one rule across keys: a cluster needs its seed nodes. */
 	if (cf->redis_cluster && cf->redis_nodes[0] == '\0') {
 		*cause = xstrdup("redis.nodes: may not be empty when redis.cluster = yes");
@@ -697,11 +946,14 @@ config_equal(const struct config *a, const struct config *b)
 		free(va);
 		free(vb);
 	}
-	if (!same || a->nkafka != b->nkafka)
+	if (!same || a->nkafka != b->nkafka ||
+	    strcmp(a->redis_secret ? a->redis_secret : "", b->redis_secret ? b->redis_secret : "") != 0)
 		return false;
 	for (int i = 0; i < a->nkafka; i++)
 		if (strcmp(a->kafka[i].key, b->kafka[i].key) != 0 ||
-		    strcmp(a->kafka[i].value, b->kafka[i].value) != 0)
+		    strcmp(a->kafka[i].value, b->kafka[i].value) != 0 ||
+		    strcmp(a->kafka[i].secret ? a->kafka[i].secret : "",
+		    b->kafka[i].secret ? b->kafka[i].secret : "") != 0)
 			return false;
 	return true;
 }
@@ -732,6 +984,13 @@ config_shown(const char *v)
 	return v == NULL ? "(unset)" : *v == '\0' ? "''" : v;
 }
 
+/* How a secret reads in a report or a dump: never its value. */
+static const char *
+config_secret_shown(const char *v)
+{
+	return v == NULL || *v == '\0' ? "''" : "[redacted]";
+}
+
 int
 config_reload(struct config *cur, const struct config *next,
     void (*log_fn)(const char *line, void *arg), void *arg)
@@ -741,39 +1000,74 @@ config_reload(struct config *cur, const struct config *next,
 	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++) {
 		const struct config_key *k = &config_keys[i];
 		char *was = config_key_format(cur, k), *now = config_key_format(next, k);
+		bool secret = (k->flags & CONFIG_SECRET) != 0;
+		const char *shown_was = secret ? config_secret_shown(was) : config_shown(was);
+		const char *shown_now = secret ? config_secret_shown(now) : config_shown(now);
 		char *why = NULL;
 
 		if (strcmp(was, now) == 0) {
 			/* unchanged */
 		} else if (!(k->flags & CONFIG_RELOAD)) {
 			config_report(log_fn, arg, "%s.%s changed (%s -> %s); restart to apply",
-			    k->section, k->name, config_shown(was), config_shown(now));
+			    k->section, k->name, shown_was, shown_now);
 		} else if (config_key_set(cur, k, now, &why) == 0) {
-			config_report(log_fn, arg, "%s.%s: %s -> %s", k->section, k->name,
-			    config_shown(was), config_shown(now));
+			if (secret)
+				config_report(log_fn, arg, "%s.%s changed", k->section, k->name);
+			else
+				config_report(log_fn, arg, "%s.%s: %s -> %s", k->section, k->name,
+				    shown_was, shown_now);
 			applied++;
 		} else {
 			/* next was built by config_load, so this cannot happen. */
-			config_report(log_fn, arg, "%s; not applied", why);
+			config_report(log_fn, arg, "%s.%s: not applied", k->section, k->name);
 			free(why);
 		}
-		free(was);
-		free(now);
+		if (secret) {
+			config_secret_free(was);
+			config_secret_free(now);
+		} else {
+			free(was);
+			free(now);
+		}
+	}
+	/* The password in effect: the file may hold a new one under the same name. */
+	if (strcmp(cur->redis_secret, next->redis_secret) != 0) {
+		if (strcmp(cur->redis_password_file, next->redis_password_file) == 0 &&
+		    cur->redis_password_file[0] != '\0')
+			config_report(log_fn, arg, "redis.password_file: %s holds a new password",
+			    cur->redis_password_file);
+		config_secret_free(cur->redis_secret);
+		cur->redis_secret = xstrdup(next->redis_secret);
 	}
 	/* librdkafka takes its properties only when its handle is created. */
 	for (int i = 0; i < next->nkafka; i++) {
-		int j = config_kafka_find(cur, next->kafka[i].key);
+		const struct config_kv *kv = &next->kafka[i];
+		int j = config_kafka_find(cur, kv->key);
 		const char *was = j >= 0 ? cur->kafka[j].value : NULL;
+		bool secret = config_kafka_is_secret(kv->key);
 
-		if (was == NULL || strcmp(was, next->kafka[i].value) != 0)
-			config_report(log_fn, arg, "kafka.%s changed (%s -> %s); restart to apply",
-			    next->kafka[i].key, config_shown(was),
-			    config_shown(next->kafka[i].value));
+		if (was == NULL || strcmp(was, kv->value) != 0) {
+			if (secret)
+				config_report(log_fn, arg, "kafka.%s changed; restart to apply",
+				    kv->key);
+			else
+				config_report(log_fn, arg, "kafka.%s changed (%s -> %s); restart to "
+				    "apply", kv->key, config_shown(was), config_shown(kv->value));
+		} else if (kv->secret != NULL && (cur->kafka[j].secret == NULL ||
+		    strcmp(kv->secret, cur->kafka[j].secret) != 0)) {
+			config_report(log_fn, arg, "kafka.%s: %s holds a new secret; restart to "
+			    "apply", kv->key, kv->value);
+		}
 	}
 	for (int i = 0; i < cur->nkafka; i++)
-		if (config_kafka_find(next, cur->kafka[i].key) < 0)
-			config_report(log_fn, arg, "kafka.%s changed (%s -> (unset)); restart to apply",
-			    cur->kafka[i].key, config_shown(cur->kafka[i].value));
+		if (config_kafka_find(next, cur->kafka[i].key) < 0) {
+			if (config_kafka_is_secret(cur->kafka[i].key))
+				config_report(log_fn, arg, "kafka.%s changed; restart to apply",
+				    cur->kafka[i].key);
+			else
+				config_report(log_fn, arg, "kafka.%s changed (%s -> (unset)); restart "
+				    "to apply", cur->kafka[i].key, config_shown(cur->kafka[i].value));
+		}
 	return applied;
 }
 
@@ -825,12 +1119,21 @@ config_dump(const struct config *cf)
 	config_buf_add(&b, "; orderd configuration%s%s\n\n[%s]\n",
 	    cf->path ? " from " : " (built-in defaults)", cf->path ? cf->path : "",
 	    CONFIG_KAFKA);
-	for (int i = 0; i < cf->nkafka; i++)
+	for (int i = 0; i < cf->nkafka; i++) {
+		const char *v = config_kafka_is_secret(cf->kafka[i].key) ?
+		    config_secret_shown(cf->kafka[i].value) : cf->kafka[i].value;
+
 		config_buf_add(&b, "%s%s%s\n", cf->kafka[i].key,
-		    config_sep(cf->kafka[i].key, cf->kafka[i].value), cf->kafka[i].value);
+		    config_sep(cf->kafka[i].key, v), v);
+	}
 	for (size_t i = 0; i < UTIL_ARRAY_SIZE(config_keys); i++) {
 		const struct config_key *k = &config_keys[i];
 		char *v = config_key_format(cf, k);
+
+		if ((k->flags & CONFIG_SECRET) && *v != '\0') {
+			config_secret_free(v);
+			v = xstrdup("[redacted]");
+		}
 
 		if (section == NULL || strcmp(section, k->section) != 0) {
 			section = k->section;

@@ -11,6 +11,9 @@
 struct config_kv {
 	char *key;
 	char *value;
+	/* For a KEY_file entry: the secret read from the file value names,
+	 * which librdkafka gets as KEY; NULL otherwise. */
+	char *secret;
 };
 
 struct config {
@@ -28,6 +31,11 @@ struct config {
 	int redis_timeout_ms;		/* per call, default 2000 (reloadable) */
 	bool redis_cluster;		/* Redis Cluster through nodes, default no */
 	char *redis_nodes;		/* cluster seed nodes "HOST:PORT,...", default "" */
+	char *redis_user;		/* Redis 6 ACL user; "" = default (reloadable) */
+	char *redis_password;		/* as written; secret (reloadable) */
+	char *redis_password_file;	/* a file holding the password (reloadable) */
+	char *redis_secret;		/* the password in effect: from the file or
+					 * the key; "" = no AUTH */
 
 	/* [journal] */
 	char *journal_path;		/* default /var/lib/orderd/journal.db */
@@ -101,7 +109,26 @@ int config_reload(struct config *cur, const struct config *next,
     void (*log_fn)(const char *line, void *arg), void *arg);
 
 /* Writes every key with its current value, as an INI file, to a malloc'd
- * string (for --check-config and orderctl config). */
+ * string (for --check-config and orderctl config).  Secrets are written
+ * as [redacted]. */
 char *config_dump(const struct config *cf);
+
+/* Longest [redis] prefix: with the longest sku and order id, every key
+ * still fits in INVENTORY_KEY_MAX. */
+#define CONFIG_PREFIX_MAX 64
+
+/*
+ * Whether a key holds a secret, by its name: [redis] password, and every
+ * [kafka] key whose name says password, secret, token, credential or
+ * private key material (librdkafka's sensitive properties among them:
+ * sasl.password, ssl.key.password, ssl.key.pem, ssl.keystore.password,
+ * sasl.oauthbearer.client.secret, sasl.oauthbearer.config).  name is
+ * "SECTION.KEY".
+ */
+bool config_is_secret(const char *name);
+
+/* Registers every secret of cf with log.c (log_secret_add), so that no
+ * log line can show one. */
+void config_register_secrets(const struct config *cf);
 
 #endif

@@ -144,6 +144,9 @@ struct engine {
 	bool paused;
 	bool outbox_added;
 	bool redis_ready;		/* up, scripts loaded, and still holding the inventory */
+	bool redis_was_up;		/* Redis took our credentials once since start */
+	void (*fatal_cb)(const char *why, void *arg);	/* see engine_set_fatal */
+	void *fatal_arg;
 
 	int64_t now;			/* of the transaction being written */
 	struct engine_stats stats;
@@ -1462,6 +1465,16 @@ engine_check_inventory_cb(uv_timer_t *t)
 		engine_check_inventory(e);
 }
 
+/* Something orderd cannot go on with: its owner stops it (exit 1). */
+static void
+engine_fatal(struct engine *e, const char *why)
+{
+	if (e->fatal_cb != NULL)
+		e->fatal_cb(why, e->fatal_arg);
+	else
+		log_fatal("engine", "%s", why);
+}
+
 static void
 engine_redis_state(bool up, void *arg)
 {
@@ -1473,7 +1486,28 @@ engine_redis_state(bool up, void *arg)
 		log_warn("engine", "Redis is down: steps wait, events are still journaled");
 		return;
 	}
+	e->redis_was_up = true;
 	engine_check_inventory(e);
+}
+
+/*
+ * Redis refused our credentials (or our ACL user may not load the
+ * scripts).  Before it ever accepted them this is the configuration:
+ * orderd stops, exit 1, rather than journal events it can never settle.
+ * Later it is most likely a password rotation caught half-way: redis.c has
+ * logged it and retries, and a SIGHUP with the new password ends it.
+ */
+static void
+engine_redis_refused(const char *why, void *arg)
+{
+	struct engine *e = arg;
+	char *msg;
+
+	if (e->redis_was_up || e->stopping)
+		return;
+	msg = xasprintf("redis: %s", why);
+	engine_fatal(e, msg);
+	free(msg);
 }
 
 /* Recovery: every step whose intent has no result is sent again.  The
@@ -1805,47 +1839,55 @@ engine_rebalance(struct kafka *k, bool assign, const rd_kafka_topic_partition_li
 static int
 engine_check_topics(struct engine *e, char **cause)
 {
-	int64_t until = util_mono_us() + 30 * 1000000LL;
+	const struct config *cf = e->cf;
+	const char *topics[] = { cf->topic_orders, cf->topic_payments, cf->topic_state,
+	    cf->topic_payment_requests, cf->topic_order_events, cf->topic_dlq };
+	int n = cf->topic_state[0] != '\0' ? 6 : 2, parts[6], err;
 	int po, pp;
 
-	/* The broker may still be starting: wait for it a while. */
-	for (;;) {
-		po = kafka_partition_count(e->consumer, e->cf->topic_orders, 5000);
-		pp = kafka_partition_count(e->consumer, e->cf->topic_payments, 5000);
-		if ((po != -ETIMEDOUT && po != -EIO && pp != -ETIMEDOUT && pp != -EIO) ||
-		    util_mono_us() > until)
-			break;
+	/* The broker may still be starting: wait for it a while.  The outputs
+	 * are described too: a missing right shows now, not at the first
+	 * order. */
+	if (cf->topic_state[0] == '\0') {
+		topics[2] = cf->topic_payment_requests;
+		topics[3] = cf->topic_order_events;
+		topics[4] = cf->topic_dlq;
+		n = 5;
 	}
+	if ((err = kafka_check_access(cf, topics, n, parts, 30000, cause)) < 0)
+		return err == -ETIMEDOUT ? -ETIMEDOUT : -EACCES;
+	po = parts[0];
+	pp = parts[1];
 	if (po < 0 || pp < 0) {
-		*cause = xasprintf("topic '%s': %s", po < 0 ? e->cf->topic_orders :
-		    e->cf->topic_payments, (po < 0 ? po : pp) == -ENOENT ?
-		    "does not exist (create it, with as many partitions as the other)" :
-		    "cannot read its metadata from the broker");
+		*cause = xasprintf("topic '%s': does not exist (create it, with as many "
+		    "partitions as the other)", po < 0 ? cf->topic_orders : cf->topic_payments);
 		return -EINVAL;
 	}
 	if (po != pp) {
 		*cause = xasprintf("topics '%s' (%d partitions) and '%s' (%d partitions) must "
 		    "have the same partition count: they are co-partitioned by order_id",
-		    e->cf->topic_orders, po, e->cf->topic_payments, pp);
+		    cf->topic_orders, po, cf->topic_payments, pp);
 		return -EINVAL;
 	}
-	if (e->cf->topic_state[0] != '\0') {
-		int ps = kafka_partition_count(e->consumer, e->cf->topic_state, 5000);
+	if (cf->topic_state[0] != '\0') {
+		int ps = parts[2];
 
 		if (ps < 0) {
-			*cause = xasprintf("topic '%s' (the changelog, [topics] state): %s",
-			    e->cf->topic_state, ps == -ENOENT ? "does not exist (orderctl "
-			    "topics create makes it, compacted)" : "cannot read its metadata");
+			*cause = xasprintf("topic '%s' (the changelog, [topics] state): does not "
+			    "exist (orderctl topics create makes it, compacted)", cf->topic_state);
 			return -EINVAL;
 		}
 		if (ps != po) {
 			*cause = xasprintf("topics '%s' (%d partitions) and '%s' (%d partitions) "
 			    "must have the same partition count: an order's changelog record "
-			    "goes to its partition", e->cf->topic_orders, po,
-			    e->cf->topic_state, ps);
+			    "goes to its partition", cf->topic_orders, po, cf->topic_state, ps);
 			return -EINVAL;
 		}
 	}
+	for (int i = n - 3; i < n; i++)
+		if (parts[i] < 0)
+			log_warn("engine", "output topic '%s' does not exist: its events wait in the "
+			    "outbox until it does", topics[i]);
 	return 0;
 }
 
@@ -2031,6 +2073,16 @@ engine_reload(struct engine *e, const struct config *next)
 	(void)next;
 	if (e->consumer != NULL)
 		kafka_set_batch_max(e->consumer, (size_t)e->cf->consumer_batch_max);
+	/* Credential rotation: e->cf has the new ones already. */
+	if (e->redis != NULL)
+		cluster_set_auth(e->redis, e->cf->redis_user, e->cf->redis_secret);
+}
+
+void
+engine_set_fatal(struct engine *e, void (*fn)(const char *why, void *arg), void *arg)
+{
+	e->fatal_cb = fn;
+	e->fatal_arg = arg;
 }
 
 const struct engine_stats *
@@ -2086,6 +2138,9 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		.host = cf->redis_host,
 		.port = cf->redis_port,
 		.timeout_ms = cf->redis_timeout_ms,
+		.user = cf->redis_user,
+		.password = cf->redis_secret,
+		.refused_cb = engine_redis_refused,
 	};
 	char *scripts[INVENTORY_SCRIPT_COUNT] = { NULL };
 	const char *forced[] = {
@@ -2121,6 +2176,10 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	e->linger_timer.data = e;
 	e->open_handles = 7;
 
+	/* First: a broker that refuses us fails the start before anything
+	 * else is opened. */
+	if ((err = engine_check_topics(e, cause)) < 0)
+		goto fail;
 	if ((err = journal_open(&e->j, cf->journal_path, &jo, cause)) < 0)
 		goto fail;
 	/* The steps under way are resumed when the group assigns partitions:
@@ -2146,8 +2205,6 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	}
 	if ((err = kafka_consumer_new(&e->consumer, loop, conf, topics, 2,
 	    (size_t)cf->consumer_batch_max, engine_on_batch, engine_rebalance, e, cause)) < 0)
-		goto fail;
-	if ((err = engine_check_topics(e, cause)) < 0)
 		goto fail;
 	uv_check_start(&e->settle_check, engine_settle_cb);
 	uv_timer_start(&e->deadline_timer, engine_deadline_cb, 0, ENGINE_DEADLINE_TICK_MS);

@@ -56,5 +56,12 @@ void engine_reload(struct engine *e, const struct config *next);
  */
 void engine_stop(struct engine *e, int grace_ms, void (*done)(void *arg), void *arg);
 const struct engine_stats *engine_stats(const struct engine *e);
+/*
+ * Who hears of a fault the engine cannot go on with (Redis refusing its
+ * credentials before it ever took them, Kafka refusing a right orderd
+ * needs): fn(why, arg) runs on the loop and should stop the engine (exit
+ * status 1); the journal is intact.  Without fn the engine exits at once.
+ */
+void engine_set_fatal(struct engine *e, void (*fn)(const char *why, void *arg), void *arg);
 
 #endif

@@ -10,6 +10,7 @@
 
 #include <uuid/uuid.h>
 
+#include "escape.h"
 #include "event.h"
 #include "util.h"
 
@@ -235,9 +236,15 @@ event_decode(const void *value, size_t len, const void *key, size_t key_len,
 		    EVENT_VALUE_MAX);
 	/* jansson checks UTF-8 and refuses NUL bytes inside strings by default. */
 	ev->root = json_loadb(value, len, JSON_REJECT_DUPLICATES, &jerr);
-	if (ev->root == NULL)
-		return event_fail(err, "not JSON: %s (line %d, column %d)", jerr.text,
-		    jerr.line, jerr.column);
+	if (ev->root == NULL) {
+		/* jansson quotes the bytes it choked on: they are the sender's. */
+		char *why = escape_str(jerr.text, 64);
+
+		e = event_fail(err, "not JSON: %s (line %d, column %d)", why, jerr.line,
+		    jerr.column);
+		free(why);
+		return e;
+	}
 	if (!json_is_object(ev->root))
 		return event_fail(err, "not a JSON object");
 
@@ -264,8 +271,13 @@ event_decode(const void *value, size_t len, const void *key, size_t key_len,
 			ev->type_name = event_types[i].name;
 		}
 	}
-	if (ev->type_name == NULL)
-		return event_fail(err, "type: unknown type '%.64s'", s);
+	if (ev->type_name == NULL) {
+		char *t = escape_str(s, 64);
+
+		e = event_fail(err, "type: unknown type '%s'", t);
+		free(t);
+		return e;
+	}
 	/* Co-partitioning of orders and payments rests on key == order_id. */
 	if (key == NULL || key_len == 0)
 		return event_fail(err, "no message key (must be the order_id)");
@@ -297,8 +309,13 @@ event_decode(const void *value, size_t len, const void *key, size_t key_len,
 		if ((e = event_get_string(ev->root, "currency", true, 3, 3, &s, err)) < 0)
 			return e;
 		for (int i = 0; i < 3; i++)
-			if (s[i] < 'A' || s[i] > 'Z')
-				return event_fail(err, "currency: '%s' is not 3 upper-case letters", s);
+			if (s[i] < 'A' || s[i] > 'Z') {
+				char *c = escape_str(s, 16);
+
+				e = event_fail(err, "currency: '%s' is not 3 upper-case letters", c);
+				free(c);
+				return e;
+			}
 		memcpy(ev->currency, s, 4);
 		break;
 	case SAGA_EV_CANCEL_REQUESTED:

@@ -2,10 +2,13 @@
 #include "autoconfig.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -503,6 +506,52 @@ journal_checkpoints(struct journal *j)
 	return n;
 }
 
+/*
+ * The journal holds customer ids, amounts and every payload: it is created
+ * 0600 whatever the umask (SQLite gives the -wal and -shm the mode of the
+ * database file), and a journal, -wal or -shm that users other than its
+ * owner (and group) may write is refused: they could rewrite the history
+ * orderd replays.  One that every user may read is made private, when we
+ * may, and said so.  ":memory:" and the like have no files.
+ */
+static int
+journal_check_files(const char *path, char **cause)
+{
+	static const char *const suffix[] = { "", "-wal", "-shm" };
+	int fd;
+
+	if (path[0] == '\0' || path[0] == ':' || strncmp(path, "file:", 5) == 0)
+		return 0;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		close(fd);
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(suffix); i++) {
+		char *f = xasprintf("%s%s", path, suffix[i]);
+		struct stat st;
+		mode_t m;
+
+		if (stat(f, &st) < 0) {
+			free(f);
+			continue;	/* no -wal yet; a missing journal is sqlite's to report */
+		}
+		m = st.st_mode & 07777;
+		if (m & (S_IWGRP | S_IWOTH)) {
+			*cause = xasprintf("%s: other users may write it (mode %04o): chmod "
+			    "go-w %s", f, (unsigned)m, f);
+			free(f);
+			return -EPERM;
+		}
+		if ((m & S_IRWXO) && chmod(f, m & ~(mode_t)S_IRWXO) == 0)
+			log_warn("journal", "%s could be read by every user: mode %04o -> %04o", f,
+			    (unsigned)m, (unsigned)(m & ~(mode_t)S_IRWXO));
+		else if (m & S_IRWXO)
+			log_warn("journal", "%s can be read by every user (mode %04o): chmod o-rwx "
+			    "it", f, (unsigned)m);
+		free(f);
+	}
+	return 0;
+}
+
 int
 journal_open(struct journal **out, const char *path,
     const struct journal_options *opt, char **cause)
@@ -514,6 +563,8 @@ journal_open(struct journal **out, const char *path,
 	*out = NULL;
 	*cause = NULL;
 	journal_global_init();
+	if ((err = journal_check_files(path, cause)) < 0)
+		goto fail;
 	rc = sqlite3_open_v2(path, &j->db, SQLITE_OPEN_READWRITE |
 	    SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

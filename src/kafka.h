@@ -77,9 +77,38 @@ void kafka_set_batch_max(struct kafka *k, size_t batch_max);
  * commit carries offset + 1). */
 int kafka_store_offset(struct kafka *k, const char *topic, int32_t partition,
     int64_t offset);
-/* The number of partitions of a topic, from a metadata request (blocking,
- * for start-up checks only); -ENOENT when the topic does not exist. */
-int kafka_partition_count(struct kafka *k, const char *topic, int timeout_ms);
+
+/*
+ * The start-up check of every program: reaches the broker with the [kafka]
+ * settings of cf (a client of its own, no group) and asks for the metadata
+ * of each topic.  partitions[i] gets topic i's partition count, or
+ * -ENOENT when it does not exist.  Fails within a second, with a cause
+ * naming it, when the broker refuses the credentials or the TLS handshake
+ * (-EACCES: "kafka: authentication failed: ...", "kafka: TLS certificate:
+ * ..."; a SCRAM failure with a librdkafka older than 2.6.1 says what to
+ * use instead) or the principal may not describe a topic (-EACCES, naming
+ * it); -ETIMEDOUT when no broker answers within timeout_ms.  Blocking:
+ * start-up only.  Returns 0 or a negative errno with *cause (caller frees).
+ */
+int kafka_check_access(const struct config *cf, const char *const *topics, int ntopics,
+    int *partitions, int timeout_ms, char **cause);
+
+/*
+ * Faults that retrying cannot mend (the broker refused the credentials or
+ * a right, a TLS failure, librdkafka's fatal errors): fn(why, arg) runs on
+ * the loop, once, and should stop the program with the journal intact.
+ * Without a handler the process logs why and exits 1.  cf is for
+ * kafka_explain's hints (may be NULL).
+ */
+void kafka_set_fault_handler(const struct config *cf,
+    void (*fn)(const char *why, void *arg), void *arg);
+void kafka_fault(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether a broker's error is a refusal of this principal (authorization,
+ * authentication, TLS). */
+bool kafka_err_is_access(rd_kafka_resp_err_t e);
+/* One line for an error that retrying cannot mend, naming its cause and
+ * what to check; err is an rd_kafka_resp_err_t.  The caller frees it. */
+char *kafka_explain(const struct config *cf, int err, const char *reason);
 
 /* True after librdkafka reported every broker down, until a message is
  * consumed or delivered again (for /healthz). */

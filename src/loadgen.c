@@ -533,12 +533,21 @@ loadgen_open(struct loadgen *lg, char **cause)
 		"group.id", group, "enable.auto.commit", "false",
 		"enable.partition.eof", "false", NULL,
 	};
+	const char *topics[2] = { lg->cf->topic_orders, lg->cf->topic_order_events };
+	int parts[2];
 	rd_kafka_conf_t *conf;
 	char err[512];
 	int status = TOOL_EXIT_USAGE;
 
 	if ((conf = kafka_conf_new(lg->cf, producer_defaults, producer_forced, cause)) == NULL)
 		goto out;
+	/* A refused password or certificate: one line, at once. */
+	if (kafka_check_access(lg->cf, topics, lg->verify ? 2 : 1, parts, LOADGEN_METADATA_MS,
+	    cause) < 0) {
+		rd_kafka_conf_destroy(conf);
+		status = TOOL_EXIT_FAIL;
+		goto out;
+	}
 	rd_kafka_conf_set_opaque(conf, lg);
 	rd_kafka_conf_set_dr_msg_cb(conf, loadgen_dr_cb);
 	if ((lg->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err))) == NULL) {
@@ -790,6 +799,7 @@ main(int argc, char **argv)
 		status = r > 0 ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
 		goto out;
 	}
+	tool_scrub_argv(LOADGEN_PROG, argc, argv);
 	if (tool_config_load(&ca, &lg.cf, &cause) != 0) {
 		status = TOOL_EXIT_USAGE;
 		goto out;
@@ -817,7 +827,7 @@ main(int argc, char **argv)
 	loadgen_close(&lg);
 out:
 	if (cause != NULL)
-		fprintf(stderr, LOADGEN_PROG ": %s\n", cause);
+		log_plain(LOADGEN_PROG, "%s", cause);
 	free(cause);
 	if (lg.latencies != NULL)
 		fclose(lg.latencies);

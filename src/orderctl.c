@@ -17,6 +17,7 @@
 
 #include "cluster.h"
 #include "config.h"
+#include "escape.h"
 #include "event.h"
 #include "inventory.h"
 #include "journal.h"
@@ -69,13 +70,64 @@ static int
 ctl_fail(const char *fmt, ...)
 {
 	va_list ap;
+	char *msg;
 
-	fputs("orderctl: ", stderr);
+	/* Through log_plain: no secret and no control character reaches the
+	 * terminal, whatever the message quotes. */
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	if (vasprintf(&msg, fmt, ap) < 0)
+		msg = NULL;
 	va_end(ap);
-	fputc('\n', stderr);
+	log_plain("orderctl", "%s", msg != NULL ? msg : "out of memory");
+	free(msg);
 	return 1;
+}
+
+/*
+ * Text output shows bytes that came from messages (ids, reasons, error
+ * texts, changelog records) and from Redis keys: every string of doc is
+ * replaced by its escaped form (escape.h), so that none can move the
+ * cursor or forge a line on the operator's terminal.  --json needs none
+ * of this: JSON escapes control characters itself.
+ */
+/* The escaped copy of a string that needs one, else NULL. */
+static json_t *
+ctl_clean_string(json_t *v)
+{
+	json_t *clean;
+	char *e;
+
+	if (!json_is_string(v) || escape_is_clean(json_string_value(v), json_string_length(v)))
+		return NULL;
+	e = escape_dup(json_string_value(v), json_string_length(v), ESCAPE_TTY_MAX);
+	clean = json_string(e);
+	free(e);
+	return clean;
+}
+
+static void
+ctl_json_clean(json_t *doc)
+{
+	json_t *v, *clean;
+	size_t i;
+
+	if (json_is_object(doc)) {
+		for (void *it = json_object_iter(doc); it != NULL;
+		    it = json_object_iter_next(doc, it)) {
+			v = json_object_iter_value(it);
+			if ((clean = ctl_clean_string(v)) != NULL)
+				json_object_iter_set_new(doc, it, clean);
+			else
+				ctl_json_clean(v);
+		}
+	} else if (json_is_array(doc)) {
+		json_array_foreach(doc, i, v) {
+			if ((clean = ctl_clean_string(v)) != NULL)
+				json_array_set_new(doc, i, clean);
+			else
+				ctl_json_clean(v);
+		}
+	}
 }
 
 static void
@@ -113,6 +165,8 @@ ctl_redis(struct ctl *c)
 		.port = c->cf->redis_port,
 		.nodes = c->cf->redis_nodes,
 		.timeout_ms = c->cf->redis_timeout_ms,
+		.user = c->cf->redis_user,
+		.password = c->cf->redis_secret,
 	};
 	char *cause = NULL;
 
@@ -365,9 +419,14 @@ ctl_stock_show(struct ctl *c, int argc, char **argv)
 			    "sku", skus[i], "available", (json_int_t)row.available,
 			    "reserved", (json_int_t)row.reserved, "sold", (json_int_t)row.sold,
 			    "added", (json_int_t)row.added));
-		else
-			printf("%-24s %12lld %12lld %12lld\n", skus[i], row.available,
+		else {
+			/* A sku read from a Redis key may hold any byte. */
+			char *k = escape_str(skus[i], ESCAPE_TTY_MAX);
+
+			printf("%-24s %12lld %12lld %12lld\n", k, row.available,
 			    row.reserved, row.sold);
+			free(k);
+		}
 	}
 	for (int i = 0; i < n; i++)
 		free(skus[i]);
@@ -469,7 +528,8 @@ ctl_order_show(struct ctl *c, int argc, char **argv)
 		ctl_print_json(o);
 		return 0;
 	}
-	printf("order     %s\nstate     %s", argv[0],
+	ctl_json_clean(o);
+	printf("order     %s\nstate     %s", json_string_value(json_object_get(o, "order_id")),
 	    json_string_value(json_object_get(o, "state")));
 	if (json_is_string(json_object_get(o, "reason")))
 		printf(" (%s%s%s)", json_string_value(json_object_get(o, "reason")),
@@ -598,6 +658,7 @@ ctl_dlq(struct ctl *c, int argc, char **argv)
 		ctl_print_json(json_pack("{s:o}", "messages", arr));
 		return 0;
 	}
+	ctl_json_clean(arr);
 	printf("%-6s %-20s %4s %10s  %s\n", "ID", "TOPIC", "PART", "OFFSET", "ERROR");
 	for (size_t i = 0; i < json_array_size(arr); i++) {
 		json_t *m = json_array_get(arr, i);
@@ -1001,6 +1062,19 @@ ctl_changelog_open(struct changelog *cl, rd_kafka_t **out)
 	int err = 0;
 
 	*out = NULL;
+	{
+		const char *topics[1] = { cl->topic };
+		int parts[1];
+
+		/* A refused password or certificate: one line, at once. */
+		if (kafka_check_access(cl->c->cf, topics, 1, parts, CTL_KAFKA_TIMEOUT_MS,
+		    &cause) < 0) {
+			ctl_fail("%s", cause);
+			free(cause);
+			err = -EIO;
+			goto fail;
+		}
+	}
 	if ((conf = kafka_conf_new(cl->c->cf, NULL, forced, &cause)) == NULL) {
 		ctl_fail("%s", cause);
 		free(cause);
@@ -1269,6 +1343,7 @@ ctl_reconcile(struct ctl *c, int argc, char **argv)
 		ctl_print_json(doc);
 		return n == 0 ? 0 : 1;
 	}
+	ctl_json_clean(rc.problems);
 	for (size_t i = 0; i < n; i++) {
 		json_t *p = json_array_get(rc.problems, i);
 
@@ -1636,9 +1711,15 @@ ctl_topics(struct ctl *c, int argc, char **argv)
 	}
 	conf = kafka_conf_new(c->cf, NULL, NULL, &cause);
 	if (conf == NULL) {
-		fprintf(stderr, "orderctl: %s\n", cause);
+		log_plain("orderctl", "%s", cause);
 		free(cause);
 		return 2;
+	}
+	if (kafka_check_access(c->cf, NULL, 0, NULL, CTL_KAFKA_TIMEOUT_MS, &cause) < 0) {
+		rd_kafka_conf_destroy(conf);
+		status = ctl_fail("%s", cause);
+		free(cause);
+		return status;
 	}
 	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (rk == NULL)
@@ -1719,7 +1800,7 @@ main(int argc, char **argv)
 			return 0;
 		default:
 			cause = tool_option_error(ch, argv);
-			fprintf(stderr, "orderctl: %s\n", cause);
+			log_plain("orderctl", "%s", cause);
 			free(cause);
 			usage(stderr);
 			tool_config_args_free(&args);
@@ -1731,6 +1812,7 @@ main(int argc, char **argv)
 		tool_config_args_free(&args);
 		return 2;
 	}
+	tool_scrub_argv("orderctl", argc, argv);
 	/* --json may come anywhere after the command too. */
 	rest = xcalloc((size_t)(argc - optind), sizeof(*rest));
 	nrest = 0;
@@ -1742,7 +1824,7 @@ main(int argc, char **argv)
 	}
 	log_set_level(LOG_LEVEL_WARN);
 	if (tool_config_load(&args, &c.cf, &cause) < 0) {
-		fprintf(stderr, "orderctl: %s\n", cause);
+		log_plain("orderctl", "%s", cause);
 		free(cause);
 		free(rest);
 		tool_config_args_free(&args);

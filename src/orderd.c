@@ -33,6 +33,7 @@ struct orderd {
 	struct retention *retention;	/* NULL until the engine runs */
 	struct status *status;		/* /metrics, /healthz; NULL when disabled */
 	int signals;
+	int exit_status;		/* 1 after a fault orderd stopped for */
 };
 
 static void
@@ -84,6 +85,30 @@ orderd_on_stop(uv_signal_t *h, int signum)
 	o->retention = NULL;
 	if (o->engine != NULL)
 		engine_stop(o->engine, ORDERD_GRACE_MS, orderd_stopped, o);
+}
+
+/* How long a stop for a fault waits for steps and the outbox: the fault
+ * may be what keeps them from finishing, and the journal has them. */
+#define ORDERD_FAULT_GRACE_MS 5000
+
+/* The engine cannot go on: stop as for SIGTERM, but exit 1, so that a
+ * supervisor notices (and restarts it, once the cause is fixed). */
+static void
+orderd_on_fatal(const char *why, void *arg)
+{
+	struct orderd *o = arg;
+
+	if (o->exit_status != 0 || o->signals > 0)
+		return;
+	log_error("orderd", "cannot go on: %s; stopping (exit 1)", why);
+	o->exit_status = 1;
+	status_close(o->status);
+	o->status = NULL;
+	notify_stopping();
+	retention_close(o->retention);
+	o->retention = NULL;
+	if (o->engine != NULL)
+		engine_stop(o->engine, ORDERD_FAULT_GRACE_MS, orderd_stopped, o);
 }
 
 static void
@@ -170,8 +195,9 @@ main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	tool_scrub_argv("orderd", argc, argv);
 	if (tool_config_load(&o.args, &o.cf, &cause) < 0) {
-		fprintf(stderr, "orderd: %s\n", cause);
+		log_plain("orderd", "%s", cause);
 		free(cause);
 		tool_config_args_free(&o.args);
 		return 2;
@@ -181,7 +207,7 @@ main(int argc, char **argv)
 		rd_kafka_conf_t *kc = kafka_conf_new(o.cf, NULL, NULL, &cause);
 
 		if (kc == NULL) {
-			fprintf(stderr, "orderd: %s\n", cause);
+			log_plain("orderd", "%s", cause);
 			free(cause);
 			config_free(o.cf);
 			tool_config_args_free(&o.args);
@@ -219,7 +245,11 @@ main(int argc, char **argv)
 	uv_signal_start(&o.sigint, orderd_on_stop, SIGINT);
 	uv_signal_start(&o.sighup, orderd_on_hup, SIGHUP);
 	log_info("orderd", "orderd %s starting", PACKAGE_VERSION);
+	/* A broker that refuses a right or the credentials stops orderd. */
+	kafka_set_fault_handler(o.cf, orderd_on_fatal, &o);
 	err = engine_new(&o.engine, &o.loop, o.cf, &cause);
+	if (err == 0)
+		engine_set_fatal(o.engine, orderd_on_fatal, &o);
 	/* Retention shares the engine's journal connection (one thread). */
 	if (err == 0)
 		retention_new(&o.retention, &o.loop, engine_journal(o.engine), o.cf);
@@ -241,9 +271,9 @@ main(int argc, char **argv)
 	uv_run(&o.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&o.loop) != 0)
 		log_warn("orderd", "handles left open at exit");
-	if (status == 0)
+	if (status == 0 && o.exit_status == 0)
 		log_info("orderd", "stopped");
 	config_free(o.cf);
 	tool_config_args_free(&o.args);
-	return status;
+	return status != 0 ? status : o.exit_status;
 }

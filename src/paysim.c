@@ -703,8 +703,16 @@ paysim_open(struct paysim *ps, char **cause)
 	rd_kafka_resp_err_t e;
 	char err[512];
 
+	const char *topics[2] = { ps->cf->topic_payment_requests, ps->cf->topic_payments };
+	int parts[2];
+
 	if ((conf = kafka_conf_new(ps->cf, producer_defaults, producer_forced, cause)) == NULL)
 		return TOOL_EXIT_USAGE;
+	/* A refused password or certificate: one line, at once. */
+	if (kafka_check_access(ps->cf, topics, 2, parts, 30000, cause) < 0) {
+		rd_kafka_conf_destroy(conf);
+		return TOOL_EXIT_FAIL;
+	}
 	rd_kafka_conf_set_opaque(conf, ps);
 	rd_kafka_conf_set_dr_msg_cb(conf, paysim_dr_cb);
 	if ((ps->producer = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof(err))) == NULL) {
@@ -789,6 +797,7 @@ main(int argc, char **argv)
 		status = r > 0 ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
 		goto out;
 	}
+	tool_scrub_argv(PAYSIM_PROG, argc, argv);
 	if (tool_config_load(&ca, &ps.cf, &cause) != 0) {
 		status = TOOL_EXIT_USAGE;
 		goto out;
@@ -810,7 +819,7 @@ main(int argc, char **argv)
 	status = ps.fatal ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 out:
 	if (cause != NULL)
-		fprintf(stderr, PAYSIM_PROG ": %s\n", cause);
+		log_plain(PAYSIM_PROG, "%s", cause);
 	free(cause);
 	config_free(ps.cf);
 	tool_config_args_free(&ca);

@@ -32,6 +32,8 @@ enum redis_call_kind {
 	REDIS_CALL_USER = 0,	/* redis_eval() or redis_command_argv() */
 	REDIS_CALL_LOAD,	/* SCRIPT LOAD while connecting */
 	REDIS_CALL_RELOAD,	/* SCRIPT LOAD after a NOSCRIPT reply */
+	REDIS_CALL_AUTH,	/* AUTH first thing on a new connection */
+	REDIS_CALL_REAUTH,	/* AUTH with new credentials on an up connection */
 };
 
 /*
@@ -73,6 +75,10 @@ struct redis {
 	bool reloading[INVENTORY_SCRIPT_COUNT];	/* a RELOAD is outstanding */
 	void (*state_cb)(bool up, void *arg);
 	void *state_arg;
+	char *user;		/* "" = the default user */
+	char *password;		/* "" = no AUTH */
+	void (*refused_cb)(const char *why, void *arg);
+	bool refused;		/* this connection was refused (why says how) */
 
 	redisAsyncContext *ac;	/* NULL between a context's end and the next connect */
 	enum redis_state state;
@@ -205,13 +211,37 @@ redis_set_down(struct redis *r)
 	r->state = REDIS_STATE_DOWN;
 }
 
+/* Frees a password, wiping it first. */
+static void
+redis_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	for (volatile char *p = s; *p != '\0'; p++)
+		*p = '\0';
+	free(s);
+}
+
 static void
 redis_free_mem(struct redis *r)
 {
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
 		free(r->src[i]);
 	free(r->host);
+	free(r->user);
+	redis_secret_free(r->password);
 	free(r);
+}
+
+/* Whether an error reply says Redis will not serve this client as it is
+ * configured (rather than that the call failed). */
+static bool
+redis_is_refusal(const char *err)
+{
+	return strncmp(err, "NOAUTH", 6) == 0 || strncmp(err, "WRONGPASS", 9) == 0 ||
+	    strncmp(err, "NOPERM", 6) == 0 || strncmp(err, "ERR AUTH", 8) == 0 ||
+	    strncmp(err, "ERR invalid password", 20) == 0 ||
+	    strncmp(err, "ERR Client sent AUTH", 20) == 0;
 }
 
 /* Counts one closed handle; frees r after the last one once closing.
@@ -338,6 +368,21 @@ redis_send_load(struct redis *r, enum redis_call_kind kind, int s)
 	return err;
 }
 
+static int
+redis_send_auth(struct redis *r, enum redis_call_kind kind)
+{
+	const char *argv[3] = { "AUTH", r->user, r->password };
+	struct redis_call *c = redis_call_new(r, 0, kind, -1, NULL, NULL);
+	int err;
+
+	/* hiredis copies the arguments into its output buffer here. */
+	err = r->user[0] != '\0' ? redis_send(r, c, 3, argv, NULL) :
+	    redis_send(r, c, 2, (const char *[]){ "AUTH", r->password }, NULL);
+	if (err < 0)
+		free(c);
+	return err;
+}
+
 /* Ends a user call: the record is freed before cb runs, so cb may do anything. */
 static void
 redis_complete(struct redis *r, struct redis_call *c, redisReply *reply, int status)
@@ -366,6 +411,20 @@ redis_drop(struct redis *r, int status)
 		redisAsyncFree(r->ac);
 }
 
+/* The answer to the AUTH sent first on a connection: a refusal fails the
+ * connect (the SCRIPT LOADs behind it fail with NOAUTH anyway). */
+static void
+redis_on_auth_reply(struct redis *r, struct redis_call *c, redisReply *reply)
+{
+	free(c);
+	if (reply->type != REDIS_REPLY_ERROR)
+		return;
+	r->load_failed = true;
+	r->refused = true;
+	snprintf(r->why, sizeof(r->why), "AUTH as user '%s' refused: %s",
+	    r->user[0] != '\0' ? r->user : "default", reply->str);
+}
+
 static void
 redis_on_load_reply(struct redis *r, struct redis_call *c, redisReply *reply)
 {
@@ -377,9 +436,21 @@ redis_on_load_reply(struct redis *r, struct redis_call *c, redisReply *reply)
 		r->sha[s][REDIS_SHA_LEN] = '\0';
 	} else if (!r->load_failed) {
 		r->load_failed = true;
-		snprintf(r->why, sizeof(r->why), "SCRIPT LOAD %s: %s",
-		    inventory_script_name(s),
-		    reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		if (reply->type == REDIS_REPLY_ERROR && redis_is_refusal(reply->str)) {
+			r->refused = true;
+			if (strncmp(reply->str, "NOAUTH", 6) == 0)
+				snprintf(r->why, sizeof(r->why), "Redis wants a password (%s): "
+				    "set [redis] password_file (and user)", reply->str);
+			else
+				snprintf(r->why, sizeof(r->why), "SCRIPT LOAD %s refused to user "
+				    "'%s': %s (see the ACL in the README's Security section)",
+				    inventory_script_name(s), r->user[0] != '\0' ? r->user :
+				    "default", reply->str);
+		} else {
+			snprintf(r->why, sizeof(r->why), "SCRIPT LOAD %s: %s",
+			    inventory_script_name(s),
+			    reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply");
+		}
 	}
 	if (--r->loads_left > 0 || r->state != REDIS_STATE_LOADING)
 		return;
@@ -435,6 +506,20 @@ redis_on_reply(redisAsyncContext *ac, void *reply_, void *privdata)
 	case REDIS_CALL_LOAD:
 		redis_on_load_reply(r, c, reply);
 		return;
+	case REDIS_CALL_AUTH:
+		redis_on_auth_reply(r, c, reply);
+		return;
+	case REDIS_CALL_REAUTH:
+		free(c);
+		if (reply->type == REDIS_REPLY_ERROR)
+			log_error(REDIS_COMPONENT, "%s:%d: the new credentials were refused "
+			    "(AUTH as user '%s': %s); this connection stays authenticated as "
+			    "before, the next one will fail", r->host, r->port,
+			    r->user[0] != '\0' ? r->user : "default", reply->str);
+		else
+			log_info(REDIS_COMPONENT, "%s:%d: authenticated with the new credentials",
+			    r->host, r->port);
+		return;
 	case REDIS_CALL_RELOAD:
 		r->reloading[c->script] = false;
 		if (reply->type == REDIS_REPLY_ERROR)
@@ -481,6 +566,17 @@ redis_schedule_connect(struct redis *r)
 static void
 redis_connect_failed(struct redis *r)
 {
+	if (r->refused) {
+		/* Not a network matter: the same credentials will be refused
+		 * again, so the owner hears of it every time. */
+		r->refused = false;
+		log_error(REDIS_COMPONENT, "%s:%d refused orderd: %s", r->host, r->port, r->why);
+		r->warned = true;
+		redis_schedule_connect(r);
+		if (r->refused_cb != NULL)
+			r->refused_cb(r->why, r->state_arg);
+		return;
+	}
 	if (!r->warned) {
 		log_warn(REDIS_COMPONENT, "cannot connect to %s:%d: %s; retrying",
 		    r->host, r->port, r->why);
@@ -593,8 +689,12 @@ redis_on_connect(const redisAsyncContext *ac, int status)
 	r->state = REDIS_STATE_LOADING;
 	r->loads_left = INVENTORY_SCRIPT_COUNT;
 	r->load_failed = false;
+	r->refused = false;
 	memset(r->reloading, 0, sizeof(r->reloading));
 	uv_timer_stop(&r->timer);
+	/* AUTH first: Redis answers in order, so nothing runs before it. */
+	if (r->password[0] != '\0' && redis_send_auth(r, REDIS_CALL_AUTH) < 0)
+		log_fatal(REDIS_COMPONENT, "out of memory queueing AUTH");
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++) {
 		/* Fails only when hiredis is out of memory (the context is
 		 * neither disconnecting nor freeing here), like xmalloc. */
@@ -710,6 +810,9 @@ redis_new(struct redis **out, uv_loop_t *loop, const struct redis_options *opt,
 		r->rng = 1;
 	r->state_cb = state_cb;
 	r->state_arg = arg;
+	r->user = xstrdup(opt->user != NULL ? opt->user : "");
+	r->password = xstrdup(opt->password != NULL ? opt->password : "");
+	r->refused_cb = opt->refused_cb;
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++) {
 		if (scripts[i] == NULL) {
 			err = -EINVAL;
@@ -818,6 +921,23 @@ redis_command_argv(struct redis *r, int argc, const char *const *argv,
 	}
 	r->pending++;
 	return 0;
+}
+
+void
+redis_set_auth(struct redis *r, const char *user, const char *password)
+{
+	if (user == NULL)
+		user = "";
+	if (password == NULL)
+		password = "";
+	if (strcmp(user, r->user) == 0 && strcmp(password, r->password) == 0)
+		return;
+	free(r->user);
+	redis_secret_free(r->password);
+	r->user = xstrdup(user);
+	r->password = xstrdup(password);
+	if (r->state == REDIS_STATE_UP && !r->closing && r->password[0] != '\0')
+		redis_send_auth(r, REDIS_CALL_REAUTH);
 }
 
 bool

@@ -28,6 +28,20 @@ struct redis_options {
 	int timeout_ms;		/* per call and per connect; <= 0: 2000 */
 	int backoff_min_ms;	/* first reconnect delay; <= 0: 100 */
 	int backoff_max_ms;	/* reconnect delays double up to this; <= 0: 5000 */
+	/* AUTH before anything else on every connection when password is
+	 * not empty: "AUTH user password" (Redis 6 ACLs), or "AUTH password"
+	 * (the default user) when user is empty.  Copied; NULL is "". */
+	const char *user;
+	const char *password;
+	/*
+	 * Called (may be NULL) when Redis refuses this client on a new
+	 * connection: AUTH failed (WRONGPASS), a password is needed but
+	 * none is configured (NOAUTH), or the ACL user may not load the
+	 * scripts (NOPERM).  why is one line for the log, without the
+	 * password.  The module retries with its backoff all the same; the
+	 * caller decides whether to give up.  Gets the arg of redis_new().
+	 */
+	void (*refused_cb)(const char *why, void *arg);
 };
 
 /*
@@ -79,6 +93,14 @@ int redis_eval(struct redis *r, enum inventory_script s, int nkeys,
  */
 int redis_command_argv(struct redis *r, int argc, const char *const *argv,
     const size_t *argvlen, redis_reply_fn cb, void *arg);
+
+/*
+ * New credentials (SIGHUP): used by every later connection, and sent at
+ * once as AUTH on an up connection, so that a password that Redis refuses
+ * shows in the log now, not at the next reconnect.  The connection keeps
+ * working as it was authenticated either way.
+ */
+void redis_set_auth(struct redis *r, const char *user, const char *password);
 
 /* True between state_cb(true) and the loss of that connection or redis_close(). */
 bool redis_is_up(const struct redis *r);

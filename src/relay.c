@@ -278,6 +278,21 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 
 	r->stats.in_flight--;
 	if (m->err) {
+		if (kafka_err_is_access(m->err)) {
+			/* Retrying cannot mend it: the owner stops, the row waits
+			 * in the outbox for a start with the right granted. */
+			if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+				kafka_fault("kafka: not authorized to write to topic '%s' (outbox "
+				    "row %lld): this principal needs WRITE on it (see the README's "
+				    "Security section)", rd_kafka_topic_name(m->rkt), (long long)id);
+			else if (m->err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
+				kafka_fault("kafka: not authorized for idempotent writes (outbox row "
+				    "%lld): this principal needs IDEMPOTENT_WRITE on the cluster "
+				    "(brokers before 2.8) or WRITE on the topic", (long long)id);
+			else
+				kafka_fault("kafka: delivery of outbox row %lld refused: %s",
+				    (long long)id, rd_kafka_err2str(m->err));
+		}
 		/* Produce this row and every later one again, in order: the
 		 * same event ids make the repeats recognisable. */
 		r->stats.errors++;

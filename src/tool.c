@@ -92,15 +92,67 @@ tool_config_args_add(struct tool_config_args *a, char *override)
 {
 	a->overrides = xrealloc(a->overrides,
 	    (size_t)(a->noverrides + 1) * sizeof(*a->overrides));
-	a->overrides[a->noverrides++] = override;
+	/* A copy: tool_scrub_argv() may wipe the original in argv. */
+	a->overrides[a->noverrides++] = xstrdup(override);
 }
 
 void
 tool_config_args_free(struct tool_config_args *a)
 {
+	for (int i = 0; i < a->noverrides; i++) {
+		memset(a->overrides[i], 0, strlen(a->overrides[i]));
+		free(a->overrides[i]);
+	}
 	free(a->overrides);
 	a->overrides = NULL;
 	a->noverrides = 0;
+}
+
+/* The "SECTION.KEY" of an override "SECTION.KEY=VALUE" if it names a
+ * secret, else NULL; the caller frees it. */
+static char *
+tool_secret_name(const char *arg)
+{
+	const char *eq = strchr(arg, '=');
+	char *name;
+	size_t n;
+
+	if (eq == NULL)
+		return NULL;
+	arg += strspn(arg, " \t");
+	n = (size_t)(eq - arg);
+	while (n > 0 && (arg[n - 1] == ' ' || arg[n - 1] == '\t'))
+		n--;
+	name = xstrndup(arg, n);
+	if (config_is_secret(name))
+		return name;
+	free(name);
+	return NULL;
+}
+
+void
+tool_scrub_argv(const char *prog, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		char *v = NULL, *name;
+
+		/* -s X, --set X, -sX, --set=X (getopt's spellings). */
+		if ((strcmp(argv[i], "-s") == 0 || strcmp(argv[i], "--set") == 0) && i + 1 < argc)
+			v = argv[++i];
+		else if (strncmp(argv[i], "--set=", 6) == 0)
+			v = argv[i] + 6;
+		else if (strncmp(argv[i], "-s", 2) == 0 && argv[i][2] != '\0' && argv[i][1] != '-')
+			v = argv[i] + 2;
+		if (v == NULL || (name = tool_secret_name(v)) == NULL)
+			continue;
+		/* What ps and /proc/PID/cmdline show from now on; they showed it
+		 * until here, which is why the warning says to use a file. */
+		for (char *p = strchr(v, '=') + 1; *p != '\0'; p++)
+			*p = 'x';
+		log_plain(prog, "warning: -s %s: a secret on the command line can be read by "
+		    "other users of this host (ps); use %s_file", name, name);
+		free(name);
+	}
 }
 
 int
@@ -112,6 +164,8 @@ tool_config_load(const struct tool_config_args *a, struct config **out,
 
 	if ((err = config_load(out, a->path, a->overrides, a->noverrides, cause)) != 0)
 		return err;
+	/* From here on no log line can show one of them. */
+	config_register_secrets(*out);
 	/* config_load has already checked the name, so this cannot fail. */
 	if ((*out)->log_level != NULL && log_level_parse((*out)->log_level, &level) == 0)
 		log_set_level(level);

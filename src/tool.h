@@ -37,13 +37,22 @@ char *tool_option_error(int c, char *const argv[]);
 /* -c FILE and the -s overrides, gathered while parsing the command line. */
 struct tool_config_args {
 	const char *path;		/* NULL: the default file */
-	char **overrides;		/* borrowed strings of argv; array owned */
+	char **overrides;		/* copies of the -s arguments */
 	int noverrides;
 };
 
+/* Adds a copy of one -s argument. */
 void tool_config_args_add(struct tool_config_args *a, char *override);
+/*
+ * Overwrites with 'x' the value of every -s override in argv that sets a
+ * secret (config_is_secret), so that ps shows it no longer, and warns on
+ * stderr ("PROG: warning: ...") that the _file form keeps it out of ps
+ * altogether.  Call after the options are parsed.
+ */
+void tool_scrub_argv(const char *prog, int argc, char **argv);
 void tool_config_args_free(struct tool_config_args *a);
-/* config_load with these arguments, then applies [log] level.  Returns 0
+/* config_load with these arguments, then registers its secrets with log.c
+ * and applies [log] level.  Returns 0
  * or a negative errno with *cause (caller frees). */
 int tool_config_load(const struct tool_config_args *a, struct config **out,
     char **cause);
