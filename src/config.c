@@ -1038,6 +1038,7 @@ config_reload(struct config *cur, const struct config *next,
 			    cur->redis_password_file);
 		config_secret_free(cur->redis_secret);
 		cur->redis_secret = xstrdup(next->redis_secret);
+		applied++;
 	}
 	/* librdkafka takes its properties only when its handle is created. */
 	for (int i = 0; i < next->nkafka; i++) {

@@ -1503,8 +1503,12 @@ engine_redis_refused(const char *why, void *arg)
 	struct engine *e = arg;
 	char *msg;
 
-	if (e->redis_was_up || e->stopping)
+	if (e->stopping)
 		return;
+	if (e->redis_was_up) {
+		log_error("redis", "%s; retrying (a SIGHUP applies new credentials)", why);
+		return;
+	}
 	msg = xasprintf("redis: %s", why);
 	engine_fatal(e, msg);
 	free(msg);

@@ -100,17 +100,45 @@ escape_into(char *out, const unsigned char *s, size_t len, bool backslash)
 	return o;
 }
 
-char *
-escape_dup(const void *p, size_t len, size_t max)
+static char *
+escape_alloc(const void *p, size_t len, size_t max, bool backslash)
 {
 	size_t shown = max > 0 && len > max ? max : len, o;
 	char *out = xmalloc(shown * 4 + 48);
 
-	o = escape_into(out, p != NULL ? p : (const void *)"", p != NULL ? shown : 0, true);
+	o = escape_into(out, p != NULL ? p : (const void *)"", p != NULL ? shown : 0,
+	    backslash);
 	if (shown < len)
 		o += (size_t)snprintf(out + o, 48, "...[+%zu bytes]", len - shown);
 	out[o] = '\0';
 	return out;
+}
+
+char *
+escape_dup(const void *p, size_t len, size_t max)
+{
+	return escape_alloc(p, len, max, true);
+}
+
+char *
+escape_tty(const void *p, size_t len, size_t max)
+{
+	return escape_alloc(p, len, max, false);
+}
+
+bool
+escape_is_safe(const void *p, size_t len)
+{
+	const unsigned char *s = p;
+
+	for (size_t i = 0; i < len;) {
+		size_t k = escape_keep(s + i, len - i);
+
+		if (k == 0)
+			return false;
+		i += k;
+	}
+	return true;
 }
 
 char *

@@ -20,6 +20,15 @@
  * when there were more.  The result is malloc'd; the caller frees it.
  */
 char *escape_dup(const void *p, size_t len, size_t max);
+/*
+ * For a terminal: escape_dup without doubling backslashes, so that text
+ * escaped before (a DLQ reason) reads as it was written.  Safe for a
+ * terminal, not unambiguous.
+ */
+char *escape_tty(const void *p, size_t len, size_t max);
+/* Whether escape_tty would leave the len bytes at p as they are. */
+bool escape_is_safe(const void *p, size_t len);
+
 /* escape_dup of a NUL-terminated string (NULL gives "(null)"). */
 char *escape_str(const char *s, size_t max);
 

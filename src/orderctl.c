@@ -86,7 +86,7 @@ ctl_fail(const char *fmt, ...)
 /*
  * Text output shows bytes that came from messages (ids, reasons, error
  * texts, changelog records) and from Redis keys: every string of doc is
- * replaced by its escaped form (escape.h), so that none can move the
+ * replaced by its escaped form (escape_tty), so that none can move the
  * cursor or forge a line on the operator's terminal.  --json needs none
  * of this: JSON escapes control characters itself.
  */
@@ -97,9 +97,10 @@ ctl_clean_string(json_t *v)
 	json_t *clean;
 	char *e;
 
-	if (!json_is_string(v) || escape_is_clean(json_string_value(v), json_string_length(v)))
+	if (!json_is_string(v) || (escape_is_safe(json_string_value(v), json_string_length(v)) &&
+	    json_string_length(v) <= ESCAPE_TTY_MAX))
 		return NULL;
-	e = escape_dup(json_string_value(v), json_string_length(v), ESCAPE_TTY_MAX);
+	e = escape_tty(json_string_value(v), json_string_length(v), ESCAPE_TTY_MAX);
 	clean = json_string(e);
 	free(e);
 	return clean;
@@ -421,7 +422,7 @@ ctl_stock_show(struct ctl *c, int argc, char **argv)
 			    "added", (json_int_t)row.added));
 		else {
 			/* A sku read from a Redis key may hold any byte. */
-			char *k = escape_str(skus[i], ESCAPE_TTY_MAX);
+			char *k = escape_tty(skus[i], strlen(skus[i]), ESCAPE_TTY_MAX);
 
 			printf("%-24s %12lld %12lld %12lld\n", k, row.available,
 			    row.reserved, row.sold);

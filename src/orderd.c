@@ -100,7 +100,7 @@ orderd_on_fatal(const char *why, void *arg)
 
 	if (o->exit_status != 0 || o->signals > 0)
 		return;
-	log_error("orderd", "cannot go on: %s; stopping (exit 1)", why);
+	log_error("orderd", "cannot go on, stopping (exit 1): %s", why);
 	o->exit_status = 1;
 	status_close(o->status);
 	o->status = NULL;

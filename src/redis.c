@@ -103,7 +103,7 @@ struct redis {
 	bool was_up;			/* ... and it had been up */
 	bool warned;			/* the WARN for being down is logged */
 	bool settling;
-	char why[160];			/* why the last context ended, for the log */
+	char why[512];			/* why the last context ended, for the log */
 
 	bool closing;
 	int handles;			/* uv handles not yet closed */
@@ -570,11 +570,12 @@ redis_connect_failed(struct redis *r)
 		/* Not a network matter: the same credentials will be refused
 		 * again, so the owner hears of it every time. */
 		r->refused = false;
-		log_error(REDIS_COMPONENT, "%s:%d refused orderd: %s", r->host, r->port, r->why);
 		r->warned = true;
 		redis_schedule_connect(r);
 		if (r->refused_cb != NULL)
-			r->refused_cb(r->why, r->state_arg);
+			r->refused_cb(r->why, r->state_arg);	/* logs it, or stops */
+		else
+			log_error(REDIS_COMPONENT, "%s:%d refused us: %s", r->host, r->port, r->why);
 		return;
 	}
 	if (!r->warned) {

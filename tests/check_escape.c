@@ -55,6 +55,15 @@ START_TEST(test_escape_values)
 	/* Long values are cut, and say how much is missing. */
 	EXPECT_ESCAPE("abcdefghij", 4, "abcd...[+6 bytes]");
 	EXPECT_ESCAPE("abcd", 4, "abcd");
+	/* For a terminal: the same, but a backslash stays one. */
+	{
+		char *t = escape_tty("a\\x0a\n\x1b", 7, 0);
+
+		ck_assert_str_eq(t, "a\\x0a\\x0a\\x1b");
+		ck_assert(escape_is_safe("a\\x0a", 5));
+		ck_assert(!escape_is_safe("a\n", 2));
+		free(t);
+	}
 	{
 		char *s = escape_str(NULL, 0);
 

@@ -83,6 +83,12 @@ build_cases(struct hostile *c)
 	c[n++] = (struct hostile){ "invalid UTF-8", "h14",
 	    xstrdup("{\"event_id\":\"e14\xff\xfe\",\"type\":\"OrderCancellationRequested\","
 	    "\"order_id\":\"h14\"}"), 0, "not JSON" };
+	/* Log forging and terminal control: a newline, a fake log line and
+	 * escape sequences in the type (escaped in the error and the log). */
+	c[n++] = (struct hostile){ "log forging in type", "h16",
+	    xstrdup("{\"event_id\":\"e16\",\"type\":\"X\\n2026-01-01T00:00:00.000Z ERROR "
+	    "engine: FORGED\\u001b[2J\\u001b]0;t\\u0007\",\"order_id\":\"h16\"}"), 0,
+	    "unknown type 'X\\x0a2026-01-01T00:00:00.000Z ERROR engine: FORGED\\x1b[2J" };
 	c[n++] = (struct hostile){ "no key", NULL,
 	    xstrdup("{\"event_id\":\"e15\",\"type\":\"OrderCancellationRequested\",\"order_id\":\"h15\"}"),
 	    0, "no message key" };
@@ -182,6 +188,35 @@ START_TEST(test_hostile_input)
 	}
 	json_decref(doc);
 	free(out);
+	/* The text listing: every error on its own line, no control byte. */
+	ck_assert_int_eq(h_ctl(h, &out, "dlq list"), 0);
+	{
+		int lines = 0;
+
+		for (char *p = out; *p != '\0'; p++) {
+			ck_assert_msg(*p == '\n' || (unsigned char)*p >= 0x20,
+			    "dlq list prints control byte 0x%02x", (unsigned char)*p);
+			lines += *p == '\n';
+		}
+		ck_assert_int_eq(lines, n + 1);
+		ck_assert_ptr_nonnull(strstr(out, "unknown type 'X\\x0a2026-01-01T00:00:00.000Z "
+		    "ERROR engine: FORGED\\x1b[2J\\x1b]0;t\\x07'"));
+	}
+	free(out);
+	/* orderd's log has no line that starts with the forged text, and no
+	 * escape byte. */
+	{
+		char *path = xasprintf("%s/orderd.log", h->dir), *log = NULL;
+
+		ck_assert_int_eq(util_read_file(path, &log, NULL), 0);
+		free(path);
+
+		ck_assert_ptr_nonnull(log);
+		ck_assert_ptr_null(strstr(log, "\n2026-01-01T00:00:00.000Z ERROR engine: FORGED"));
+		ck_assert_ptr_null(strchr(log, '\x1b'));
+		ck_assert_ptr_nonnull(strstr(log, "FORGED\\x1b[2J"));
+		free(log);
+	}
 
 	/* The offsets advanced past every one: a restart reads none again. */
 	ck_assert_int_eq(h_stop(h), 0);

@@ -256,6 +256,52 @@ START_TEST(test_refuses_newer_version)
 }
 END_TEST
 
+/* The mode of path, or -1. */
+static int
+mode_of(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 ? (int)(st.st_mode & 07777) : -1;
+}
+
+START_TEST(test_files_are_private)
+{
+	char *dir = tu_tmpdir(), *path = xasprintf("%s/journal.db", dir), *cause = NULL;
+	char *wal = xasprintf("%s-wal", path);
+	struct journal *j = NULL;
+	mode_t old = umask(022);
+
+	/* Created 0600 whatever the umask; SQLite gives -wal the same mode. */
+	ck_assert_int_eq(journal_open(&j, path, &opts, &cause), 0);
+	ck_assert_int_eq(mode_of(path), 0600);
+	ck_assert_int_eq(mode_of(wal), 0600);
+	journal_free(j);
+	j = NULL;
+	/* Readable by everyone (an older orderd, a copy): made private. */
+	ck_assert_int_eq(chmod(path, 0644), 0);
+	ck_assert_int_eq(journal_open(&j, path, &opts, &cause), 0);
+	ck_assert_int_eq(mode_of(path), 0640);
+	journal_free(j);
+	j = NULL;
+	/* Writable by others: refused, and left as it is. */
+	ck_assert_int_eq(chmod(path, 0666), 0);
+	ck_assert_int_eq(journal_open(&j, path, &opts, &cause), -EPERM);
+	ck_assert_ptr_null(j);
+	ck_assert_msg(strstr(cause, "other users may write it (mode 0666)") != NULL, "%s", cause);
+	ck_assert_int_eq(mode_of(path), 0666);
+	free(cause);
+	cause = NULL;
+	ck_assert_int_eq(chmod(path, 0620), 0);
+	ck_assert_int_eq(journal_open(&j, path, &opts, &cause), -EPERM);
+	free(cause);
+	umask(old);
+	free(wal);
+	free(path);
+	free(dir);
+}
+END_TEST
+
 START_TEST(test_refuses_garbage_file)
 {
 	char *dir = tu_tmpdir(), *path = xasprintf("%s/journal.db", dir), *cause = NULL;
@@ -622,6 +668,7 @@ journal_suite(void)
 	tcase_add_test(tc, test_changelog_record_ids_follow_the_version);
 	tcase_add_test(tc, test_refuses_newer_version);
 	tcase_add_test(tc, test_refuses_garbage_file);
+	tcase_add_test(tc, test_files_are_private);
 	tcase_add_test(tc, test_inbox_duplicate_changes_nothing);
 	tcase_add_test(tc, test_inbox_rejects_bad_status);
 	tcase_add_test(tc, test_outbox_in_id_order);
