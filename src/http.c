@@ -27,6 +27,10 @@
  * closing does not reset the connection under the response), up to this. */
 #define HTTP_LINGER_MAX 65536
 #define HTTP_READ_CHUNK 4096
+/* The listen backlog (nginx's default; the kernel caps it at somaxconn).
+ * A full backlog drops SYNs, and a probe's is then retried only a second
+ * later: a flood is better drained by the loop, which makes room. */
+#define HTTP_BACKLOG 511
 /* A peer is an IPv4 address or an IPv6 /64, the least one host is given:
  * a family byte and 8 bytes of address. */
 #define HTTP_PEER_KEY 9
@@ -819,7 +823,7 @@ http_server_new(struct http_server **out, uv_loop_t *loop, const char *listen,
 	s->open = 1;
 	/* bind may defer EADDRINUSE to listen: both name the address. */
 	if ((err = uv_tcp_bind(&s->tcp, (const struct sockaddr *)&ss, 0)) < 0 ||
-	    (err = uv_listen((uv_stream_t *)&s->tcp, 128, http_on_connection)) < 0) {
+	    (err = uv_listen((uv_stream_t *)&s->tcp, HTTP_BACKLOG, http_on_connection)) < 0) {
 		*cause = xasprintf("%s: %s", listen, uv_strerror(err));
 		goto fail;
 	}
