@@ -220,6 +220,14 @@ start_server(const struct http_options *opt)
 static void
 stop_server(void)
 {
+	/* A test that failed between loop_pause and loop_resume (CK_FORK=no
+	 * runs the teardown then) left the loop parked. */
+	pthread_mutex_lock(&pause_mu);
+	if (pause_state == PARKED) {
+		pause_state = RELEASED;
+		pthread_cond_broadcast(&pause_cv);
+	}
+	pthread_mutex_unlock(&pause_mu);
 	uv_async_send(&stop_async);
 	pthread_join(loop_thread, NULL);
 	ck_assert(closed_done);
