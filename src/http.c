@@ -1,8 +1,9 @@
-/* http.c: a small HTTP/1.1 server on the libuv loop: http-parser parses, every response closes its connection. */
+/* http.c: a small HTTP/1.1 server on the libuv loop: http-parser parses, every response closes its connection, a full server or peer closes its idlest connection for a new one. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -11,22 +12,56 @@
 #include <sys/socket.h>
 
 #include <http_parser.h>
+#include <uthash.h>
+#include <utlist.h>
 
 #include "http.h"
 #include "log.h"
 #include "util.h"
 
 #define HTTP_MAX_CONNECTIONS 64
+#define HTTP_MAX_PER_PEER 16
 #define HTTP_MAX_REQUEST 8192
 #define HTTP_TIMEOUT_MS 5000
 /* After the response, what the client still sends is read and dropped (so
  * closing does not reset the connection under the response), up to this. */
 #define HTTP_LINGER_MAX 65536
 #define HTTP_READ_CHUNK 4096
+/* The listen backlog (nginx's default; the kernel caps it at somaxconn).
+ * A full backlog drops SYNs, and a probe's is then retried only a second
+ * later: a flood is better drained by the loop, which makes room. */
+#define HTTP_BACKLOG 511
+/* A peer is an IPv4 address or an IPv6 /64, the least one host is given:
+ * a family byte and 8 bytes of address. */
+#define HTTP_PEER_KEY 9
+
+/*
+ * The connections of a server are on three lists, in the order they are
+ * closed to make room (struct http_options): within each, the order of
+ * their last activity, oldest first.
+ */
+enum http_list {
+	HTTP_LIST_FINISHED,		/* HTTP_CONN_FINISHED */
+	HTTP_LIST_WAITING,		/* HTTP_CONN_IDLE and HTTP_CONN_PARTIAL */
+	HTTP_LIST_WRITING,		/* HTTP_CONN_WRITING */
+	HTTP_LISTS
+};
+
+struct http_peer {
+	unsigned char key[HTTP_PEER_KEY];
+	int count;			/* connections open */
+	UT_hash_handle hh;
+};
 
 struct http_conn {
 	struct http_server *srv;
-	struct http_conn *prev, *next;
+	struct http_conn *prev, *next;	/* on the list of its state (utlist) */
+	struct http_peer *peer;		/* NULL until accepted, and once closing */
+	enum http_conn_state state;
+	bool listed;			/* on a list, in the counts of stats */
+	uint64_t scan;			/* the last make-room scan that looked at it */
+	bool looked;			/* writing: unsent is what a scan saw */
+	size_t unsent;			/* writing: bytes libuv still held then */
 	uv_tcp_t tcp;
 	uv_timer_t timer;		/* the deadline of the current phase */
 	uv_write_t write_req;
@@ -51,8 +86,10 @@ struct http_server {
 	const struct http_route *routes;
 	int nroutes;
 	void *arg;
-	struct http_conn *conns;
-	int open;			/* handles not yet closed: listener, connections, rejects */
+	struct http_conn *lists[HTTP_LISTS];
+	struct http_peer *peers;	/* uthash, by key */
+	uint64_t scan;			/* make-room scans so far */
+	int open;			/* handles not yet closed: listener, connections */
 	int port;
 	bool closing;
 	struct http_stats stats;
@@ -61,6 +98,7 @@ struct http_server {
 };
 
 static void http_conn_error(struct http_conn *c, int status, const char *extra_headers);
+static void http_conn_input(struct http_conn *c, ssize_t nread);
 
 void
 http_buf_append(struct http_buf *b, const char *s, size_t len)
@@ -133,6 +171,18 @@ http_status_text(int status)
 	}
 }
 
+const char *
+http_conn_state_name(enum http_conn_state st)
+{
+	switch (st) {
+	case HTTP_CONN_IDLE: return "idle";
+	case HTTP_CONN_PARTIAL: return "partial";
+	case HTTP_CONN_WRITING: return "writing";
+	case HTTP_CONN_FINISHED: return "finished";
+	default: return "unknown";
+	}
+}
+
 /* The server is freed when its last handle closed after http_server_close. */
 static void
 http_server_unref(struct http_server *s)
@@ -156,15 +206,6 @@ http_handle_unref(uv_handle_t *h)
 }
 
 static void
-http_reject_closed(uv_handle_t *h)
-{
-	struct http_server *s = h->data;
-
-	free(h);
-	http_server_unref(s);
-}
-
-static void
 http_conn_closed(uv_handle_t *h)
 {
 	struct http_conn *c = h->data;
@@ -178,23 +219,65 @@ http_conn_closed(uv_handle_t *h)
 	http_server_unref(s);
 }
 
+static enum http_list
+http_list_of(enum http_conn_state st)
+{
+	return st == HTTP_CONN_FINISHED ? HTTP_LIST_FINISHED : st == HTTP_CONN_WRITING ?
+	    HTTP_LIST_WRITING : HTTP_LIST_WAITING;
+}
+
+/* Puts c in state st, at the end of its list: what just happened to it is
+ * its latest activity.  The same state again only moves it there. */
 static void
-http_conn_close(struct http_conn *c)
+http_conn_set_state(struct http_conn *c, enum http_conn_state st)
+{
+	struct http_server *s = c->srv;
+
+	if (!c->listed) {
+		c->state = st;
+		return;
+	}
+	DL_DELETE(s->lists[http_list_of(c->state)], c);
+	s->stats.by_state[c->state]--;
+	c->state = st;
+	DL_APPEND(s->lists[http_list_of(st)], c);
+	s->stats.by_state[st]++;
+}
+
+/*
+ * Closes c.  With reset, an RST instead of a FIN (SO_LINGER 0): for a
+ * connection closed to make room, the client learns at once and the kernel
+ * keeps no FIN_WAIT state for a client that would never close its end.
+ */
+static void
+http_conn_close_how(struct http_conn *c, bool reset)
 {
 	struct http_server *s = c->srv;
 
 	if (c->closing)
 		return;
 	c->closing = true;
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		s->conns = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	s->stats.connections--;
-	uv_close((uv_handle_t *)&c->tcp, http_conn_closed);
+	if (c->listed) {
+		DL_DELETE(s->lists[http_list_of(c->state)], c);
+		s->stats.by_state[c->state]--;
+		s->stats.connections--;
+		c->listed = false;
+	}
+	if (c->peer != NULL && --c->peer->count == 0) {
+		HASH_DEL(s->peers, c->peer);
+		free(c->peer);
+	}
+	c->peer = NULL;
+	/* close_reset refuses a stream with a shutdown under way: uv_close. */
+	if (!reset || uv_tcp_close_reset(&c->tcp, http_conn_closed) < 0)
+		uv_close((uv_handle_t *)&c->tcp, http_conn_closed);
 	uv_close((uv_handle_t *)&c->timer, http_conn_closed);
+}
+
+static void
+http_conn_close(struct http_conn *c)
+{
+	http_conn_close_how(c, false);
 }
 
 static void
@@ -231,6 +314,7 @@ http_conn_written_cb(uv_write_t *req, int status)
 		http_conn_close(c);
 		return;
 	}
+	http_conn_set_state(c, HTTP_CONN_FINISHED);
 	c->shutdown_req.data = c;
 	if ((err = uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp,
 	    http_conn_shutdown_cb)) < 0)
@@ -268,6 +352,7 @@ http_conn_respond(struct http_conn *c, int status, const char *content_type,
 		s->stats.by_class[status / 100]++;
 	/* The client gets as long again to take the response. */
 	uv_timer_start(&c->timer, http_conn_timeout_cb, (uint64_t)s->opt.timeout_ms, 0);
+	http_conn_set_state(c, HTTP_CONN_WRITING);
 	c->write_req.data = c;
 	b = uv_buf_init(c->out.p, (unsigned int)c->out.len);
 	if ((err = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &b, 1,
@@ -387,7 +472,14 @@ http_conn_alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 static void
 http_conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 {
-	struct http_conn *c = st->data;
+	/* buf is c->rbuf (http_conn_alloc_cb). */
+	http_conn_input(st->data, nread);
+}
+
+/* nread bytes in c->rbuf, or the end (a negative libuv error). */
+static void
+http_conn_input(struct http_conn *c, ssize_t nread)
+{
 	size_t room, n;
 
 	if (nread == 0 || c->closing)
@@ -407,9 +499,10 @@ http_conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 	room = c->srv->opt.max_request - c->received;
 	n = (size_t)nread < room ? (size_t)nread : room;
 	c->received += n;
-	http_parser_execute(&c->parser, &http_settings, buf->base, n);
+	http_parser_execute(&c->parser, &http_settings, c->rbuf, n);
 	if (c->responded || c->closing)
 		return;
+	http_conn_set_state(c, HTTP_CONN_PARTIAL);
 	if (HTTP_PARSER_ERRNO(&c->parser) != HPE_OK) {
 		log_debug("http", "bad request: %s",
 		    http_errno_description(HTTP_PARSER_ERRNO(&c->parser)));
@@ -426,10 +519,176 @@ http_conn_read_cb(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
 		http_conn_error(c, !c->url_done ? 414 : !c->headers_done ? 431 : 413, NULL);
 }
 
+/* The peer of an accepted connection (HTTP_PEER_KEY); an IPv4-mapped
+ * IPv6 address is its IPv4 address. */
+static int
+http_peer_key(uv_tcp_t *t, unsigned char *key)
+{
+	struct sockaddr_storage ss;
+	int len = sizeof(ss), err;
+
+	memset(key, 0, HTTP_PEER_KEY);
+	if ((err = uv_tcp_getpeername(t, (struct sockaddr *)&ss, &len)) < 0)
+		return err;
+	if (ss.ss_family == AF_INET) {
+		key[0] = 4;
+		memcpy(key + 1, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+	} else if (ss.ss_family == AF_INET6) {
+		const struct in6_addr *a = &((struct sockaddr_in6 *)&ss)->sin6_addr;
+
+		if (IN6_IS_ADDR_V4MAPPED(a)) {
+			key[0] = 4;
+			memcpy(key + 1, a->s6_addr + 12, 4);
+		} else {
+			key[0] = 6;
+			memcpy(key + 1, a->s6_addr, 8);
+		}
+	} else {
+		return UV_EAFNOSUPPORT;
+	}
+	return 0;
+}
+
+/*
+ * Reads what c has pending, without waiting, as its read callback would.
+ * A connection accepted in this loop turn has not been read yet: under a
+ * flood, the probe accepted just before a burst would look idle when the
+ * burst reaches it, its request sitting unread in the kernel.
+ */
+static void
+http_conn_read_pending(struct http_conn *c)
+{
+	uv_os_fd_t fd;
+	ssize_t n;
+
+	if (uv_fileno((uv_handle_t *)&c->tcp, &fd) < 0)
+		return;
+	do
+		n = recv(fd, c->rbuf, sizeof(c->rbuf), MSG_DONTWAIT);
+	while (n < 0 && errno == EINTR);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+		return;
+	http_conn_input(c, n > 0 ? n : n == 0 ? UV_EOF : uv_translate_sys_error(errno));
+}
+
+/* The first connection of list l in pool (a peer's, or all when NULL). */
+static struct http_conn *
+http_pool_first(struct http_server *s, enum http_list l, const struct http_peer *pool)
+{
+	struct http_conn *c;
+
+	for (c = s->lists[l]; c != NULL && pool != NULL && c->peer != pool; c = c->next)
+		;
+	return c;
+}
+
+/* Closes c, seen as st, to make room for nc: nc closed for itself while
+ * still waiting for its request was turned away. */
+static void
+http_evict(struct http_conn *c, enum http_conn_state st, const struct http_conn *nc,
+    const struct http_peer *pool)
+{
+	struct http_server *s = c->srv;
+
+	if (c == nc && (st == HTTP_CONN_IDLE || st == HTTP_CONN_PARTIAL)) {
+		if (pool != NULL)
+			s->stats.peer_rejected++;
+		else
+			s->stats.rejected++;
+		log_debug("http", "new connection turned away: %s", pool != NULL ?
+		    "its peer is at max_per_peer" : "max_connections");
+	} else {
+		s->stats.evicted[st]++;
+		log_debug("http", "%s connection closed for a new one (%s)",
+		    http_conn_state_name(st), pool != NULL ? "max_per_peer" : "max_connections");
+	}
+	/* A response handed over whole is closed with a FIN: the kernel still
+	 * delivers what it holds.  Any other gets a reset. */
+	http_conn_close_how(c, st != HTTP_CONN_FINISHED);
+}
+
+/*
+ * One step towards room for nc in pool (its peer's connections, or all
+ * when NULL): closes a connection, or finds that the first candidate was
+ * not what it seemed (a request unread, a response moving) and leaves the
+ * choice to the next step.  Each step closes one, answers one (it never
+ * waits again) or moves on from a writer the scan has not looked at yet,
+ * so the steps end.  Returns false when the pool has nothing to close.
+ */
+static bool
+http_make_room_step(struct http_server *s, struct http_conn *nc, struct http_peer *pool)
+{
+	struct http_conn *c;
+	size_t unsent;
+
+	/* A response written whole, to the stream or into the kernel: closing
+	 * it loses nothing. */
+	if ((c = http_pool_first(s, HTTP_LIST_FINISHED, pool)) != NULL) {
+		http_evict(c, HTTP_CONN_FINISHED, nc, pool);
+		return true;
+	}
+	for (c = s->lists[HTTP_LIST_WRITING]; c != NULL; c = c->next)
+		if ((pool == NULL || c->peer == pool) &&
+		    uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp) == 0) {
+			http_evict(c, HTTP_CONN_FINISHED, nc, pool);
+			return true;
+		}
+	/* The connection that has waited longest for its request.  nc, the
+	 * newest, is the last of them: one that sent nothing is turned away
+	 * before a response in progress is dropped for it.  Bytes read only
+	 * now came before nc did: a request they complete is answered, a
+	 * part of one does not make its connection younger than nc. */
+	if ((c = http_pool_first(s, HTTP_LIST_WAITING, pool)) != NULL) {
+		http_conn_read_pending(c);
+		if (!c->closing && http_list_of(c->state) == HTTP_LIST_WAITING)
+			http_evict(c, c->state, nc, pool);
+		return true;
+	}
+	/* Only responses in progress: the one whose client took nothing since
+	 * an earlier scan looked (a first look knows nothing: oldest first). */
+	if ((c = http_pool_first(s, HTTP_LIST_WRITING, pool)) == NULL)
+		return false;
+	if (c->scan != s->scan) {
+		c->scan = s->scan;
+		unsent = uv_stream_get_write_queue_size((uv_stream_t *)&c->tcp);
+		if (c->looked && unsent < c->unsent) {
+			c->unsent = unsent;
+			http_conn_set_state(c, HTTP_CONN_WRITING);
+			return true;
+		}
+		c->unsent = unsent;
+		c->looked = true;
+	}
+	http_evict(c, HTTP_CONN_WRITING, nc, pool);
+	return true;
+}
+
+/* After nc was admitted: back within max_per_peer and max_connections.
+ * Both held before nc came, so once nc is closed they hold again. */
+static void
+http_make_room(struct http_server *s, struct http_conn *nc)
+{
+	s->scan++;
+	while (!nc->closing) {
+		struct http_peer *pool;
+
+		if (nc->peer->count > s->opt.max_per_peer)
+			pool = nc->peer;
+		else if (s->stats.connections > s->opt.max_connections)
+			pool = NULL;
+		else
+			break;
+		if (!http_make_room_step(s, nc, pool))
+			break;
+	}
+}
+
 static void
 http_on_connection(uv_stream_t *ls, int status)
 {
 	struct http_server *s = ls->data;
+	unsigned char key[HTTP_PEER_KEY];
+	struct http_peer *p;
 	struct http_conn *c;
 	int err;
 
@@ -439,19 +698,6 @@ http_on_connection(uv_stream_t *ls, int status)
 	}
 	if (s->closing)
 		return;
-	if (s->stats.connections >= s->opt.max_connections) {
-		/* Accept and close at once: the backlog drains and the client
-		 * learns at once instead of hanging in it. */
-		uv_tcp_t *t = xmalloc(sizeof(*t));
-
-		uv_tcp_init(s->loop, t);
-		t->data = s;
-		s->open++;
-		(void)uv_accept(ls, (uv_stream_t *)t);
-		s->stats.rejected++;
-		uv_close((uv_handle_t *)t, http_reject_closed);
-		return;
-	}
 	c = xcalloc(1, sizeof(*c));
 	c->srv = s;
 	uv_tcp_init(s->loop, &c->tcp);
@@ -459,23 +705,38 @@ http_on_connection(uv_stream_t *ls, int status)
 	c->tcp.data = c->timer.data = c;
 	c->open_handles = 2;
 	s->open++;
-	c->next = s->conns;
-	if (s->conns != NULL)
-		s->conns->prev = c;
-	s->conns = c;
-	s->stats.connections++;
 	http_parser_init(&c->parser, HTTP_REQUEST);
 	c->parser.data = c;
 	if ((err = uv_accept(ls, (uv_stream_t *)&c->tcp)) < 0 ||
+	    (err = http_peer_key(&c->tcp, key)) < 0 ||
 	    (err = uv_read_start((uv_stream_t *)&c->tcp, http_conn_alloc_cb,
 	    http_conn_read_cb)) < 0) {
-		log_warn("http", "accept: %s", uv_strerror(err));
+		/* A client that reset before we got to it is no news. */
+		if (err == UV_ENOTCONN)
+			log_debug("http", "accept: %s", uv_strerror(err));
+		else
+			log_warn("http", "accept: %s", uv_strerror(err));
 		http_conn_close(c);
 		return;
 	}
+	HASH_FIND(hh, s->peers, key, HTTP_PEER_KEY, p);
+	if (p == NULL) {
+		p = xcalloc(1, sizeof(*p));
+		memcpy(p->key, key, HTTP_PEER_KEY);
+		HASH_ADD(hh, s->peers, key, HTTP_PEER_KEY, p);
+	}
+	p->count++;
+	c->peer = p;
+	c->state = HTTP_CONN_IDLE;
+	c->listed = true;
+	DL_APPEND(s->lists[HTTP_LIST_WAITING], c);
+	s->stats.by_state[HTTP_CONN_IDLE]++;
+	s->stats.connections++;
 	/* The whole request must arrive within the timeout, however slowly
 	 * it trickles in: a slow client cannot hold a slot for long. */
 	uv_timer_start(&c->timer, http_conn_timeout_cb, (uint64_t)s->opt.timeout_ms, 0);
+	/* Admitted first, then room made: the newcomer may be the one to go. */
+	http_make_room(s, c);
 }
 
 /* HOST:PORT or [V6]:PORT to an address; a name is resolved (blocking). */
@@ -545,6 +806,10 @@ http_server_new(struct http_server **out, uv_loop_t *loop, const char *listen,
 		s->opt = *opt;
 	if (s->opt.max_connections <= 0)
 		s->opt.max_connections = HTTP_MAX_CONNECTIONS;
+	if (s->opt.max_per_peer <= 0)
+		s->opt.max_per_peer = HTTP_MAX_PER_PEER;
+	if (s->opt.max_per_peer > s->opt.max_connections)
+		s->opt.max_per_peer = s->opt.max_connections;
 	if (s->opt.max_request == 0)
 		s->opt.max_request = HTTP_MAX_REQUEST;
 	if (s->opt.timeout_ms <= 0)
@@ -558,7 +823,7 @@ http_server_new(struct http_server **out, uv_loop_t *loop, const char *listen,
 	s->open = 1;
 	/* bind may defer EADDRINUSE to listen: both name the address. */
 	if ((err = uv_tcp_bind(&s->tcp, (const struct sockaddr *)&ss, 0)) < 0 ||
-	    (err = uv_listen((uv_stream_t *)&s->tcp, 128, http_on_connection)) < 0) {
+	    (err = uv_listen((uv_stream_t *)&s->tcp, HTTP_BACKLOG, http_on_connection)) < 0) {
 		*cause = xasprintf("%s: %s", listen, uv_strerror(err));
 		goto fail;
 	}
@@ -597,7 +862,8 @@ http_server_close(struct http_server *s, void (*done)(void *arg), void *arg)
 	s->closing = true;
 	s->done = done;
 	s->done_arg = arg;
-	while (s->conns != NULL)
-		http_conn_close(s->conns);
+	for (int l = 0; l < HTTP_LISTS; l++)
+		while (s->lists[l] != NULL)
+			http_conn_close(s->lists[l]);
 	uv_close((uv_handle_t *)&s->tcp, http_handle_unref);
 }

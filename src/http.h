@@ -41,21 +41,48 @@ struct http_route {
 	http_handler_fn fn;
 };
 
-/* Limits; a zero field takes the default in brackets. */
+/*
+ * Limits; a zero field takes the default in brackets.  A new connection
+ * that finds its peer or the server at its limit is admitted anyway and
+ * another is closed to make room: first one whose response was written
+ * whole, then the one that has waited longest for its request (connected
+ * and silent, or stalled mid-request), and only then a response in
+ * progress, the one whose client took nothing for longest.  The newcomer
+ * itself waits for its request too: one that sent nothing when only
+ * responses in progress are left is turned away instead (rejected).
+ */
 struct http_options {
-	int max_connections;		/* open at once; more are closed on accept [64] */
+	int max_connections;		/* open at once [64] */
+	int max_per_peer;		/* open at once from one IPv4 address or
+					 * IPv6 /64 [16, at most max_connections] */
 	size_t max_request;		/* bytes of request line + headers + body [8192] */
 	int timeout_ms;			/* to receive a whole request, and again to
 					 * deliver the response [5000] */
 };
 
+/* What a connection is doing, for the counts and gauges of http_stats. */
+enum http_conn_state {
+	HTTP_CONN_IDLE,			/* connected, no request byte yet */
+	HTTP_CONN_PARTIAL,		/* a request begun, not finished */
+	HTTP_CONN_WRITING,		/* its response being written */
+	HTTP_CONN_FINISHED,		/* its response written, the client's close awaited */
+	HTTP_CONN_STATES
+};
+
+/* "idle", "partial", "writing", "finished": the label values of /metrics. */
+const char *http_conn_state_name(enum http_conn_state st);
+
 /* What the server has done since it started (for /metrics). */
 struct http_stats {
 	uint64_t requests;		/* answered, whatever the status */
 	uint64_t by_class[6];		/* answered, by status / 100 (index 2..5) */
-	uint64_t rejected;		/* connections closed on accept: too many open */
+	uint64_t evicted[HTTP_CONN_STATES];	/* closed to make room for a new
+						 * one, by what they were doing */
+	uint64_t rejected;		/* new connections turned away at max_connections */
+	uint64_t peer_rejected;		/* new connections turned away at max_per_peer */
 	uint64_t timeouts;		/* connections closed by the timeout */
 	int connections;		/* open now */
+	int by_state[HTTP_CONN_STATES];	/* open now, by state */
 };
 
 /*

@@ -241,8 +241,22 @@ status_render_metrics(const struct status_input *in, struct http_buf *b)
 	for (size_t i = 0; i < UTIL_ARRAY_SIZE(classes); i++)
 		http_buf_printf(b, "orderd_http_requests_total{code=\"%dxx\"} %" PRIu64 "\n",
 		    classes[i], hs->by_class[classes[i]]);
+	status_family(b, "orderd_http_connections_open", "gauge",
+	    "HTTP connections open now, by what they are doing.");
+	for (int st = 0; st < HTTP_CONN_STATES; st++)
+		http_buf_printf(b, "orderd_http_connections_open{state=\"%s\"} %d\n",
+		    http_conn_state_name(st), hs->by_state[st]);
+	status_family(b, "orderd_http_connections_evicted_total", "counter",
+	    "HTTP connections closed to make room for a new one, by what they were doing.");
+	for (int st = 0; st < HTTP_CONN_STATES; st++)
+		http_buf_printf(b, "orderd_http_connections_evicted_total{state=\"%s\"} %" PRIu64
+		    "\n", http_conn_state_name(st), hs->evicted[st]);
 	status_value(b, "orderd_http_connections_rejected_total", "counter",
-	    "HTTP connections closed on accept because too many were open.", hs->rejected);
+	    "New HTTP connections turned away at the server's limit (nothing sent yet, "
+	    "every other connection writing a response).", hs->rejected);
+	status_value(b, "orderd_http_connections_peer_rejected_total", "counter",
+	    "New HTTP connections turned away at their peer's limit (nothing sent yet, "
+	    "every other connection of the peer writing a response).", hs->peer_rejected);
 	status_value(b, "orderd_http_timeouts_total", "counter",
 	    "HTTP connections closed or answered 408 by the timeout.", hs->timeouts);
 

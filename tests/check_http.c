@@ -21,6 +21,12 @@
 #include "util.h"
 
 #define BIG_BODY (1 << 20)
+/* Far more than the kernel buffers between a server and a client that
+ * reads nothing (tcp_wmem's 4 MiB at most, and a small SO_RCVBUF): its
+ * response stays being written. */
+#define HUGE_BODY (8 << 20)
+#define STALL_RCVBUF 4096
+#define FLOOD 200
 
 /* The server runs on its loop in a thread of its own; the test is the
  * blocking client.  uv calls happen on the loop thread only, except
@@ -31,8 +37,18 @@ static pthread_t loop_thread;
 static struct http_server *srv;
 static int port;
 static int handler_calls;	/* written on the loop thread, read after join */
+static int healthz_calls, metrics_calls;	/* the same, or read while paused */
 static struct http_stats final_stats;
 static bool closed_done;
+
+/* The loop thread parks in pause_cb while the test reads what the loop
+ * writes, or queues connections the loop will find all at once. */
+static uv_async_t pause_async;
+static pthread_mutex_t pause_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pause_cv = PTHREAD_COND_INITIALIZER;
+static enum { RUNNING, PARKED, RELEASED } pause_state;
+
+static void synthetic(struct status_input *in);
 
 static void
 hello_cb(const struct http_request *req, struct http_response *res, void *arg)
@@ -59,10 +75,43 @@ fail_cb(const struct http_request *req, struct http_response *res, void *arg)
 	http_buf_printf(&res->body, "down\n");
 }
 
+static void
+huge_cb(const struct http_request *req, struct http_response *res, void *arg)
+{
+	char line[64];
+
+	memset(line, 'y', sizeof(line) - 1);
+	line[sizeof(line) - 1] = '\n';
+	while (res->body.len < HUGE_BODY)
+		http_buf_append(&res->body, line, sizeof(line));
+}
+
+static void
+healthz_cb(const struct http_request *req, struct http_response *res, void *arg)
+{
+	healthz_calls++;
+	http_buf_printf(&res->body, "ok\n");
+}
+
+/* A scrape's worth of text: status.c's rendering of made-up figures. */
+static void
+metrics_cb(const struct http_request *req, struct http_response *res, void *arg)
+{
+	struct status_input in;
+
+	metrics_calls++;
+	synthetic(&in);
+	res->content_type = STATUS_METRICS_CONTENT_TYPE;
+	status_render_metrics(&in, &res->body);
+}
+
 static const struct http_route routes[] = {
 	{ "/hello", hello_cb },
 	{ "/big", big_cb },
 	{ "/fail", fail_cb },
+	{ "/huge", huge_cb },
+	{ "/healthz", healthz_cb },
+	{ "/metrics", metrics_cb },
 };
 
 static void *
@@ -84,17 +133,83 @@ stop_cb(uv_async_t *a)
 	final_stats = *http_server_stats(srv);
 	http_server_close(srv, server_closed, NULL);
 	uv_close((uv_handle_t *)a, NULL);
+	uv_close((uv_handle_t *)&pause_async, NULL);
 }
+
+static void
+pause_cb(uv_async_t *a)
+{
+	pthread_mutex_lock(&pause_mu);
+	pause_state = PARKED;
+	pthread_cond_broadcast(&pause_cv);
+	while (pause_state == PARKED)
+		pthread_cond_wait(&pause_cv, &pause_mu);
+	pause_state = RUNNING;
+	pthread_cond_broadcast(&pause_cv);
+	pthread_mutex_unlock(&pause_mu);
+}
+
+/* Returns once the loop thread is parked: nothing runs on the loop until
+ * loop_resume. */
+static void
+loop_pause(void)
+{
+	pthread_mutex_lock(&pause_mu);
+	uv_async_send(&pause_async);
+	while (pause_state != PARKED)
+		pthread_cond_wait(&pause_cv, &pause_mu);
+	pthread_mutex_unlock(&pause_mu);
+}
+
+static void
+loop_resume(void)
+{
+	pthread_mutex_lock(&pause_mu);
+	pause_state = RELEASED;
+	pthread_cond_broadcast(&pause_cv);
+	while (pause_state != RUNNING)
+		pthread_cond_wait(&pause_cv, &pause_mu);
+	pthread_mutex_unlock(&pause_mu);
+}
+
+/* The server's figures now (the loop parked while they are copied). */
+static struct http_stats
+snapshot(void)
+{
+	struct http_stats st;
+
+	loop_pause();
+	st = *http_server_stats(srv);
+	loop_resume();
+	return st;
+}
+
+/* Waits until cond holds of st, a snapshot: the loop has done what the
+ * test waits for.  The 20 s are there so a bug fails instead of hanging. */
+#define WAIT_STATS(st, cond) do {						\
+	int64_t t0_ = util_mono_us();						\
+										\
+	for (;;) {								\
+		(st) = snapshot();						\
+		if (cond)							\
+			break;							\
+		ck_assert_msg(util_mono_us() - t0_ < 20000000,			\
+		    "still not %s after 20 s", #cond);				\
+		usleep(1000);							\
+	}									\
+} while (0)
 
 static void
 start_server(const struct http_options *opt)
 {
 	char *cause = NULL;
 
-	handler_calls = 0;
+	handler_calls = healthz_calls = metrics_calls = 0;
 	closed_done = false;
+	pause_state = RUNNING;
 	ck_assert_int_eq(uv_loop_init(&loop), 0);
 	ck_assert_int_eq(uv_async_init(&loop, &stop_async, stop_cb), 0);
+	ck_assert_int_eq(uv_async_init(&loop, &pause_async, pause_cb), 0);
 	ck_assert_msg(http_server_new(&srv, &loop, "127.0.0.1:0", opt, routes,
 	    (int)UTIL_ARRAY_SIZE(routes), NULL, &cause) == 0, "listen: %s", cause);
 	port = http_server_port(srv);
@@ -105,6 +220,14 @@ start_server(const struct http_options *opt)
 static void
 stop_server(void)
 {
+	/* A test that failed between loop_pause and loop_resume (CK_FORK=no
+	 * runs the teardown then) left the loop parked. */
+	pthread_mutex_lock(&pause_mu);
+	if (pause_state == PARKED) {
+		pause_state = RELEASED;
+		pthread_cond_broadcast(&pause_cv);
+	}
+	pthread_mutex_unlock(&pause_mu);
 	uv_async_send(&stop_async);
 	pthread_join(loop_thread, NULL);
 	ck_assert(closed_done);
@@ -365,35 +488,36 @@ START_TEST(test_many_connections)
 		held[i] = http_client_connect(port);
 		ck_assert_int_ge(held[i], 0);
 	}
-	usleep(100000);
-	/* More are closed at once, without an answer. */
+	/* Each one more closes the one idle longest, at once and without an
+	 * answer: the first held ones, in order. */
 	for (int i = 0; i < 6; i++) {
-		int64_t t0 = util_mono_us();
-
 		extra[i] = http_client_connect(port);
 		ck_assert_int_ge(extra[i], 0);
-		n = http_client_read_all(extra[i], 1000, &resp);
+		n = http_client_read_all(held[i], 5000, &resp);
 		ck_assert_int_eq(n, 0);
-		ck_assert_int_lt(util_mono_us() - t0, 1000000);
-		free(resp);
-		close(extra[i]);
-	}
-	/* The held ones still work, all at once. */
-	for (int i = 0; i < 8; i++)
-		ck_assert_int_gt(write(held[i], "GET /hello HTTP/1.1\r\n\r\n", 23), 0);
-	for (int i = 0; i < 8; i++) {
-		n = http_client_read_all(held[i], 3000, &resp);
-		ck_assert_int_gt(n, 0);
-		ck_assert_int_eq(http_client_status(resp), 200);
 		free(resp);
 		close(held[i]);
 	}
-	/* Slots free again once they closed. */
-	usleep(100000);
+	/* The others still work, all at once. */
+	for (int i = 0; i < 8; i++) {
+		int fd = i < 6 ? extra[i] : held[i];
+
+		ck_assert_int_gt(write(fd, "GET /hello HTTP/1.1\r\n\r\n", 23), 0);
+	}
+	for (int i = 0; i < 8; i++) {
+		int fd = i < 6 ? extra[i] : held[i];
+
+		n = http_client_read_all(fd, 3000, &resp);
+		ck_assert_int_gt(n, 0);
+		ck_assert_int_eq(http_client_status(resp), 200);
+		free(resp);
+		close(fd);
+	}
 	for (int i = 0; i < 20; i++)
 		expect_status("GET /hello HTTP/1.1\r\n\r\n", 200);
 	stop_server();
-	ck_assert_uint_eq(final_stats.rejected, 6);
+	ck_assert_uint_eq(final_stats.evicted[HTTP_CONN_IDLE], 6);
+	ck_assert_uint_eq(final_stats.rejected, 0);
 	ck_assert_uint_eq(final_stats.by_class[2], 28);
 	ck_assert_int_eq(handler_calls, 28);
 	/* The fixture's teardown would stop it again: start a fresh one. */
@@ -421,6 +545,426 @@ START_TEST(test_close_with_open_connections)
 		close(fds[i]);
 	}
 	default_server();
+}
+END_TEST
+
+/* ---- limits per peer and eviction ---- */
+
+static void
+flood_server_with(int max_connections, int max_per_peer)
+{
+	/* A timeout far longer than a test: no connection ends by it. */
+	struct http_options opt = { .timeout_ms = 60000, .max_connections = max_connections,
+	    .max_per_peer = max_per_peer };
+
+	start_server(&opt);
+}
+
+static void
+flood_server(void)
+{
+	flood_server_with(8, 4);
+}
+
+/* The server closed fd without a word: EOF or a reset, nothing before. */
+static void
+expect_dropped(int fd, const char *what)
+{
+	char *resp = NULL;
+	long n = http_client_read_all(fd, 5000, &resp);
+
+	ck_assert_msg(n == 0, "%s: want a close without an answer, got %ld: %.80s", what, n,
+	    resp);
+	free(resp);
+}
+
+/* fd is open: nothing to read, no end (the server has not closed it). */
+static void
+expect_open(int fd, const char *what)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	ck_assert_msg(poll(&p, 1, 0) == 0, "%s: closed by the server", what);
+}
+
+/* Sends raw on fd (a connection kept open) and expects status back. */
+static void
+expect_answer(int fd, const char *raw, int status, const char *what)
+{
+	char *resp = NULL;
+	long n;
+
+	ck_assert_int_eq(send(fd, raw, strlen(raw), MSG_NOSIGNAL), (ssize_t)strlen(raw));
+	n = http_client_read_all(fd, 5000, &resp);
+	ck_assert_msg(n > 0 && http_client_status(resp) == status, "%s: want %d, got %ld: %.80s",
+	    what, status, n, resp);
+	free(resp);
+}
+
+/* A whole response on fd: its status, and as many body bytes as its
+ * Content-Length says; returns the body's length. */
+static size_t
+expect_whole(int fd, int status, const char *what)
+{
+	char *resp = NULL;
+	const char *cl, *body;
+	long n = http_client_read_all(fd, 20000, &resp);
+
+	ck_assert_msg(n > 0 && http_client_status(resp) == status, "%s: want %d, got %ld", what,
+	    status, n);
+	cl = strstr(resp, "\r\nContent-Length: ");
+	body = http_client_body(resp);
+	ck_assert_ptr_nonnull(cl);
+	ck_assert_ptr_nonnull(body);
+	ck_assert_msg(strtoull(cl + 18, NULL, 10) == strlen(body), "%s: %zu body bytes of %llu",
+	    what, strlen(body), strtoull(cl + 18, NULL, 10));
+	n = (long)strlen(body);
+	free(resp);
+	return (size_t)n;
+}
+
+static void
+expect_healthz(void)
+{
+	char *body = NULL;
+
+	ck_assert_int_eq(http_client_get(port, "/healthz", &body, NULL), 200);
+	ck_assert_str_eq(body, "ok\n");
+	free(body);
+}
+
+/* A request for /huge from src whose client reads nothing: once the loop
+ * is seen writing it, it stays so until read. */
+static int
+stalled_writer(const char *src)
+{
+	int fd = http_client_connect_from(port, src, STALL_RCVBUF);
+	const char *req = "GET /huge HTTP/1.1\r\n\r\n";
+
+	ck_assert_int_ge(fd, 0);
+	ck_assert_int_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+	return fd;
+}
+
+START_TEST(test_flood_idle)
+{
+	struct http_stats st;
+	int fd[FLOOD];
+
+	/* One client opens 25 times max_connections and sends nothing. */
+	for (int i = 0; i < FLOOD; i++) {
+		fd[i] = http_client_connect(port);
+		ck_assert_int_ge(fd[i], 0);
+	}
+	/* A probe from the same address, on a fresh connection: answered. */
+	expect_healthz();
+	/* Each newcomer closed the one idle longest: all but the last three
+	 * (the probe took the fourth's place), without a word. */
+	st = snapshot();
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_IDLE], FLOOD - 4 + 1);
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_PARTIAL] + st.evicted[HTTP_CONN_WRITING] +
+	    st.evicted[HTTP_CONN_FINISHED], 0);
+	ck_assert_uint_eq(st.rejected + st.peer_rejected, 0);
+	for (int i = 0; i < FLOOD - 3; i++)
+		expect_dropped(fd[i], "an early idle connection");
+	for (int i = FLOOD - 3; i < FLOOD; i++) {
+		expect_open(fd[i], "one of the last three");
+		expect_answer(fd[i], "GET /hello HTTP/1.1\r\n\r\n", 200, "one of the last three");
+	}
+	for (int i = 0; i < FLOOD; i++)
+		close(fd[i]);
+	st = snapshot();
+	ck_assert_uint_eq(st.by_class[2], 4);
+	ck_assert_int_eq(healthz_calls, 1);
+}
+END_TEST
+
+START_TEST(test_flood_slowloris)
+{
+	const char *half = "GET /healthz HTTP/1.1\r\nX-Slow: a";
+	struct http_stats st;
+	int fd[FLOOD];
+
+	/* Half a request on each, then nothing. */
+	for (int i = 0; i < FLOOD; i++) {
+		fd[i] = http_client_connect(port);
+		ck_assert_int_ge(fd[i], 0);
+		ck_assert_int_eq(write(fd[i], half, strlen(half)), (ssize_t)strlen(half));
+	}
+	expect_healthz();
+	/* The stalled ones went, oldest first, without a 408 (nobody would
+	 * read it); a stalled request is no answer, so the handler ran once. */
+	st = snapshot();
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_PARTIAL], FLOOD - 4 + 1);
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_IDLE] + st.evicted[HTTP_CONN_WRITING] +
+	    st.evicted[HTTP_CONN_FINISHED], 0);
+	ck_assert_uint_eq(st.by_class[4], 0);
+	ck_assert_int_eq(healthz_calls, 1);
+	for (int i = 0; i < FLOOD - 3; i++)
+		expect_dropped(fd[i], "an early half request");
+	/* The last three finish their requests and are answered. */
+	for (int i = FLOOD - 3; i < FLOOD; i++) {
+		expect_open(fd[i], "one of the last three");
+		expect_answer(fd[i], "\r\n\r\n", 200, "one of the last three");
+	}
+	for (int i = 0; i < FLOOD; i++)
+		close(fd[i]);
+	ck_assert_int_eq(snapshot().by_class[2], 4);
+}
+END_TEST
+
+START_TEST(test_flood_unread_metrics)
+{
+	const char *req = "GET /metrics HTTP/1.1\r\n\r\n";
+	struct http_stats st;
+	int fd[FLOOD];
+
+	/* A scrape on each, its response never read. */
+	for (int i = 0; i < FLOOD; i++) {
+		fd[i] = http_client_connect(port);
+		ck_assert_int_ge(fd[i], 0);
+		ck_assert_int_eq(write(fd[i], req, strlen(req)), (ssize_t)strlen(req));
+	}
+	expect_healthz();
+	/* Every scrape was answered; those that made room had their response
+	 * in the kernel already, and went first. */
+	st = snapshot();
+	ck_assert_int_eq(metrics_calls, FLOOD);
+	ck_assert_int_eq(healthz_calls, 1);
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_FINISHED], FLOOD - 4 + 1);
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_IDLE] + st.evicted[HTTP_CONN_PARTIAL] +
+	    st.evicted[HTTP_CONN_WRITING], 0);
+	/* Closed gracefully, nothing was lost: every client reads its whole
+	 * scrape, the evicted ones too. */
+	for (int i = 0; i < FLOOD; i++) {
+		ck_assert_uint_gt(expect_whole(fd[i], 200, "an unread scrape"), 1000);
+		close(fd[i]);
+	}
+}
+END_TEST
+
+START_TEST(test_burst_with_probe)
+{
+	struct http_stats st;
+	int idle[8], probe;
+	char *resp = NULL;
+	const char *req = "GET /healthz HTTP/1.1\r\n\r\n";
+
+	for (int i = 0; i < 4; i++) {
+		idle[i] = http_client_connect(port);
+		ck_assert_int_ge(idle[i], 0);
+	}
+	WAIT_STATS(st, st.connections == 4);
+	/* While the loop is parked: the probe and its request, then four more
+	 * idle ones.  The loop accepts the five in one turn, before it reads
+	 * any: the last finds the probe the one waiting longest, with its
+	 * request not read yet.  It is read then and answered. */
+	loop_pause();
+	probe = http_client_connect(port);
+	ck_assert_int_ge(probe, 0);
+	ck_assert_int_eq(write(probe, req, strlen(req)), (ssize_t)strlen(req));
+	for (int i = 4; i < 8; i++) {
+		idle[i] = http_client_connect(port);
+		ck_assert_int_ge(idle[i], 0);
+	}
+	loop_resume();
+	ck_assert_int_gt(http_client_read_all(probe, 5000, &resp), 0);
+	ck_assert_int_eq(http_client_status(resp), 200);
+	ck_assert_str_eq(http_client_body(resp), "ok\n");
+	free(resp);
+	close(probe);
+	/* The probe's answer, in the kernel, made room for the last one. */
+	st = snapshot();
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_IDLE], 4);
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_FINISHED], 1);
+	ck_assert_uint_eq(st.rejected + st.peer_rejected, 0);
+	for (int i = 0; i < 4; i++)
+		expect_dropped(idle[i], "an idle one before the burst");
+	for (int i = 4; i < 8; i++)
+		expect_open(idle[i], "an idle one of the burst");
+	for (int i = 0; i < 8; i++)
+		close(idle[i]);
+}
+END_TEST
+
+START_TEST(test_eviction_order)
+{
+	struct http_stats st;
+	int a, b, c, w, e, f, g, h;
+
+	/* a, b; b begins a request; c; a begins one; w's response stalls. */
+	a = http_client_connect(port);
+	WAIT_STATS(st, st.connections == 1);
+	b = http_client_connect(port);
+	WAIT_STATS(st, st.connections == 2);
+	ck_assert_int_eq(write(b, "GET /hel", 8), 8);
+	WAIT_STATS(st, st.by_state[HTTP_CONN_PARTIAL] == 1);
+	c = http_client_connect(port);
+	WAIT_STATS(st, st.connections == 3);
+	ck_assert_int_eq(write(a, "GET /he", 7), 7);
+	WAIT_STATS(st, st.by_state[HTTP_CONN_PARTIAL] == 2);
+	w = stalled_writer(NULL);
+	WAIT_STATS(st, st.by_state[HTTP_CONN_WRITING] == 1);
+	ck_assert(a >= 0 && b >= 0 && c >= 0);
+	/* Waiting longest: b (its bytes before c connected), c, a; w's
+	 * response goes on. */
+	e = http_client_connect(port);
+	expect_dropped(b, "b");
+	expect_open(a, "a");
+	expect_open(c, "c");
+	f = http_client_connect(port);
+	expect_dropped(c, "c");
+	expect_open(a, "a");
+	g = http_client_connect(port);
+	expect_dropped(a, "a");
+	h = http_client_connect(port);
+	expect_dropped(e, "e");
+	ck_assert(f >= 0 && g >= 0 && h >= 0);
+	/* w was spared throughout: its whole response is there. */
+	expect_open(f, "f");
+	expect_open(g, "g");
+	expect_open(h, "h");
+	ck_assert_uint_eq(expect_whole(w, 200, "w"), HUGE_BODY);
+	st = snapshot();
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_PARTIAL], 2);
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_IDLE], 2);
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_WRITING] + st.evicted[HTTP_CONN_FINISHED], 0);
+	expect_answer(f, "GET /hello HTTP/1.1\r\n\r\n", 200, "f");
+	expect_answer(g, "GET /hello HTTP/1.1\r\n\r\n", 200, "g");
+	expect_answer(h, "GET /hello HTTP/1.1\r\n\r\n", 200, "h");
+	close(a);
+	close(b);
+	close(c);
+	close(w);
+	close(e);
+	close(f);
+	close(g);
+	close(h);
+}
+END_TEST
+
+START_TEST(test_peer_limit)
+{
+	struct http_stats st;
+	int x[14], y[2], z[3];
+
+	/* Y (127.0.0.3) has two; X (127.0.0.2) opens fourteen: at its limit of
+	 * four, each closes X's own idle longest, never Y's. */
+	for (int i = 0; i < 2; i++) {
+		y[i] = http_client_connect_from(port, "127.0.0.3", 0);
+		ck_assert_int_ge(y[i], 0);
+	}
+	WAIT_STATS(st, st.connections == 2);
+	for (int i = 0; i < 14; i++) {
+		x[i] = http_client_connect_from(port, "127.0.0.2", 0);
+		ck_assert_int_ge(x[i], 0);
+	}
+	WAIT_STATS(st, st.evicted[HTTP_CONN_IDLE] == 10);
+	ck_assert_int_eq(st.connections, 6);
+	for (int i = 0; i < 10; i++)
+		expect_dropped(x[i], "X's first ten");
+	for (int i = 10; i < 14; i++)
+		expect_open(x[i], "X's last four");
+	expect_open(y[0], "Y's first");
+	expect_open(y[1], "Y's second");
+	/* Z fills the server to max_connections (8); its third takes the
+	 * place of the one of all that waited longest: Y's first. */
+	for (int i = 0; i < 3; i++) {
+		z[i] = http_client_connect_from(port, "127.0.0.4", 0);
+		ck_assert_int_ge(z[i], 0);
+	}
+	WAIT_STATS(st, st.evicted[HTTP_CONN_IDLE] == 11);
+	ck_assert_int_eq(st.connections, 8);
+	ck_assert_uint_eq(st.rejected + st.peer_rejected, 0);
+	expect_dropped(y[0], "Y's first");
+	expect_open(y[1], "Y's second");
+	/* Whoever is left is served. */
+	expect_answer(y[1], "GET /hello HTTP/1.1\r\n\r\n", 200, "Y's second");
+	for (int i = 10; i < 14; i++)
+		expect_answer(x[i], "GET /hello HTTP/1.1\r\n\r\n", 200, "X's last four");
+	for (int i = 0; i < 3; i++)
+		expect_answer(z[i], "GET /hello HTTP/1.1\r\n\r\n", 200, "Z's");
+	for (int i = 0; i < 14; i++)
+		close(x[i]);
+	close(y[0]);
+	close(y[1]);
+	for (int i = 0; i < 3; i++)
+		close(z[i]);
+}
+END_TEST
+
+START_TEST(test_responses_in_progress)
+{
+	const char *healthz = "GET /healthz HTTP/1.1\r\n\r\n";
+	struct http_stats st;
+	int x[2], y[2], n, probe, q, z;
+	char *resp = NULL;
+	long got;
+
+	/* Four slots, two per peer. */
+	stop_server();
+	flood_server_with(4, 2);
+	/* X's two slots hold responses it does not read. */
+	x[0] = stalled_writer("127.0.0.2");
+	x[1] = stalled_writer("127.0.0.2");
+	WAIT_STATS(st, st.by_state[HTTP_CONN_WRITING] == 2);
+	/* A new connection of X that sends nothing is turned away: it is
+	 * worth less than a response in progress. */
+	n = http_client_connect_from(port, "127.0.0.2", 0);
+	ck_assert_int_ge(n, 0);
+	expect_dropped(n, "X's idle newcomer");
+	st = snapshot();
+	ck_assert_uint_eq(st.peer_rejected, 1);
+	ck_assert_int_eq(st.by_state[HTTP_CONN_WRITING], 2);
+	/* X's probe, its request there before the loop looks: answered from
+	 * the kernel, and closed, which is the room it needed. */
+	loop_pause();
+	probe = http_client_connect_from(port, "127.0.0.2", 0);
+	ck_assert_int_ge(probe, 0);
+	ck_assert_int_eq(write(probe, healthz, strlen(healthz)), (ssize_t)strlen(healthz));
+	loop_resume();
+	ck_assert_int_gt(http_client_read_all(probe, 5000, &resp), 0);
+	ck_assert_int_eq(http_client_status(resp), 200);
+	free(resp);
+	st = snapshot();
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_FINISHED], 1);
+	ck_assert_int_eq(st.by_state[HTTP_CONN_WRITING], 2);
+	/* X asks for a big response: only now is a response in progress
+	 * dropped, the oldest whose client took nothing. */
+	loop_pause();
+	q = stalled_writer("127.0.0.2");
+	loop_resume();
+	WAIT_STATS(st, st.evicted[HTTP_CONN_WRITING] == 1);
+	got = http_client_read_all(x[0], 5000, &resp);
+	ck_assert_int_ge(got, 0);
+	ck_assert_msg(strlen(http_client_body(resp) ? http_client_body(resp) : "") < HUGE_BODY,
+	    "x[0] got its whole response");
+	free(resp);
+	/* Y fills the server with two more; Z's idle newcomer finds nothing
+	 * but responses in progress: turned away at max_connections. */
+	y[0] = stalled_writer("127.0.0.3");
+	y[1] = stalled_writer("127.0.0.3");
+	WAIT_STATS(st, st.by_state[HTTP_CONN_WRITING] == 4);
+	z = http_client_connect_from(port, "127.0.0.4", 0);
+	ck_assert_int_ge(z, 0);
+	expect_dropped(z, "Z's idle newcomer");
+	st = snapshot();
+	ck_assert_uint_eq(st.rejected, 1);
+	ck_assert_uint_eq(st.peer_rejected, 1);
+	ck_assert_uint_eq(st.evicted[HTTP_CONN_IDLE] + st.evicted[HTTP_CONN_PARTIAL], 0);
+	/* The four responses in progress arrive whole. */
+	ck_assert_uint_eq(expect_whole(x[1], 200, "x[1]"), HUGE_BODY);
+	ck_assert_uint_eq(expect_whole(q, 200, "q"), HUGE_BODY);
+	ck_assert_uint_eq(expect_whole(y[0], 200, "y[0]"), HUGE_BODY);
+	ck_assert_uint_eq(expect_whole(y[1], 200, "y[1]"), HUGE_BODY);
+	close(x[0]);
+	close(x[1]);
+	close(n);
+	close(probe);
+	close(q);
+	close(y[0]);
+	close(y[1]);
+	close(z);
 }
 END_TEST
 
@@ -505,6 +1049,13 @@ synthetic(struct status_input *in)
 	rs.produced = 9;
 	rs.published = 8;
 	hs.by_class[2] = 11;
+	hs.evicted[HTTP_CONN_IDLE] = 7;
+	hs.evicted[HTTP_CONN_FINISHED] = 2;
+	hs.rejected = 1;
+	hs.peer_rejected = 3;
+	hs.connections = 5;
+	hs.by_state[HTTP_CONN_IDLE] = 4;
+	hs.by_state[HTTP_CONN_WRITING] = 1;
 	snprintf(lags[0].topic, sizeof(lags[0].topic), "orders");
 	lags[0].partition = 0;
 	lags[0].lag = 42;
@@ -615,6 +1166,15 @@ START_TEST(test_exposition_format)
 	expect_sample(b.p, "orderd_consumer_lag{topic=\"orders\",partition=\"0\"}", "42");
 	expect_sample(b.p, "orderd_consumer_lag{topic=\"we\\\"ird\\\\\",partition=\"2\"}", "0");
 	expect_sample(b.p, "orderd_http_requests_total{code=\"2xx\"}", "11");
+	expect_sample(b.p, "orderd_http_connections_evicted_total{state=\"idle\"}", "7");
+	expect_sample(b.p, "orderd_http_connections_evicted_total{state=\"partial\"}", "0");
+	expect_sample(b.p, "orderd_http_connections_evicted_total{state=\"writing\"}", "0");
+	expect_sample(b.p, "orderd_http_connections_evicted_total{state=\"finished\"}", "2");
+	expect_sample(b.p, "orderd_http_connections_rejected_total", "1");
+	expect_sample(b.p, "orderd_http_connections_peer_rejected_total", "3");
+	expect_sample(b.p, "orderd_http_connections_open{state=\"idle\"}", "4");
+	expect_sample(b.p, "orderd_http_connections_open{state=\"writing\"}", "1");
+	expect_sample(b.p, "orderd_http_connections_open{state=\"finished\"}", "0");
 	expect_sample(b.p, "process_resident_memory_bytes", "1048576");
 	expect_sample(b.p, "process_cpu_seconds_total", "1.50");
 	ck_assert_ptr_nonnull(strstr(b.p, "orderd_build_info{version=\"" PACKAGE_VERSION "\""));
@@ -715,6 +1275,7 @@ http_suite(void)
 	TCase *tc = tcase_create("server");
 	TCase *slow = tcase_create("limits");
 	TCase *many = tcase_create("connections");
+	TCase *flood = tcase_create("flood");
 	TCase *render = tcase_create("render");
 
 	tcase_add_checked_fixture(tc, default_server, stop_server);
@@ -737,6 +1298,17 @@ http_suite(void)
 	tcase_add_test(many, test_many_connections);
 	tcase_set_timeout(many, 60);
 	suite_add_tcase(s, many);
+
+	tcase_add_checked_fixture(flood, flood_server, stop_server);
+	tcase_add_test(flood, test_flood_idle);
+	tcase_add_test(flood, test_flood_slowloris);
+	tcase_add_test(flood, test_flood_unread_metrics);
+	tcase_add_test(flood, test_burst_with_probe);
+	tcase_add_test(flood, test_eviction_order);
+	tcase_add_test(flood, test_peer_limit);
+	tcase_add_test(flood, test_responses_in_progress);
+	tcase_set_timeout(flood, 120);
+	suite_add_tcase(s, flood);
 
 	tcase_add_test(render, test_exposition_format);
 	tcase_add_test(render, test_health);

@@ -18,21 +18,41 @@
 int
 http_client_connect(int port)
 {
+	return http_client_connect_from(port, NULL, 0);
+}
+
+int
+http_client_connect_from(int port, const char *src, int rcvbuf)
+{
 	struct sockaddr_in sin;
 	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), err;
 
 	if (fd < 0)
 		return -errno;
+	/* Before connect: the window is agreed in the handshake. */
+	if (rcvbuf > 0 && setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf)) < 0)
+		goto fail;
+	if (src != NULL) {
+		memset(&sin, 0, sizeof(sin));
+		sin.sin_family = AF_INET;
+		if (inet_pton(AF_INET, src, &sin.sin_addr) != 1) {
+			errno = EINVAL;
+			goto fail;
+		}
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+			goto fail;
+	}
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)port);
 	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
+	if (connect(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0)
+		goto fail;
 	return fd;
+fail:
+	err = -errno;
+	close(fd);
+	return err;
 }
 
 long

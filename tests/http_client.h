@@ -6,6 +6,10 @@
 
 /* Connects to 127.0.0.1:port; returns the socket or a negative errno. */
 int http_client_connect(int port);
+/* The same from the loopback address src ("127.0.0.2": another peer for
+ * the server; NULL: any), with a receive buffer of rcvbuf bytes (0: the
+ * kernel's default, which grows), so that a response not read stalls. */
+int http_client_connect_from(int port, const char *src, int rcvbuf);
 /* Reads until EOF, a reset or timeout_ms; *out is NUL-terminated (caller
  * frees).  Returns the byte count, or -ETIMEDOUT when the server neither
  * closed nor stopped within timeout_ms (what came is still in *out). */
