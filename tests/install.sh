@@ -2,9 +2,9 @@
 # install.sh: 'make install DESTDIR=...' from the build tree, then the installed programs take one order through a real broker and Redis.
 #
 # Checks what lands where (programs, lua/, sql/, the sample configuration,
-# the systemd unit, which systemd-analyze verifies and rates no worse than
-# the exposure it was brought down to, the man pages, which must render
-# without a warning),
+# 0640 where the operator edits it, the systemd unit, which systemd-analyze
+# verifies and rates no worse than the exposure it was brought down to,
+# the man pages, which must render without a warning),
 # runs the INSTALLED orderd, orderd-paysim, orderd-loadgen and orderctl
 # with the installed configuration (ORDERD_DATADIR points at the installed
 # data: DESTDIR keeps the compiled-in paths) and -s overrides for the test
@@ -55,6 +55,10 @@ check "sql/: schema, queries, reports, audit" \
 conf=$root$sysconfdir/orderd/orderd.conf
 check "the sample configuration as $sysconfdir/orderd/orderd.conf and $pkgdatadir/orderd.conf" \
 	'cmp -s "$top/contrib/orderd.conf" "$conf" && cmp -s "$top/contrib/orderd.conf" "$root$pkgdatadir/orderd.conf"'
+# The operator's copy may hold secrets; the reference sample is public.
+check "$sysconfdir/orderd/orderd.conf is mode 0640, $pkgdatadir/orderd.conf 0644" \
+	'[ "$(stat -c %a "$conf")" = 640 ] && [ "$(stat -c %a "$root$pkgdatadir/orderd.conf")" = 644 ]' ||
+	note "modes: $(stat -c '%a %n' "$conf" "$root$pkgdatadir/orderd.conf" | tr '\n' ' ')"
 unit=$root$unitdir/orderd.service
 check "the unit $unitdir/orderd.service: Type=$type, the installed paths, user orderd, state in /var/lib/orderd" \
 	'grep -qx "Type=$type" "$unit" &&
