@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <http_parser.h>
@@ -33,7 +34,7 @@ struct status {
 	struct http_server *srv;
 	struct status_lag *lag;		/* reused by every scrape */
 	int nlag, caplag;
-	double start_time_seconds;	/* of this process, from /proc */
+	double start_time_seconds;	/* of this process, from /proc/self/stat */
 };
 
 /* A family's HELP and TYPE lines. */
@@ -340,19 +341,19 @@ status_read_proc(const char *path, char **out)
 	return 0;
 }
 
-/* /proc/stat's btime: the boot time, for the process start time. */
-static int64_t
+/* The boot time, for the process start time: the wall clock minus the
+ * time since boot, as the kernel computes /proc/stat's btime.  Not read
+ * from /proc/stat, which the unit's ProcSubset=pid hides. */
+static double
 status_boot_time(void)
 {
-	char *text = NULL, *p;
-	int64_t btime = 0;
+	struct timespec real, boot;
 
-	if (status_read_proc("/proc/stat", &text) < 0)
+	if (clock_gettime(CLOCK_REALTIME, &real) < 0 ||
+	    clock_gettime(CLOCK_BOOTTIME, &boot) < 0)
 		return 0;
-	if ((p = strstr(text, "\nbtime ")) != NULL)
-		btime = strtoll(p + 7, NULL, 10);
-	free(text);
-	return btime;
+	return (double)(real.tv_sec - boot.tv_sec) +
+	    (double)(real.tv_nsec - boot.tv_nsec) / 1e9;
 }
 
 /* The fields of /proc/self/stat after the command name, which may hold
@@ -498,7 +499,7 @@ status_new(struct status **out, uv_loop_t *loop, const struct config *cf,
 	st->e = e;
 	/* The start time never changes: field 22 (ticks after boot), once. */
 	if (status_proc_stat(&f, &text) >= 20 && tck > 0)
-		st->start_time_seconds = (double)status_boot_time() +
+		st->start_time_seconds = status_boot_time() +
 		    (double)strtoull(f[19], NULL, 10) / (double)tck;
 	free(f);
 	free(text);
