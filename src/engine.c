@@ -1183,10 +1183,14 @@ engine_send(struct engine *e)
 
 			if (s->done || s->sent)
 				continue;
-			inventory_key_stock(prefix_keys[0], sizeof(prefix_keys[0]),
-			    e->cf->redis_prefix, s->sku);
-			inventory_key_reservation(prefix_keys[1], sizeof(prefix_keys[1]),
-			    e->cf->redis_prefix, s->sku, f->order_id);
+			/* The prefix, sku and order id limits make these fit;
+			 * a key cut short would be another order's. */
+			if (inventory_key_stock(prefix_keys[0], sizeof(prefix_keys[0]),
+			    e->cf->redis_prefix, s->sku) < 0 ||
+			    inventory_key_reservation(prefix_keys[1], sizeof(prefix_keys[1]),
+			    e->cf->redis_prefix, s->sku, f->order_id) < 0)
+				log_fatal("engine", "the Redis keys of sku %s of order %s do not fit "
+				    "in %d bytes", s->sku, f->order_id, INVENTORY_KEY_MAX);
 			snprintf(qty, sizeof(qty), "%lld", (long long)s->qty);
 			err = cluster_eval(e->redis, script, 2, keys,
 			    script == INVENTORY_RESERVE ? 2 : 1, args, engine_step_reply, s);
@@ -1390,12 +1394,22 @@ engine_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
 
 	a->e = e;
 	snprintf(a->id, sizeof(a->id), "%s", id);
-	inventory_key_stock(k1, sizeof(k1), e->cf->redis_prefix, sku);
-	inventory_key_adds(k2, sizeof(k2), e->cf->redis_prefix, sku);
+	if (inventory_key_stock(k1, sizeof(k1), e->cf->redis_prefix, sku) < 0 ||
+	    inventory_key_adds(k2, sizeof(k2), e->cf->redis_prefix, sku) < 0) {
+		log_error("engine", "stock adjustment %s: the Redis keys of sku %s do not fit "
+		    "in %d bytes; not applied", id, sku, INVENTORY_KEY_MAX);
+		free(a);
+		return 0;
+	}
 	snprintf(q, sizeof(q), "%lld", (long long)qty);
 	if (cluster_eval(e->redis, INVENTORY_STOCK_ADD, 2, keys, 2, args,
-	    engine_adjustment_reply, a) < 0)
+	    engine_adjustment_reply, a) < 0) {
+		/* Redis went down again: it stays unapplied in the journal and
+		 * goes out when Redis is ready next. */
+		log_warn("engine", "stock adjustment %s not sent (Redis is not up); it goes "
+		    "out when Redis is back", id);
 		free(a);
+	}
 	return 0;
 }
 
@@ -1451,7 +1465,9 @@ engine_check_inventory(struct engine *e)
 		engine_redis_ready(e);
 		return;
 	}
-	inventory_key_stock(key, sizeof(key), e->cf->redis_prefix, sku);
+	if (inventory_key_stock(key, sizeof(key), e->cf->redis_prefix, sku) < 0)
+		log_fatal("engine", "the Redis key of sku %s does not fit in %d bytes", sku,
+		    INVENTORY_KEY_MAX);
 	if (cluster_command_argv(e->redis, 1, 2, argv, NULL, engine_inventory_reply, e) < 0)
 		return;		/* down again: state_cb(true) checks anew */
 }

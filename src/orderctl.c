@@ -228,8 +228,13 @@ ctl_stock_add(struct ctl *c, int argc, char **argv)
 		free(cause);
 		return 1;
 	}
-	inventory_key_stock(k1, sizeof(k1), c->cf->redis_prefix, argv[0]);
-	inventory_key_adds(k2, sizeof(k2), c->cf->redis_prefix, argv[0]);
+	if (inventory_key_stock(k1, sizeof(k1), c->cf->redis_prefix, argv[0]) < 0 ||
+	    inventory_key_adds(k2, sizeof(k2), c->cf->redis_prefix, argv[0]) < 0) {
+		for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
+			free(src[i]);
+		return ctl_fail("%s: its Redis keys do not fit in %d bytes", argv[0],
+		    INVENTORY_KEY_MAX);
+	}
 	snprintf(qbuf, sizeof(qbuf), "%lld", qty);
 	{
 		const char *cmd[7] = { "EVAL", src[INVENTORY_STOCK_ADD], "2", k1, k2, id, qbuf };
@@ -272,7 +277,11 @@ ctl_stock_get(struct ctl *c, const char *sku, struct stock_row *row)
 	redisReply *r;
 
 	memset(row, 0, sizeof(*row));
-	inventory_key_stock(key, sizeof(key), c->cf->redis_prefix, sku);
+	/* A sku from the command line may be of any length. */
+	if (inventory_key_stock(key, sizeof(key), c->cf->redis_prefix, sku) < 0) {
+		ctl_fail("%s: its Redis key does not fit in %d bytes", sku, INVENTORY_KEY_MAX);
+		return -ENAMETOOLONG;
+	}
 	r = cluster_sync_command(c->rc, 1, 6, argv, NULL);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
 		ctl_fail("redis: %s", r == NULL ? cluster_sync_errstr(c->rc) :
