@@ -149,6 +149,22 @@ log_advance(size_t *n, int r, size_t cap)
 		*n = *n + (size_t)r < cap ? *n + (size_t)r : cap - 1;
 }
 
+/* Writes the n bytes of line (a buffer of cap bytes) as one line on stderr. */
+static void
+log_emit(char *line, size_t n, size_t cap)
+{
+	/* Whatever a value held, the line stays one line of plain text, and
+	 * shows no secret. */
+	n = escape_line(line, n, cap - 1);
+	n = log_redact(line, n, cap - 1);
+	if (n > cap - 2)
+		n = cap - 2;
+	line[n++] = '\n';
+	/* One write per line, so lines of concurrent processes do not interleave. */
+	fwrite(line, 1, n, stderr);
+	fflush(stderr);
+}
+
 void
 log_vmsg(enum log_level level, const char *component, const char *order_id,
     const char *fmt, va_list ap)
@@ -169,15 +185,7 @@ log_vmsg(enum log_level level, const char *component, const char *order_id,
 		log_advance(&n, snprintf(line + n, sizeof(line) - n, "order=%s ",
 		    order_id), sizeof(line));
 	log_advance(&n, vsnprintf(line + n, sizeof(line) - n, fmt, ap), sizeof(line));
-	/* Whatever a value held, the line stays one line of plain text. */
-	n = escape_line(line, n, sizeof(line) - 1);
-	n = log_redact(line, n, sizeof(line) - 1);
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	/* One write per line, so lines of concurrent processes do not interleave. */
-	fwrite(line, 1, n, stderr);
-	fflush(stderr);
+	log_emit(line, n, sizeof(line));
 }
 
 void
@@ -204,13 +212,7 @@ log_plain(const char *prog, const char *fmt, ...)
 	va_start(ap, fmt);
 	log_advance(&n, vsnprintf(line + n, sizeof(line) - n, fmt, ap), sizeof(line));
 	va_end(ap);
-	n = escape_line(line, n, sizeof(line) - 1);
-	n = log_redact(line, n, sizeof(line) - 1);
-	if (n > sizeof(line) - 2)
-		n = sizeof(line) - 2;
-	line[n++] = '\n';
-	fwrite(line, 1, n, stderr);
-	fflush(stderr);
+	log_emit(line, n, sizeof(line));
 }
 
 void

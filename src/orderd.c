@@ -64,6 +64,21 @@ orderd_stopped(void *arg)
 	uv_close((uv_handle_t *)&o->sighup, NULL);
 }
 
+/* The graceful stop, for a signal or a fault. */
+static void
+orderd_stop(struct orderd *o, int grace_ms)
+{
+	/* First, so that no request reads an engine being torn down. */
+	status_close(o->status);
+	o->status = NULL;
+	notify_stopping();
+	/* Before the engine: engine_stop frees the journal retention writes to. */
+	retention_close(o->retention);
+	o->retention = NULL;
+	if (o->engine != NULL)
+		engine_stop(o->engine, grace_ms, orderd_stopped, o);
+}
+
 /* Not a signal handler: called from the loop, so anything goes here. */
 static void
 orderd_on_stop(uv_signal_t *h, int signum)
@@ -76,15 +91,7 @@ orderd_on_stop(uv_signal_t *h, int signum)
 		exit(1);
 	}
 	log_info("orderd", "%s: stopping", strsignal(signum));
-	/* First, so that no request reads an engine being torn down. */
-	status_close(o->status);
-	o->status = NULL;
-	notify_stopping();
-	/* Before the engine: engine_stop frees the journal retention writes to. */
-	retention_close(o->retention);
-	o->retention = NULL;
-	if (o->engine != NULL)
-		engine_stop(o->engine, ORDERD_GRACE_MS, orderd_stopped, o);
+	orderd_stop(o, ORDERD_GRACE_MS);
 }
 
 /* How long a stop for a fault waits for steps and the outbox: the fault
@@ -102,13 +109,7 @@ orderd_on_fatal(const char *why, void *arg)
 		return;
 	log_error("orderd", "cannot go on, stopping (exit 1): %s", why);
 	o->exit_status = 1;
-	status_close(o->status);
-	o->status = NULL;
-	notify_stopping();
-	retention_close(o->retention);
-	o->retention = NULL;
-	if (o->engine != NULL)
-		engine_stop(o->engine, ORDERD_FAULT_GRACE_MS, orderd_stopped, o);
+	orderd_stop(o, ORDERD_FAULT_GRACE_MS);
 }
 
 static void
