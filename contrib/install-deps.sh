@@ -10,6 +10,7 @@ libinih-dev uuid-dev uthash-dev check sqlite3 redis-server redis-tools kcat
 maven openjdk-17-jdk-headless procps python3 gnuplot-nox valgrind
 libhttp-parser-dev prometheus curl
 libsystemd-dev groff-base mandoc systemd
+stunnel4 openssl
 clang libclang-rt-14-dev"
 
 missing=""
