@@ -8,18 +8,46 @@
 #   kafka.sh topics DIR NAME:PARTS...   create topics (idempotent)
 #   kafka.sh tool DIR CLASS ARGS...     run any Kafka Java class
 #
-# Env: ORDERD_CACHE (default <repo>/.cache), KAFKA_HEAP (default 1g).
+# Env: KAFKA_VERSION (default 4.1.1; e.g. 3.9.1, jars cached apart in
+# $ORDERD_CACHE/kafka-VERSION; a DIR keeps the version it was first started
+# with), ORDERD_CACHE (default <repo>/.cache), KAFKA_HEAP (default 1g).
 set -eu
 
+# bench.sh reads the default from the line below: keep it literal.
+env_version=${KAFKA_VERSION:-}
 KAFKA_VERSION=4.1.1
+[ -z "$env_version" ] || KAFKA_VERSION=$env_version
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 CACHE=${ORDERD_CACHE:-$ROOT/.cache}
-KHOME=$CACHE/kafka-$KAFKA_VERSION
-LIBS=$KHOME/libs
 POM=$ROOT/contrib/kafka/pom.xml
-STAMP=$KHOME/fetched
 
 die() { echo "kafka: $*" >&2; exit 1; }
+# Where the jars of KAFKA_VERSION live; the version is also a path part.
+set_version() {
+	case $KAFKA_VERSION in
+	[0-9]*.[0-9]*.[0-9]*) ;;
+	*) die "KAFKA_VERSION '$KAFKA_VERSION' is not MAJOR.MINOR.PATCH" ;;
+	esac
+	case $KAFKA_VERSION in *[!0-9.]*) die "KAFKA_VERSION '$KAFKA_VERSION' is not MAJOR.MINOR.PATCH" ;; esac
+	KAFKA_MAJOR=${KAFKA_VERSION%%.*}
+	KHOME=$CACHE/kafka-$KAFKA_VERSION
+	LIBS=$KHOME/libs
+	STAMP=$KHOME/fetched
+}
+set_version
+
+# A DIR keeps the version of its first start: its data and its tools match
+# the broker.  An explicit other KAFKA_VERSION for it is a mistake.
+dir_version() {
+	[ -s "$1/version" ] || return 0
+	v=$(cat "$1/version")
+	if [ -n "$env_version" ] && [ "$env_version" != "$v" ]; then
+		die "$1 holds a Kafka $v broker, not $env_version"
+	fi
+	KAFKA_VERSION=$v
+	set_version
+}
+
 
 # kill -0 alone is not enough: a broker that died while we still wait on it
 # is our zombie child, and a reused PID may belong to something else.
@@ -30,9 +58,10 @@ alive() {
 }
 
 fetch() {
-	# The stamp holds the pom's hash, so editing the pom refetches while an
-	# unchanged cache costs neither network nor a Maven start.
-	want=$(sha256sum <"$POM" | cut -d' ' -f1)
+	# The stamp holds the hash of the pom and the version, so editing the
+	# pom refetches while an unchanged cache costs neither network nor a
+	# Maven start.
+	want=$({ cat "$POM"; echo "kafka.version=$KAFKA_VERSION"; } | sha256sum | cut -d' ' -f1)
 	[ "$(cat "$STAMP" 2>/dev/null)" = "$want" ] && return 0
 	mkdir -p "$KHOME"
 	# Parallel test jobs may all call start on a cold cache.
@@ -42,11 +71,11 @@ fetch() {
 		rm -rf "$LIBS"
 		out=$KHOME/fetch.log
 		if ! mvn -q -B -f "$POM" dependency:copy-dependencies \
-			-DoutputDirectory="$LIBS" >"$out" 2>&1; then
+			-Dkafka.version="$KAFKA_VERSION" -DoutputDirectory="$LIBS" >"$out" 2>&1; then
 			tail -n 40 "$out" >&2
 			die "fetching jars with Maven failed"
 		fi
-		ls "$LIBS"/kafka_2.13-*.jar >/dev/null 2>&1 || die "no Kafka jar in $LIBS"
+		ls "$LIBS/kafka_2.13-$KAFKA_VERSION.jar" >/dev/null 2>&1 || die "no Kafka $KAFKA_VERSION jar in $LIBS"
 		echo "$want" >"$STAMP"
 	fi
 	exec 9>&-
@@ -99,7 +128,6 @@ offsets.topic.replication.factor=1
 offsets.topic.num.partitions=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=false
 # After a kill -9 the new incarnation cannot register until the old one's
@@ -107,6 +135,11 @@ auto.create.topics.enable=false
 broker.heartbeat.interval.ms=500
 broker.session.timeout.ms=3000
 EOF
+	# Share groups (and their state topic) came with 4.0; 3.x would only
+	# warn about an unknown key.
+	if [ "$KAFKA_MAJOR" -ge 4 ]; then
+		echo "share.coordinator.state.topic.replication.factor=1" >>"$D/server.properties"
+	fi
 	cat >"$D/log4j2.properties" <<EOF
 # Broker log goes to a file only, so the caller's terminal stays quiet.
 status = warn
@@ -145,7 +178,9 @@ start() {
 		alive "$pid" "$D" && die "already running in $D (pid $pid)"
 		rm -f "$D/kafka.pid"
 	fi
+	dir_version "$D"
 	fetch
+	echo "$KAFKA_VERSION" >"$D/version"
 	# Reusing the ports keeps the address stable across restarts, which is
 	# what clients under a broker-restart test expect.
 	if [ -s "$D/ports" ]; then
@@ -244,6 +279,7 @@ bootstrap_of() {
 tool() {
 	D=$(absdir "$1")
 	shift
+	dir_version "$D"
 	fetch
 	[ -f "$D/tools-log4j2.properties" ] || write_tools_log
 	exec java -Dlog4j2.configurationFile="$D/tools-log4j2.properties" \
@@ -254,6 +290,7 @@ topics() {
 	D=$(absdir "$1")
 	shift
 	bs=$(bootstrap_of "$D")
+	dir_version "$D"
 	fetch
 	# TopicCommand creates one topic per run and its main() calls exit, so
 	# this is one short-lived JVM per topic (~0.7 s each with these flags,
