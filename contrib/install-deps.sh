@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential autoconf automake libtool pkg-config git
 librdkafka-dev libhiredis-dev libuv1-dev libjansson-dev libsqlite3-dev
 libinih-dev uuid-dev uthash-dev check sqlite3 redis-server redis-tools kcat
-maven openjdk-17-jdk-headless procps python3 gnuplot-nox valgrind
+maven openjdk-17-jdk-headless procps python3 gnuplot-nox valgrind openssl
 libhttp-parser-dev prometheus curl
 libsystemd-dev groff-base mandoc systemd
 stunnel4 openssl

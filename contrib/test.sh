@@ -34,7 +34,9 @@ give_up() { step ""; echo "0 passed, 1 failed"; exit 1; }
 step "installing dependencies"
 contrib/install-deps.sh || give_up
 step "fetching the Kafka broker's jars"
-contrib/kafka.sh fetch || give_up
+# 3.9.1 too: tests/kafka_security.sh's SCRAM broker (ORDERD_TEST_KAFKA3).
+contrib/kafka.sh fetch && KAFKA_VERSION=${ORDERD_TEST_KAFKA3:-3.9.1} contrib/kafka.sh fetch ||
+	give_up
 
 step "building (in the source tree, -Werror)"
 flags="--enable-werror"
