@@ -66,7 +66,7 @@ kafka_log_cb(const rd_kafka_t *rk, int level, const char *fac, const char *buf)
 static void (*kafka_fault_fn)(const char *why, void *arg);
 static void *kafka_fault_arg;
 static const struct config *kafka_fault_cf;	/* for kafka_explain's hints */
-static bool kafka_faulted;
+static bool kafka_faulted_flag;
 
 void
 kafka_set_fault_handler(const struct config *cf, void (*fn)(const char *why, void *arg),
@@ -90,11 +90,17 @@ kafka_fault(const char *fmt, ...)
 	if (kafka_fault_fn == NULL)
 		log_fatal("kafka", "%s", why != NULL ? why : "out of memory");
 	/* One report: librdkafka repeats its errors while the owner stops. */
-	if (!kafka_faulted) {
-		kafka_faulted = true;
+	if (!kafka_faulted_flag) {
+		kafka_faulted_flag = true;
 		kafka_fault_fn(why != NULL ? why : "out of memory", kafka_fault_arg);
 	}
 	free(why);
+}
+
+bool
+kafka_faulted(void)
+{
+	return kafka_faulted_flag;
 }
 
 bool
@@ -146,9 +152,9 @@ kafka_explain(const struct config *cf, int err, const char *reason)
 		    strstr(reason, "could not be verified") != NULL)
 			return xasprintf("TLS certificate: the broker's certificate is not "
 			    "trusted (%s): check kafka.ssl.ca.location", reason);
-		if (strstr(reason, "alert") != NULL || strstr(reason, "certificate required") != NULL)
-			return xasprintf("TLS certificate: the broker refused the handshake, most "
-			    "likely our client certificate (%s): check kafka.ssl.certificate.location, "
+		if (strstr(reason, " alert ") != NULL)
+			return xasprintf("TLS certificate: the broker refused our client "
+			    "certificate (%s): check kafka.ssl.certificate.location, "
 			    "ssl.key.location and that the broker trusts their CA", reason);
 		return xasprintf("TLS: %s: check the kafka.ssl.* keys", reason);
 	}
@@ -477,6 +483,13 @@ kafka_probe_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 {
 	struct kafka_probe *p = opaque;
 
+	/* A broker that refuses our client certificate sends a TLS alert,
+	 * which librdkafka reports as a transport error ("Receive failed:
+	 * ...: sslv3 alert certificate unknown"): as final as a refused
+	 * password. */
+	if (err == RD_KAFKA_RESP_ERR__TRANSPORT && strstr(reason, "SSL routines") != NULL &&
+	    strstr(reason, " alert ") != NULL)
+		err = RD_KAFKA_RESP_ERR__SSL;
 	if (err == RD_KAFKA_RESP_ERR__AUTHENTICATION || err == RD_KAFKA_RESP_ERR__SSL ||
 	    err == RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED ||
 	    err == RD_KAFKA_RESP_ERR__FATAL) {

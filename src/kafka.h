@@ -103,6 +103,9 @@ int kafka_check_access(const struct config *cf, const char *const *topics, int n
 void kafka_set_fault_handler(const struct config *cf,
     void (*fn)(const char *why, void *arg), void *arg);
 void kafka_fault(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Whether kafka_fault() was called: what would only repeat the refusal
+ * (the relay's producing) stops. */
+bool kafka_faulted(void);
 /* Whether a broker's error is a refusal of this principal (authorization,
  * authentication, TLS). */
 bool kafka_err_is_access(rd_kafka_resp_err_t e);

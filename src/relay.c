@@ -376,7 +376,11 @@ relay_send(struct relay *r, const struct journal_outbox_row *row)
 	    RD_KAFKA_V_END);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		rd_kafka_headers_destroy(h);
-		if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		if (kafka_err_is_access(e))
+			kafka_fault("kafka: not authorized to write to topic '%s' (outbox row %lld): "
+			    "this principal needs WRITE on it (see the README's Security section)",
+			    row->topic, (long long)row->id);
+		else if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
 			log_warn("relay", "producing outbox row %lld: %s",
 			    (long long)row->id, rd_kafka_err2str(e));
 		return -EAGAIN;
@@ -412,7 +416,9 @@ relay_fetch_cb(uv_timer_t *t)
 	int n;
 
 	r->fetch_scheduled = false;
-	if (r->closing || r->held)
+	/* After a refusal (a right, the credentials) the owner is stopping:
+	 * producing the same rows again would only repeat the refusal. */
+	if (r->closing || r->held || kafka_faulted())
 		return;
 	if (r->rewind_to > 0) {
 		/* Only once nothing is in flight, or rows would overtake each other. */

@@ -119,7 +119,8 @@ check "least-privilege ACLs added on Kafka $v3" '[ "$r3" = 0 ]' "$k3.acl.log"
 [ "$r4" = 0 ] && [ "$r3" = 0 ] || finish
 
 # ---- configurations -----------------------------------------------------
-# kafka_keys PRINCIPAL HOW BROKER_DIR: the librdkafka keys of PRINCIPAL.
+# kafka_keys PRINCIPAL HOW BROKER_DIR [inline]: the librdkafka keys of
+# PRINCIPAL (inline: every password in the keys, for kcat).
 # HOW is plain (SASL PLAIN over TLS), scram (SCRAM-SHA-256 over TLS) or
 # mtls (the SSL listener, the principal's client certificate).
 kafka_keys() {
@@ -130,7 +131,13 @@ kafka_keys() {
 		if [ "$2" = plain ]; then echo "sasl.mechanism = PLAIN"; else
 			echo "sasl.mechanism = SCRAM-SHA-256"; fi
 		echo "sasl.username = $1"
-		echo "sasl.password = $(cat "$3/secrets/$1.password")"
+		# orderd reads its password from a file (as the README says to),
+		# the others have it inline: both forms are tested.
+		if [ "$1" = orderd ] && [ "${4:-}" != inline ]; then
+			echo "sasl.password_file = $3/secrets/$1.password"
+		else
+			echo "sasl.password = $(cat "$3/secrets/$1.password")"
+		fi
 		;;
 	mtls)
 		echo "bootstrap.servers = $(cat "$3/ssl")"
@@ -163,7 +170,7 @@ conf() {
 }
 
 # kcat_conf FILE PRINCIPAL HOW BROKER_DIR: the same keys for kcat -F.
-kcat_conf() { (umask 077; kafka_keys "$2" "$3" "$4" | sed 's/ = /=/' >"$1"); }
+kcat_conf() { (umask 077; kafka_keys "$2" "$3" "$4" inline | sed 's/ = /=/' >"$1"); }
 
 # Sum of one stock field over every sku of this run's prefix.
 stock_sum() {
@@ -222,6 +229,22 @@ saga() {
 	"$bin/orderd-loadgen" -c "$r/loadgen.conf" --orders "$orders" --skus "$skus" \
 		--id-prefix "$label-" --verify --timeout-s 240 >"$r/figures" 2>"$r/loadgen.log"
 	lg=$?
+	# A SIGHUP after the secret file changed: reported, never shown.
+	if [ "$how" != mtls ]; then
+		hup=$(grep -c 'config: reloaded' "$r/orderd.log")
+		cp -p "$k/secrets/orderd.password" "$r/orderd.password.was"
+		(umask 077; echo "$rotated" >"$k/secrets/orderd.password")
+		kill -HUP "$opid" 2>/dev/null
+		w=0
+		while [ "$(grep -c 'config: reloaded' "$r/orderd.log")" = "$hup" ] && [ "$w" -lt 300 ]; do
+			sleep 0.1
+			w=$((w + 1))
+		done
+		mv "$r/orderd.password.was" "$k/secrets/orderd.password"
+		check "$label: a SIGHUP with a new password in sasl.password_file says so, restart to apply" \
+			'grep -q "kafka.sasl.password_file: $k/secrets/orderd.password holds a new secret; restart to apply" "$r/orderd.log"' \
+			"$r/orderd.log"
+	fi
 	kill -TERM "$ppid" 2>/dev/null
 	wait "$ppid"
 	kill -TERM "$opid" 2>/dev/null
@@ -260,6 +283,7 @@ saga() {
 		'[ "$st" = 0 ] && grep -q "\"ok\":true" "$r/changelog.json"' "$r/changelog.err"
 }
 
+rotated=$(head -c 32 /dev/urandom | base64 | tr -dc 'A-Za-z0-9' | head -c 24)
 saga plain plain "$k4" "$name-4:" "$dir/journal-4.db"
 saga mtls mtls "$k4" "$name-4:" "$dir/journal-4.db"
 saga scram scram "$k3" "$name-3:" "$dir/journal-3.db"
@@ -328,4 +352,123 @@ check "no client certificate is refused on SSL" \
 	'refused nocert "alert bad certificate\|alert certificate required"' "$neg/nocert.err"
 check "a broker certificate of an untrusted CA is refused by the clients" \
 	'refused rogue "certificate verify failed"' "$neg/rogue.err"
+
+# ---- what orderd and the tools say when refused ---------------------------
+# Each stops, exit 1, with one line naming the cause, at once: a refusal is
+# not retried for the 30 s that a broker that does not answer gets.
+said=$dir/said
+mkdir -p "$said"
+# stops WHAT CONF PATTERN PROGRAM ARGS...: PROGRAM exits 1 and its stderr
+# has exactly one line matching PATTERN.
+stops() {
+	t=$1 c=$2 want=$3
+	shift 3
+	p=$1
+	shift
+	f=$said/$(echo "$t-$p-$*" | tr -c 'A-Za-z0-9\n' '_')
+	timeout 60 "$bin/$p" -c "$c" "$@" >"$f.out" 2>"$f.err" </dev/null
+	st=$?
+	check "$t: $p $* exits 1 with one line: $want" \
+		'[ "$st" = 1 ] && [ "$(grep -c -- "$want" "$f.err")" = 1 ]' "$f.err"
+}
+conf "$said/badpw.conf" orderd plain "$k4" "$name-n:" "$dir/journal-n.db"
+(umask 077; echo not-the-password >"$said/badpw")
+sed -i "s|^sasl.password_file = .*|sasl.password_file = $said/badpw|" "$said/badpw.conf"
+auth="kafka: authentication failed: the broker refused the credentials .*Invalid username or password"
+stops "a wrong password" "$said/badpw.conf" "cannot start: $auth" orderd
+stops "a wrong password" "$said/badpw.conf" "$auth" orderd-paysim
+stops "a wrong password" "$said/badpw.conf" "$auth" orderd-loadgen --orders 1
+stops "a wrong password" "$said/badpw.conf" "$auth" orderctl topics create
+stops "a wrong password" "$said/badpw.conf" "$auth" orderctl reconcile --changelog
+conf "$said/ca.conf" orderd plain "$k4" "$name-n:" "$dir/journal-n.db"
+sed -i "s|^ssl.ca.location = .*|ssl.ca.location = $k4/pki/untrusted/ca.crt|" "$said/ca.conf"
+stops "a broker certificate the CA does not sign" "$said/ca.conf" \
+	"cannot start: kafka: TLS certificate: the broker's certificate is not trusted .*certificate verify failed.*check kafka.ssl.ca.location" orderd
+conf "$said/impostor.conf" orderd mtls "$k4" "$name-n:" "$dir/journal-n.db"
+sed -i -e "s|/pki/orderd.crt|/pki/untrusted/orderd.crt|" \
+	-e "s|/pki/orderd.key|/pki/untrusted/orderd.key|" "$said/impostor.conf"
+stops "a client certificate of an untrusted CA" "$said/impostor.conf" \
+	"cannot start: kafka: TLS certificate: the broker refused our client certificate" orderd
+# SCRAM against Kafka 4 with librdkafka < 2.6.1: said in the same line.
+conf "$said/scram4.conf" orderd scram "$k4" "$name-n:" "$dir/journal-n.db"
+rdk=$(pkg-config --modversion rdkafka 2>/dev/null || echo 0)
+if [ "$(printf '%s\n2.6.1\n' "$rdk" | sort -V | head -n 1)" != 2.6.1 ]; then
+	stops "SCRAM against Kafka $v4 with librdkafka $rdk" "$said/scram4.conf" \
+		"librdkafka $rdk has a SCRAM bug that Kafka 4 brokers refuse (fixed in 2.6.1, confluentinc/librdkafka#4895): use sasl.mechanism = PLAIN over SASL_SSL, or mutual TLS" orderd
+else
+	timeout 60 "$bin/orderctl" -c "$said/scram4.conf" topics create >"$said/scram4.out" 2>&1
+	st=$?
+	check "SCRAM against Kafka $v4 works with librdkafka $rdk" '[ "$st" = 0 ]' "$said/scram4.out"
+fi
+
+# A principal with one right missing at a time: User:limited, by a client
+# certificate of the test CA, on topics and a group of its own.
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$said/limited.key" 2>/dev/null
+chmod 600 "$said/limited.key"
+openssl req -new -key "$said/limited.key" -subj "/O=orderd tests/CN=limited" 2>/dev/null |
+	openssl x509 -req -CA "$k4/pki/ca.crt" -CAkey "$k4/pki/ca.key" -days 1 \
+		-set_serial "0x$(openssl rand -hex 8)" -out "$said/limited.crt" 2>/dev/null
+lt=$name-lim
+conf "$said/limited.conf" orderd mtls "$k4" "$lt:" "$said/limited.db"
+sed -i -e "s|^ssl.certificate.location = .*|ssl.certificate.location = $said/limited.crt|" \
+	-e "s|^ssl.key.location = .*|ssl.key.location = $said/limited.key|" "$said/limited.conf"
+printf '[topics]\norders = %s.orders\npayments = %s.payments\npayment_requests = %s.payment-requests\norder_events = %s.order-events\ndlq = %s.dlq\nstate = %s.state\n[consumer]\ngroup = %s\n' \
+	"$lt" "$lt" "$lt" "$lt" "$lt" "$lt" "$lt" >>"$said/limited.conf"
+"$kafka" topics "$k4" "$lt.orders:1" "$lt.payments:1" "$lt.payment-requests:1" \
+	"$lt.order-events:1" "$lt.dlq:1" "$lt.state:1" >"$said/topics.log" 2>&1
+st=$?
+printf '%s\n' \
+	"--add --allow-principal User:limited --operation Read --topic $lt.orders" \
+	"--add --allow-principal User:limited --operation Write --topic $lt.order-events --topic $lt.dlq" \
+	"--add --allow-principal User:limited --operation Describe --topic $lt.payment-requests" \
+	"--add --allow-principal User:limited --operation Read --operation Write --topic $lt.state" \
+	"--add --allow-principal User:limited --operation Describe --group orderd-restore" |
+	"$kafka" acl "$k4" - >"$said/acl.log" 2>&1
+ast=$?
+check "User:limited's topics and ACLs are set up" '[ "$st" = 0 ] && [ "$ast" = 0 ]' "$said/acl.log"
+stops "no READ on the payments topic" "$said/limited.conf" \
+	"cannot start: kafka: not authorized to describe topic '$lt.payments': this principal needs READ" orderd
+"$kafka" acl "$k4" --add --allow-principal User:limited --operation Read --topic "$lt.payments" \
+	>>"$said/acl.log" 2>&1
+stops "no READ on the consumer group" "$said/limited.conf" \
+	"cannot go on, stopping (exit 1): kafka: not authorized to use its consumer group .*READ on group '$lt'" orderd
+"$kafka" acl "$k4" --add --allow-principal User:limited --operation Read --group "$lt" \
+	>>"$said/acl.log" 2>&1
+# An order whose PaymentRequested it may not write (admin produces it).
+conf "$said/admin.conf" admin plain "$k4" "$lt:" "$said/admin.db"
+printf '[topics]\norders = %s.orders\norder_events = %s.order-events\n' "$lt" "$lt" >>"$said/admin.conf"
+"$bin/orderctl" -c "$said/admin.conf" stock add sku-0 5 >/dev/null 2>>"$said/admin.log"
+(timeout 60 "$bin/orderd" -c "$said/limited.conf" >"$said/nowrite.out" 2>"$said/nowrite.err"
+	echo $? >"$said/nowrite.st") &
+wpid=$!
+w=0
+until grep -q 'engine: assigned partitions' "$said/nowrite.err" 2>/dev/null || [ "$w" -ge 300 ]; do
+	sleep 0.1
+	w=$((w + 1))
+done
+"$bin/orderd-loadgen" -c "$said/admin.conf" --orders 1 --skus 1 --lines-max 1 \
+	--sku-prefix sku- >/dev/null 2>>"$said/admin.log"
+wait "$wpid"
+st=$(cat "$said/nowrite.st")
+want="cannot go on, stopping (exit 1): kafka: not authorized to write to topic '$lt.payment-requests' (outbox row [0-9]*): this principal needs WRITE"
+check "no WRITE on payment-requests: orderd exits 1 with one line: $want" \
+	'[ "$st" = 1 ] && [ "$(grep -c -- "$want" "$said/nowrite.err")" = 1 ]' "$said/nowrite.err"
+check "... and its PaymentRequested waits in the outbox for a start with the right granted" \
+	'[ "$(sqlite3 "$said/limited.db" "SELECT count(*) FROM outbox WHERE topic = '"'"'$lt.payment-requests'"'"' AND published_at IS NULL")" = 1 ]'
+
+# No secret in anything the programs wrote, --check-config included.
+"$bin/orderd" -c "$dir/plain/orderd.conf" -s "kafka.ssl.key.password=$rotated" --check-config \
+	>"$said/check-config.out" 2>&1
+check "--check-config shows the secrets as [redacted]" \
+	'grep -qx "ssl.key.password = \[redacted\]" "$said/check-config.out"' "$said/check-config.out"
+leaks=
+for f in $(find "$dir" \( -name '*.log' -o -name '*.err' -o -name '*.out' -o -name '*.json' \
+	-o -name figures \) ! -path '*/kafka-[34]/*' ! -path "$neg/*"); do
+	for pw in "$k4"/secrets/*.password "$k3"/secrets/*.password; do
+		grep -qF -- "$(cat "$pw")" "$f" && leaks="$leaks $f"
+	done
+	grep -qF -- "$rotated" "$f" && leaks="$leaks $f"
+done
+check "no password in any log or output of orderd, paysim, loadgen and orderctl$leaks" '[ -z "$leaks" ]'
 finish
+
