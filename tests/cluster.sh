@@ -96,11 +96,15 @@ for r in 0 1 2 3; do
 		break
 	fi
 	rounds=$((rounds + 1))
+	# Half the slots moved and the load still going: the migrations ran
+	# under load.  (All four need not: on a slow or busy machine, under
+	# the sanitizers, the last round may end after the last order.)
+	if [ "$rounds" = 2 ]; then
+		[ -s "$dir/pipe/figures" ] && during=no
+		kill -0 "$pipe" 2>/dev/null || during=no
+	fi
 	sleep 0.5
 done
-# Still producing or waiting for answers: the migrations ran under load.
-[ -s "$dir/pipe/figures" ] && during=no
-kill -0 "$pipe" 2>/dev/null || during=no
 wait "$pipe"
 pst=$?
 pipe=
@@ -110,7 +114,7 @@ cat "$dir/pipe.out" | sed 's/^/# /'
 fig() { awk -v k="$1" '$1 == k { print $2 }' "$dir/pipe.out"; }
 q() { sqlite3 "$dir/pipe/journal.db" "$1"; }
 check "four reshards of 1500 slots each succeeded" '[ "$moved_ok" = yes ] && [ "$rounds" = 4 ]'
-check "the slots moved while orders were in flight" '[ "$during" = yes ]'
+check "the slots moved while orders were in flight (two of the four rounds at least)" '[ "$during" = yes ]'
 redis-cli --cluster check "127.0.0.1:$(echo "$ports" | head -n 1)" >"$dir/check.log" 2>&1
 check "redis-cli --cluster check is clean afterwards" \
 	'grep -q "All 16384 slots covered" "$dir/check.log" && ! grep -q "\[ERR\]" "$dir/check.log"'
