@@ -82,6 +82,14 @@ tests/servers.sh env jobs="$jobs" san_ok="$san_ok" sh -c '
 		echo 0 >.distcheck-status
 	else
 		tail -n 40 distcheck.log >&2
+		# Which tests failed, and their logs: distcheck leaves its tree.
+		grep -E "^(FAIL|ERROR):" distcheck.log >&2
+		for trs in orderd-*/_build/sub/tests/*.trs; do
+			[ -e "$trs" ] || continue
+			grep -qE "^:test-result: (FAIL|ERROR|SKIP)" "$trs" || continue
+			echo "---- distcheck: ${trs%.trs}.log" >&2
+			tail -n 60 "${trs%.trs}.log" >&2
+		done
 		echo 1 >.distcheck-status
 	fi
 	echo "== make distcheck: $(($(date +%s) - t)) s" >&2
