@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,70 +12,9 @@
 #include <sqlite3.h>
 
 #include "event.h"
-#include "journal.h"
+#include "journal_int.h"
 #include "log.h"
 #include "util.h"
-
-/* The statements of sql/queries.sql; the names must match its "-- name:" lines. */
-#define JOURNAL_QUERIES(X) \
-	X(INBOX_INSERT, "inbox_insert") \
-	X(INBOX_SET_STATUS, "inbox_set_status") \
-	X(INBOX_UNAPPLIED, "inbox_unapplied") \
-	X(OUTBOX_INSERT, "outbox_insert") \
-	X(OUTBOX_PENDING, "outbox_pending") \
-	X(OUTBOX_PUBLISHED, "outbox_published") \
-	X(OUTBOX_FAILED, "outbox_failed") \
-	X(OUTBOX_STATS, "outbox_stats") \
-	X(STOCK_ADJUSTMENT_INSERT, "stock_adjustment_insert") \
-	X(STOCK_ADJUSTMENT_APPLIED, "stock_adjustment_applied") \
-	X(ORDER_GET, "order_get") \
-	X(ORDER_INSERT, "order_insert") \
-	X(ORDER_UPDATE, "order_update") \
-	X(ORDER_IN_FLIGHT, "order_in_flight") \
-	X(STEP_INSERT, "step_insert") \
-	X(STEP_RESULT, "step_result") \
-	X(STEPS_IN_FLIGHT, "steps_in_flight") \
-	X(DEADLINE_SET, "deadline_set") \
-	X(DEADLINE_CLEAR, "deadline_clear") \
-	X(DEADLINE_FIRED, "deadline_fired") \
-	X(DEADLINES_DUE, "deadlines_due") \
-	X(DLQ_INSERT, "dlq_insert") \
-	X(STOCK_ADJUSTMENTS_UNAPPLIED, "stock_adjustments_unapplied") \
-	X(ORDERS_LIVE, "orders_live") \
-	X(OUTBOX_BACKLOG, "outbox_backlog") \
-	X(RETENTION_INBOX, "retention_inbox") \
-	X(RETENTION_OUTBOX_WINDOW, "retention_outbox_window") \
-	X(RETENTION_OUTBOX, "retention_outbox") \
-	X(STOCK_ADJUSTMENT_LATEST_APPLIED, "stock_adjustment_latest_applied") \
-	X(STEP_RESULTS, "step_results") \
-	X(ORDERS_WITH_UNAPPLIED_EVENTS, "orders_with_unapplied_events") \
-	X(OWNED_CLEAR, "owned_clear") \
-	X(OWNED_ADD, "owned_add") \
-	X(PARTITION_EPOCH, "partition_epoch") \
-	X(ORDER_BUMP, "order_bump") \
-	X(CHANGELOG_INSERT, "changelog_insert") \
-	X(CHANGELOG_INSERT_PARKED, "changelog_insert_parked") \
-	X(PARKED_COUNT, "parked_count") \
-	X(RESTORE_ORDER, "restore_order") \
-	X(RESTORE_PARKED_NEWER, "restore_parked_newer") \
-	X(RESTORE_FORGET_EVENTS, "restore_forget_events") \
-	X(RESTORE_EVENTS, "restore_events") \
-	X(RESTORE_PARKED, "restore_parked") \
-	X(RESTORE_DEADLINE, "restore_deadline") \
-	X(RESTORE_NO_DEADLINE, "restore_no_deadline") \
-	X(SUPERSEDE_ORDER, "supersede_order") \
-	X(SUPERSEDE_ORDER_STEPS, "supersede_order_steps") \
-	X(SUPERSEDE_UNOWNED, "supersede_unowned") \
-	X(SUPERSEDE_UNOWNED_STEPS, "supersede_unowned_steps") \
-	X(OUTBOX_MAX_ID, "outbox_max_id") \
-	X(OUTBOX_PUBLISHED_RANGE, "outbox_published_range")
-
-enum journal_query {
-#define X(id, name) JQ_##id,
-	JOURNAL_QUERIES(X)
-#undef X
-	JQ_COUNT
-};
 
 static const char *const journal_query_names[JQ_COUNT] = {
 #define X(id, name) name,
@@ -84,58 +22,7 @@ static const char *const journal_query_names[JQ_COUNT] = {
 #undef X
 };
 
-/* A report of sql/reports.sql, prepared the first time it is used. */
-struct journal_report_stmt {
-	char *name;
-	sqlite3_stmt *st;
-};
-
-/* WAL frames (pages) between checkpoints: 32 MiB of 4 KiB pages, so a hot
- * page rewritten many times in between is copied back once. */
-#define JOURNAL_CHECKPOINT_FRAMES 8192
-/* The checkpointer falls this far behind: the loop does it itself, so the
- * WAL stays bounded whatever the disk does. */
-#define JOURNAL_CHECKPOINT_FRAMES_MAX (8 * JOURNAL_CHECKPOINT_FRAMES)
-/* Passes of the checkpointer to catch up with frames written meanwhile. */
-#define JOURNAL_CHECKPOINT_PASSES 4
-
-enum journal_ckpt_state {
-	JOURNAL_CKPT_IDLE,	/* nothing asked */
-	JOURNAL_CKPT_WORKING,	/* the thread copies the WAL back */
-	JOURNAL_CKPT_DONE,	/* it has: only frames committed meanwhile are left */
-	JOURNAL_CKPT_STOP,
-};
-
-/*
- * The checkpointer of journal_options.checkpoint_thread: a second
- * connection on a thread of its own copies the WAL back into the database
- * file and fsyncs it, which on a slow disk takes long enough to stall a
- * loop.  SQLite only starts the WAL over when every frame is copied back,
- * so the writer copies the few frames committed during the thread's pass
- * itself (journal_wal_hook).
- */
-struct journal_ckpt {
-	pthread_t thread;
-	pthread_mutex_t mu;
-	pthread_cond_t cv;
-	sqlite3 *db;
-	enum journal_ckpt_state state;	/* under mu */
-	int64_t passes;			/* under mu */
-};
-
-struct journal {
-	sqlite3 *db;
-	struct journal_ckpt *ckpt;	/* or NULL: SQLite's own autocheckpoint */
-	char *reports_sql;		/* sql/reports.sql, read on first use */
-	struct journal_report_stmt *reports;
-	int nreports;
-	sqlite3_stmt *stmt[JQ_COUNT];
-	sqlite3_stmt *begin, *commit, *rollback;
-	bool in_tx;
-};
-
-/* Maps an SQLite result code to a negative errno. */
-static int
+int
 journal_err(int rc)
 {
 	switch (rc & 0xff) {
@@ -379,132 +266,6 @@ journal_global_init(void)
 	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 }
 
-static void *
-journal_ckpt_main(void *arg)
-{
-	struct journal_ckpt *c = arg;
-
-	pthread_mutex_lock(&c->mu);
-	for (;;) {
-		while (c->state != JOURNAL_CKPT_WORKING && c->state != JOURNAL_CKPT_STOP)
-			pthread_cond_wait(&c->cv, &c->mu);
-		if (c->state == JOURNAL_CKPT_STOP)
-			break;
-		pthread_mutex_unlock(&c->mu);
-		for (int pass = 0; pass < JOURNAL_CHECKPOINT_PASSES; pass++) {
-			int frames = 0, copied = 0;
-			/* PASSIVE: never waits for the writer, never blocks it. */
-			int rc = sqlite3_wal_checkpoint_v2(c->db, NULL,
-			    SQLITE_CHECKPOINT_PASSIVE, &frames, &copied);
-
-			if (rc != SQLITE_OK) {
-				log_warn("journal", "checkpoint: %s", sqlite3_errmsg(c->db));
-				break;
-			}
-			if (copied >= frames)
-				break;
-		}
-		pthread_mutex_lock(&c->mu);
-		c->passes++;
-		if (c->state == JOURNAL_CKPT_WORKING)
-			c->state = JOURNAL_CKPT_DONE;
-	}
-	pthread_mutex_unlock(&c->mu);
-	return NULL;
-}
-
-/* After every commit of the writer, on its thread; frames: the WAL's size. */
-static int
-journal_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
-{
-	struct journal_ckpt *c = arg;
-	enum journal_ckpt_state state;
-
-	if (frames < JOURNAL_CHECKPOINT_FRAMES)
-		return SQLITE_OK;
-	pthread_mutex_lock(&c->mu);
-	state = c->state;
-	if (state == JOURNAL_CKPT_IDLE) {
-		c->state = JOURNAL_CKPT_WORKING;
-		pthread_cond_signal(&c->cv);
-	} else if (state == JOURNAL_CKPT_DONE) {
-		c->state = JOURNAL_CKPT_IDLE;
-	}
-	pthread_mutex_unlock(&c->mu);
-	/* The tail the thread left, or a thread far behind: copied here, so
-	 * the next transaction starts the WAL over.  A checkpoint running on
-	 * the thread makes this one return SQLITE_BUSY at once: harmless. */
-	if (state == JOURNAL_CKPT_DONE ||
-	    (state == JOURNAL_CKPT_WORKING && frames >= JOURNAL_CHECKPOINT_FRAMES_MAX))
-		sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
-	return SQLITE_OK;
-}
-
-static void
-journal_ckpt_free(struct journal_ckpt *c)
-{
-	if (c == NULL)
-		return;
-	pthread_mutex_lock(&c->mu);
-	c->state = JOURNAL_CKPT_STOP;
-	pthread_cond_signal(&c->cv);
-	pthread_mutex_unlock(&c->mu);
-	pthread_join(c->thread, NULL);
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->mu);
-	sqlite3_close(c->db);
-	free(c);
-}
-
-/* Opens the checkpointer's connection and starts its thread. */
-static int
-journal_ckpt_start(struct journal *j, const char *path, const char *sync, char **cause)
-{
-	struct journal_ckpt *c = xcalloc(1, sizeof(*c));
-	char *pragma = xasprintf("PRAGMA synchronous = %s;", sync);
-	int rc, err;
-
-	pthread_mutex_init(&c->mu, NULL);
-	pthread_cond_init(&c->cv, NULL);
-	rc = sqlite3_open_v2(path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
-	if (rc == SQLITE_OK)
-		rc = sqlite3_exec(c->db, pragma, NULL, NULL, NULL);
-	if (rc != SQLITE_OK) {
-		*cause = xasprintf("%s: the checkpointer: %s", path, c->db ?
-		    sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
-		err = journal_err(rc);
-		goto fail;
-	}
-	if ((err = -pthread_create(&c->thread, NULL, journal_ckpt_main, c)) < 0) {
-		*cause = xasprintf("%s: the checkpointer: %s", path, strerror(-err));
-		goto fail;
-	}
-	free(pragma);
-	j->ckpt = c;
-	/* From now on checkpoints are ours: the thread's, then the tail here. */
-	sqlite3_wal_hook(j->db, journal_wal_hook, c);
-	return 0;
-fail:
-	free(pragma);
-	pthread_cond_destroy(&c->cv);
-	pthread_mutex_destroy(&c->mu);
-	sqlite3_close(c->db);
-	free(c);
-	return err;
-}
-
-int64_t
-journal_checkpoints(struct journal *j)
-{
-	int64_t n = 0;
-
-	if (j != NULL && j->ckpt != NULL) {
-		pthread_mutex_lock(&j->ckpt->mu);
-		n = j->ckpt->passes;
-		pthread_mutex_unlock(&j->ckpt->mu);
-	}
-	return n;
-}
 
 /*
  * The journal holds customer ids, amounts and every payload: it is created
