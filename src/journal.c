@@ -11,7 +11,6 @@
 
 #include <sqlite3.h>
 
-#include "event.h"
 #include "journal_int.h"
 #include "log.h"
 #include "util.h"
@@ -78,25 +77,6 @@ journal_exec(struct journal *j, const char *sql, char **cause)
 		return journal_err(rc) ? journal_err(rc) : -EIO;
 	}
 	return 0;
-}
-
-/* SQL orderd_state_id(order_id, epoch, version): the event id of an order's
- * changelog record (event_state_id), so changelog_insert names the record
- * from the row it reads instead of asking for its version first. */
-static void
-journal_state_id_fn(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-	const unsigned char *order_id = sqlite3_value_text(argv[0]);
-	char id[37];
-
-	(void)argc;
-	if (order_id == NULL) {
-		sqlite3_result_null(ctx);
-		return;
-	}
-	event_state_id(id, (const char *)order_id, sqlite3_value_int64(argv[1]),
-	    sqlite3_value_int64(argv[2]));
-	sqlite3_result_text(ctx, id, 36, SQLITE_TRANSIENT);
 }
 
 static int
@@ -357,11 +337,8 @@ journal_open(struct journal **out, const char *path,
 		free(inner);
 		goto fail;
 	}
-	rc = sqlite3_create_function(j->db, "orderd_state_id", 3,
-	    SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, journal_state_id_fn, NULL, NULL);
-	if (rc != SQLITE_OK) {
+	if ((err = journal_changelog_init(j)) < 0) {
 		*cause = xasprintf("%s: %s", path, sqlite3_errmsg(j->db));
-		err = journal_err(rc) ? journal_err(rc) : -EIO;
 		goto fail;
 	}
 	if ((err = journal_migrate(j, path, cause)) < 0)
@@ -405,8 +382,7 @@ journal_free(struct journal *j)
 	free(j);
 }
 
-/* Runs a statement that returns no rows and resets it. */
-static int
+int
 journal_run(struct journal *j, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
@@ -418,9 +394,7 @@ journal_run(struct journal *j, sqlite3_stmt *st)
 	return 0;
 }
 
-/* journal_run of a statement that must change exactly one row: -ENOENT
- * when it changed none (the order has no row). */
-static int
+int
 journal_run_one(struct journal *j, sqlite3_stmt *st)
 {
 	int err = journal_run(j, st);
@@ -458,8 +432,8 @@ journal_rollback(struct journal *j)
 	j->in_tx = false;
 }
 
-static void
-bind_text(sqlite3_stmt *st, int i, const char *s)
+void
+journal_bind_text(sqlite3_stmt *st, int i, const char *s)
 {
 	if (s == NULL)
 		sqlite3_bind_null(st, i);
@@ -481,15 +455,15 @@ journal_inbox_add(struct journal *j, const struct journal_event *ev)
 {
 	sqlite3_stmt *st = j->stmt[JQ_INBOX_INSERT];
 
-	bind_text(st, 1, ev->event_id);
-	bind_text(st, 2, ev->topic);
+	journal_bind_text(st, 1, ev->event_id);
+	journal_bind_text(st, 2, ev->topic);
 	sqlite3_bind_int(st, 3, ev->partition);
 	sqlite3_bind_int64(st, 4, ev->offset);
-	bind_text(st, 5, ev->type);
-	bind_text(st, 6, ev->order_id);
-	bind_text(st, 7, ev->status);
+	journal_bind_text(st, 5, ev->type);
+	journal_bind_text(st, 6, ev->order_id);
+	journal_bind_text(st, 7, ev->status);
 	sqlite3_bind_int64(st, 8, ev->received_at);
-	bind_text(st, 9, ev->traceparent);
+	journal_bind_text(st, 9, ev->traceparent);
 	bind_blob(st, 10, ev->payload ? ev->payload : "", ev->payload_len);
 	return journal_run(j, st);
 }
@@ -500,10 +474,10 @@ journal_inbox_set_status(struct journal *j, const char *order_id,
 {
 	sqlite3_stmt *st = j->stmt[JQ_INBOX_SET_STATUS];
 
-	bind_text(st, 1, event_id);
-	bind_text(st, 2, status);
+	journal_bind_text(st, 1, event_id);
+	journal_bind_text(st, 2, status);
 	sqlite3_bind_int64(st, 3, now);
-	bind_text(st, 4, order_id);
+	journal_bind_text(st, 4, order_id);
 	return journal_run(j, st);
 }
 
@@ -513,12 +487,12 @@ journal_outbox_add(struct journal *j, struct journal_outbox_row *row)
 	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_INSERT];
 	int err;
 
-	bind_text(st, 1, row->topic);
+	journal_bind_text(st, 1, row->topic);
 	bind_blob(st, 2, row->key, row->key_len);
-	bind_text(st, 3, row->event_id);
-	bind_text(st, 4, row->order_id);
-	bind_text(st, 5, row->type);
-	bind_text(st, 6, row->headers ? row->headers : "{}");
+	journal_bind_text(st, 3, row->event_id);
+	journal_bind_text(st, 4, row->order_id);
+	journal_bind_text(st, 5, row->type);
+	journal_bind_text(st, 6, row->headers ? row->headers : "{}");
 	bind_blob(st, 7, row->payload ? row->payload : "", row->payload_len);
 	sqlite3_bind_int64(st, 8, row->created_at);
 	if (row->partitioned)
@@ -585,7 +559,7 @@ journal_outbox_failed(struct journal *j, int64_t id, const char *error)
 	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_FAILED];
 
 	sqlite3_bind_int64(st, 1, id);
-	bind_text(st, 2, error);
+	journal_bind_text(st, 2, error);
 	return journal_run(j, st);
 }
 
@@ -611,8 +585,8 @@ journal_stock_adjustment_add(struct journal *j, const char *adjustment_id,
 {
 	sqlite3_stmt *st = j->stmt[JQ_STOCK_ADJUSTMENT_INSERT];
 
-	bind_text(st, 1, adjustment_id);
-	bind_text(st, 2, sku);
+	journal_bind_text(st, 1, adjustment_id);
+	journal_bind_text(st, 2, sku);
 	sqlite3_bind_int64(st, 3, qty);
 	sqlite3_bind_int64(st, 4, now);
 	return journal_run(j, st);
@@ -624,7 +598,7 @@ journal_stock_adjustment_applied(struct journal *j, const char *adjustment_id,
 {
 	sqlite3_stmt *st = j->stmt[JQ_STOCK_ADJUSTMENT_APPLIED];
 
-	bind_text(st, 1, adjustment_id);
+	journal_bind_text(st, 1, adjustment_id);
 	sqlite3_bind_int64(st, 2, now);
 	return journal_run(j, st);
 }
@@ -646,7 +620,7 @@ col_dup(sqlite3_stmt *st, int i)
 	return t ? xstrdup((const char *)t) : NULL;
 }
 
-static int
+int
 journal_step_done(sqlite3_stmt *st, int rc)
 {
 	sqlite3_reset(st);
@@ -663,7 +637,7 @@ journal_order_get(struct journal *j, const char *order_id, struct journal_order 
 	int rc;
 
 	memset(o, 0, sizeof(*o));
-	bind_text(st, 1, order_id);
+	journal_bind_text(st, 1, order_id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		col_copy(st, 0, o->state, sizeof(o->state));
@@ -700,18 +674,18 @@ journal_order_insert(struct journal *j, const char *order_id,
 {
 	sqlite3_stmt *st = j->stmt[JQ_ORDER_INSERT];
 
-	bind_text(st, 1, order_id);
-	bind_text(st, 2, o->state);
-	bind_text(st, 3, o->customer_id);
+	journal_bind_text(st, 1, order_id);
+	journal_bind_text(st, 2, o->state);
+	journal_bind_text(st, 3, o->customer_id);
 	sqlite3_bind_int64(st, 4, o->amount_cents);
-	bind_text(st, 5, o->currency);
-	bind_text(st, 6, o->items ? o->items : "[]");
-	bind_text(st, 7, created_event_id);
-	bind_text(st, 8, o->traceparent[0] ? o->traceparent : NULL);
+	journal_bind_text(st, 5, o->currency);
+	journal_bind_text(st, 6, o->items ? o->items : "[]");
+	journal_bind_text(st, 7, created_event_id);
+	journal_bind_text(st, 8, o->traceparent[0] ? o->traceparent : NULL);
 	sqlite3_bind_int64(st, 9, now);
-	bind_text(st, 10, o->reason[0] ? o->reason : NULL);
-	bind_text(st, 11, o->reason_sku[0] ? o->reason_sku : NULL);
-	bind_text(st, 12, o->lines ? o->lines : "");
+	journal_bind_text(st, 10, o->reason[0] ? o->reason : NULL);
+	journal_bind_text(st, 11, o->reason_sku[0] ? o->reason_sku : NULL);
+	journal_bind_text(st, 12, o->lines ? o->lines : "");
 	if (o->partition >= 0)
 		sqlite3_bind_int(st, 13, o->partition);
 	else
@@ -726,11 +700,11 @@ journal_order_update(struct journal *j, const char *order_id, const char *state,
 {
 	sqlite3_stmt *st = j->stmt[JQ_ORDER_UPDATE];
 
-	bind_text(st, 1, order_id);
-	bind_text(st, 2, state);
-	bind_text(st, 3, payment_id);
-	bind_text(st, 4, reason && reason[0] ? reason : NULL);
-	bind_text(st, 5, reason_sku && reason_sku[0] ? reason_sku : NULL);
+	journal_bind_text(st, 1, order_id);
+	journal_bind_text(st, 2, state);
+	journal_bind_text(st, 3, payment_id);
+	journal_bind_text(st, 4, reason && reason[0] ? reason : NULL);
+	journal_bind_text(st, 5, reason_sku && reason_sku[0] ? reason_sku : NULL);
 	sqlite3_bind_int64(st, 6, now);
 	if (epoch != NULL)
 		sqlite3_bind_int64(st, 7, *epoch);
@@ -743,7 +717,7 @@ journal_order_in_flight(struct journal *j, const char *order_id)
 	sqlite3_stmt *st = j->stmt[JQ_ORDER_IN_FLIGHT];
 	int rc, v = 0;
 
-	bind_text(st, 1, order_id);
+	journal_bind_text(st, 1, order_id);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW)
 		v = sqlite3_column_int(st, 0);
@@ -758,11 +732,11 @@ journal_step_add(struct journal *j, const char *order_id, const char *kind,
 	sqlite3_stmt *st = j->stmt[JQ_STEP_INSERT];
 	int err;
 
-	bind_text(st, 1, order_id);
-	bind_text(st, 2, kind);
-	bind_text(st, 3, sku);
+	journal_bind_text(st, 1, order_id);
+	journal_bind_text(st, 2, kind);
+	journal_bind_text(st, 3, sku);
 	sqlite3_bind_int64(st, 4, qty);
-	bind_text(st, 5, event_id);
+	journal_bind_text(st, 5, event_id);
 	sqlite3_bind_int64(st, 6, now);
 	err = journal_run(j, st);
 	if (err == 0)
@@ -776,7 +750,7 @@ journal_step_result(struct journal *j, int64_t id, const char *result, int64_t n
 	sqlite3_stmt *st = j->stmt[JQ_STEP_RESULT];
 
 	sqlite3_bind_int64(st, 1, id);
-	bind_text(st, 2, result);
+	journal_bind_text(st, 2, result);
 	sqlite3_bind_int64(st, 3, now);
 	return journal_run(j, st);
 }
@@ -812,7 +786,7 @@ journal_deadline_set(struct journal *j, const char *order_id, int64_t due_at)
 {
 	sqlite3_stmt *st = j->stmt[JQ_DEADLINE_SET];
 
-	bind_text(st, 1, order_id);
+	journal_bind_text(st, 1, order_id);
 	sqlite3_bind_int64(st, 2, due_at);
 	return journal_run(j, st);
 }
@@ -822,7 +796,7 @@ journal_deadline_clear(struct journal *j, const char *order_id)
 {
 	sqlite3_stmt *st = j->stmt[JQ_DEADLINE_CLEAR];
 
-	bind_text(st, 1, order_id);
+	journal_bind_text(st, 1, order_id);
 	return journal_run(j, st);
 }
 
@@ -831,7 +805,7 @@ journal_deadline_fired(struct journal *j, const char *order_id, int64_t now)
 {
 	sqlite3_stmt *st = j->stmt[JQ_DEADLINE_FIRED];
 
-	bind_text(st, 1, order_id);
+	journal_bind_text(st, 1, order_id);
 	sqlite3_bind_int64(st, 2, now);
 	return journal_run(j, st);
 }
@@ -860,11 +834,11 @@ journal_dlq_add(struct journal *j, const char *topic, int32_t partition,
 {
 	sqlite3_stmt *st = j->stmt[JQ_DLQ_INSERT];
 
-	bind_text(st, 1, topic);
+	journal_bind_text(st, 1, topic);
 	sqlite3_bind_int(st, 2, partition);
 	sqlite3_bind_int64(st, 3, offset);
 	bind_blob(st, 4, key, key_len);
-	bind_text(st, 5, error);
+	journal_bind_text(st, 5, error);
 	bind_blob(st, 6, payload ? payload : "", len);
 	sqlite3_bind_int64(st, 7, now);
 	return journal_run(j, st);
@@ -879,7 +853,7 @@ journal_inbox_unapplied(struct journal *j, const char *order_id,
 	int rc, n = 0, cap = 0;
 
 	*rows = NULL;
-	bind_text(st, 1, order_id);
+	journal_bind_text(st, 1, order_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct journal_inbox_row *r;
 
@@ -1008,7 +982,7 @@ journal_report(struct journal *j, const char *name, const char *const *params,
 		j->nreports++;
 	}
 	for (int i = 0; i < nparams; i++)
-		bind_text(st, i + 1, params[i]);
+		journal_bind_text(st, i + 1, params[i]);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		n++;
 		if (row != NULL && row(st, arg) != 0) {
@@ -1122,7 +1096,7 @@ journal_step_results(struct journal *j, int64_t first_id, int64_t last_id,
 
 	sqlite3_bind_int64(st, 1, first_id);
 	sqlite3_bind_int64(st, 2, last_id);
-	bind_text(st, 3, result);
+	journal_bind_text(st, 3, result);
 	sqlite3_bind_int64(st, 4, now);
 	return journal_run(j, st);
 }
@@ -1143,8 +1117,7 @@ journal_orders_with_unapplied_events(struct journal *j,
 	return rc < 0 ? rc : n;
 }
 
-/* One integer from a statement of one row; *out untouched when none. */
-static int
+int
 journal_scalar(sqlite3_stmt *st, int64_t *out)
 {
 	int rc = sqlite3_step(st);
@@ -1154,150 +1127,6 @@ journal_scalar(sqlite3_stmt *st, int64_t *out)
 	return journal_step_done(st, rc);
 }
 
-int
-journal_owned_set(struct journal *j, const int32_t *partitions, const int64_t *epochs, int n)
-{
-	int err = journal_run(j, j->stmt[JQ_OWNED_CLEAR]);
-
-	for (int i = 0; i < n && err == 0; i++) {
-		sqlite3_stmt *st = j->stmt[JQ_OWNED_ADD];
-
-		sqlite3_bind_int(st, 1, partitions[i]);
-		sqlite3_bind_int64(st, 2, epochs[i]);
-		err = journal_run(j, st);
-	}
-	return err;
-}
-
-int
-journal_partition_epoch(struct journal *j, int32_t partition, int64_t *epoch)
-{
-	sqlite3_stmt *st = j->stmt[JQ_PARTITION_EPOCH];
-
-	*epoch = 0;
-	sqlite3_bind_int(st, 1, partition);
-	return journal_scalar(st, epoch);
-}
-
-int
-journal_order_bump(struct journal *j, const char *order_id)
-{
-	sqlite3_stmt *st = j->stmt[JQ_ORDER_BUMP];
-
-	bind_text(st, 1, order_id);
-	return journal_run_one(j, st);
-}
-
-int
-journal_changelog_add(struct journal *j, const char *order_id, const char *topic,
-    int64_t now)
-{
-	sqlite3_stmt *st = j->stmt[JQ_CHANGELOG_INSERT];
-
-	bind_text(st, 1, order_id);
-	bind_text(st, 2, topic);
-	sqlite3_bind_int64(st, 3, now);
-	return journal_run(j, st);
-}
-
-int
-journal_parked_count(struct journal *j, const char *order_id, int64_t *n)
-{
-	sqlite3_stmt *st = j->stmt[JQ_PARKED_COUNT];
-
-	*n = 0;
-	bind_text(st, 1, order_id);
-	return journal_scalar(st, n);
-}
-
-int
-journal_changelog_add_parked(struct journal *j, const char *order_id, const char *topic,
-    const char *event_id, int64_t now, int32_t partition, int64_t epoch)
-{
-	sqlite3_stmt *st = j->stmt[JQ_CHANGELOG_INSERT_PARKED];
-
-	bind_text(st, 1, order_id);
-	bind_text(st, 2, topic);
-	bind_text(st, 3, event_id);
-	sqlite3_bind_int64(st, 4, now);
-	sqlite3_bind_int(st, 5, partition);
-	sqlite3_bind_int64(st, 6, epoch);
-	return journal_run(j, st);
-}
-
-/* Runs a restore statement bound to the record (and maybe more). */
-static int
-journal_restore_run(struct journal *j, enum journal_query q, const char *record,
-    const char *topic, int64_t now)
-{
-	sqlite3_stmt *st = j->stmt[q];
-
-	bind_text(st, 1, record);
-	if (q == JQ_RESTORE_EVENTS) {
-		bind_text(st, 2, topic);
-		sqlite3_bind_int64(st, 3, now);
-	}
-	return journal_run(j, st);
-}
-
-static int
-journal_supersede(struct journal *j, enum journal_query q, const char *order_id, int64_t now)
-{
-	sqlite3_stmt *st = j->stmt[q];
-
-	bind_text(st, 1, order_id);
-	sqlite3_bind_int64(st, 2, now);
-	return journal_run(j, st);
-}
-
-int
-journal_restore(struct journal *j, const char *record, const char *order_id,
-    bool parked_only, const char *topic, int64_t now)
-{
-	int64_t newer = 0;
-	int err;
-
-	if (parked_only) {
-		sqlite3_stmt *st = j->stmt[JQ_RESTORE_PARKED_NEWER];
-
-		bind_text(st, 1, record);
-		if ((err = journal_scalar(st, &newer)) < 0)
-			return err;
-	} else {
-		if ((err = journal_restore_run(j, JQ_RESTORE_ORDER, record, topic, now)) < 0)
-			return err;
-		newer = sqlite3_changes(j->db) > 0;
-	}
-	if (!newer)
-		return 0;
-	if ((err = journal_restore_run(j, JQ_RESTORE_FORGET_EVENTS, record, topic, now)) < 0 ||
-	    (err = journal_restore_run(j, JQ_RESTORE_EVENTS, record, topic, now)) < 0 ||
-	    (err = journal_restore_run(j, JQ_RESTORE_PARKED, record, topic, now)) < 0 ||
-	    (err = journal_restore_run(j, JQ_RESTORE_DEADLINE, record, topic, now)) < 0 ||
-	    (err = journal_restore_run(j, JQ_RESTORE_NO_DEADLINE, record, topic, now)) < 0 ||
-	    (err = journal_supersede(j, JQ_SUPERSEDE_ORDER, order_id, now)) < 0 ||
-	    (err = journal_supersede(j, JQ_SUPERSEDE_ORDER_STEPS, order_id, now)) < 0)
-		return err;
-	return 1;
-}
-
-int
-journal_supersede_unowned(struct journal *j, int64_t now, int64_t *rows, int64_t *steps)
-{
-	sqlite3_stmt *st = j->stmt[JQ_SUPERSEDE_UNOWNED];
-	int err;
-
-	sqlite3_bind_int64(st, 1, now);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	*rows = sqlite3_changes(j->db);
-	st = j->stmt[JQ_SUPERSEDE_UNOWNED_STEPS];
-	sqlite3_bind_int64(st, 1, now);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	*steps = sqlite3_changes(j->db);
-	return 0;
-}
 
 int
 journal_outbox_max_id(struct journal *j, int64_t *id)

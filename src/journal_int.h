@@ -96,6 +96,18 @@ struct journal {
 
 /* Maps an SQLite result code to a negative errno. */
 int journal_err(int rc);
+/* Binds s as text (NULL as NULL); s must outlive the statement's run. */
+void journal_bind_text(sqlite3_stmt *st, int i, const char *s);
+/* Runs a statement that returns no rows and resets it; 0 or a negative errno. */
+int journal_run(struct journal *j, sqlite3_stmt *st);
+/* journal_run of a statement that must change exactly one row: -ENOENT
+ * when it changed none (the order has no row). */
+int journal_run_one(struct journal *j, sqlite3_stmt *st);
+/* Resets st and its bindings after its last sqlite3_step, which returned
+ * rc: 0 or a negative errno. */
+int journal_step_done(sqlite3_stmt *st, int rc);
+/* One integer from a statement of one row; *out untouched when none. */
+int journal_scalar(sqlite3_stmt *st, int64_t *out);
 
 /*
  * Opens the checkpointer's connection to path (PRAGMA synchronous = sync),
@@ -105,5 +117,9 @@ int journal_err(int rc);
 int journal_ckpt_start(struct journal *j, const char *path, const char *sync, char **cause);
 /* Stops the thread and closes its connection; NULL is fine. */
 void journal_ckpt_free(struct journal_ckpt *c);
+
+/* journal_changelog.c: registers the SQL function orderd_state_id, which
+ * sql/queries.sql's changelog_insert calls.  0 or a negative errno. */
+int journal_changelog_init(struct journal *j);
 
 #endif
