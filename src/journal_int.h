@@ -1,4 +1,4 @@
-/* journal_int.h: what the journal files share and nothing outside them sees: struct journal, the statements by name, the helpers that run them. */
+/* journal_int.h: what the journal files (journal.c, journal_open.c, journal_ckpt.c, journal_changelog.c) share and nobody else sees: struct journal, its statements by name and the helpers that run them. */
 #ifndef ORDERD_JOURNAL_INT_H
 #define ORDERD_JOURNAL_INT_H
 
@@ -80,7 +80,6 @@ struct journal_report_stmt {
  * page rewritten many times in between is copied back once. */
 #define JOURNAL_CHECKPOINT_FRAMES 8192
 
-/* journal_ckpt.c: the checkpoint thread. */
 struct journal_ckpt;
 
 struct journal {
@@ -93,6 +92,8 @@ struct journal {
 	sqlite3_stmt *begin, *commit, *rollback;
 	bool in_tx;
 };
+
+/* ---- journal.c: running statements ---- */
 
 /* Maps an SQLite result code to a negative errno. */
 int journal_err(int rc);
@@ -109,6 +110,8 @@ int journal_step_done(sqlite3_stmt *st, int rc);
 /* One integer from a statement of one row; *out untouched when none. */
 int journal_scalar(sqlite3_stmt *st, int64_t *out);
 
+/* ---- journal_ckpt.c: the checkpoint thread ---- */
+
 /*
  * Opens the checkpointer's connection to path (PRAGMA synchronous = sync),
  * starts its thread and hooks it to j's commits.  Returns 0, or a negative
@@ -118,7 +121,9 @@ int journal_ckpt_start(struct journal *j, const char *path, const char *sync, ch
 /* Stops the thread and closes its connection; NULL is fine. */
 void journal_ckpt_free(struct journal_ckpt *c);
 
-/* journal_changelog.c: registers the SQL function orderd_state_id, which
+/* ---- journal_changelog.c ---- */
+
+/* Registers the SQL function orderd_state_id on j's connection, which
  * sql/queries.sql's changelog_insert calls.  0 or a negative errno. */
 int journal_changelog_init(struct journal *j);
 
