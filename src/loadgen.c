@@ -458,19 +458,11 @@ loadgen_assign_end(struct loadgen *lg, char **cause)
 	l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
 	for (int i = 0; i < md->topics[0].partition_cnt; i++) {
 		int32_t p = md->topics[0].partitions[i].id;
-		int64_t lo, hi;
+		int64_t hi;
 
-		/* A topic created a moment ago may not have elected its leaders
-		 * yet: that answer is worth a few more tries, others are not. */
-		for (int tries = 0; ; tries++) {
-			e = rd_kafka_query_watermark_offsets(lg->consumer, topic, p, &lo,
-			    &hi, LOADGEN_METADATA_MS);
-			if ((e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
-			    e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
-			    e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) || tries == 50)
-				break;
-			usleep(200000);
-		}
+		/* A topic created a moment ago may not have elected its leaders yet. */
+		e = kafka_high_watermark(lg->consumer, topic, p,
+		    util_mono_us() + LOADGEN_METADATA_MS * 1000LL, &hi, NULL);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			*cause = xasprintf("topic %s [%" PRId32 "]: end offset: %s", topic, p,
 			    rd_kafka_err2str(e));
