@@ -309,11 +309,7 @@ cluster_free_mem(struct cluster *c)
 	free(c->slot_node);
 	free(c->nodes_text);
 	free(c->user);
-	if (c->password != NULL) {
-		for (volatile char *p = c->password; *p != '\0'; p++)
-			*p = '\0';
-		free(c->password);
-	}
+	util_secret_free(c->password);
 	free(c);
 }
 
@@ -1007,9 +1003,7 @@ cluster_set_auth(struct cluster *c, const char *user, const char *password)
 	c->password = xstrdup(password != NULL ? password : "");
 	c->ro.user = c->user;
 	c->ro.password = c->password;
-	for (volatile char *p = old; p != NULL && *p != '\0'; p++)
-		*p = '\0';
-	free(old);
+	util_secret_free(old);
 }
 
 bool

@@ -444,11 +444,7 @@ cluster_sync_free(struct cluster_sync *s)
 	free(s->slot_node);
 	free(s->name);
 	free(s->user);
-	if (s->password != NULL) {
-		for (volatile char *p = s->password; *p != '\0'; p++)
-			*p = '\0';
-		free(s->password);
-	}
+	util_secret_free(s->password);
 	free(s);
 }
 

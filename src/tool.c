@@ -158,10 +158,9 @@ tool_parse_args(const struct tool_cli *cli, int argc, char **argv,
 void
 tool_config_args_free(struct tool_config_args *a)
 {
-	for (int i = 0; i < a->noverrides; i++) {
-		memset(a->overrides[i], 0, strlen(a->overrides[i]));
-		free(a->overrides[i]);
-	}
+	/* An override may hold a secret (-s redis.password=...). */
+	for (int i = 0; i < a->noverrides; i++)
+		util_secret_free(a->overrides[i]);
 	free(a->overrides);
 	a->overrides = NULL;
 	a->noverrides = 0;
