@@ -1,6 +1,6 @@
 -- queries.sql: every statement the journal module prepares, by name.
 --
--- src/journal.c loads this file at open and prepares each "-- name:" block;
+-- src/journal_open.c loads this file at open and prepares each "-- name:" block;
 -- parameters are positional (?1, ?2, ...) and documented per statement.
 
 -- name: inbox_insert
