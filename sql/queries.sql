@@ -1,6 +1,6 @@
 -- queries.sql: every statement the journal module prepares, by name.
 --
--- src/journal.c loads this file at open and prepares each "-- name:" block;
+-- src/journal_open.c loads this file at open and prepares each "-- name:" block;
 -- parameters are positional (?1, ?2, ...) and documented per statement.
 
 -- name: inbox_insert
@@ -224,7 +224,7 @@ UPDATE orders SET epoch = coalesce((SELECT epoch FROM owned o
 -- The order's changelog record, from its row, inbox and deadline, into the
 -- outbox for the same partition of the state topic.  See README "Running
 -- more than one instance" for the format; its event id is
--- orderd_state_id(order, epoch, version), a function journal.c defines
+-- orderd_state_id(order, epoch, version), a function journal_changelog.c defines
 -- (the UUID of src/event.c).  ?1 order_id ?2 topic ?3 now
 INSERT INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload, created_at,
                     kafka_partition)

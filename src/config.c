@@ -55,7 +55,6 @@ static const char *config_check_listen(const char *value);
 static const char *config_check_nodes(const char *value);
 static const char *config_check_prefix(const char *value);
 static int config_kafka_find(const struct config *cf, const char *key);
-static void config_secret_free(char *s);
 
 static const char *const config_log_levels[] = { "error", "warn", "info", "debug", NULL };
 /* synchronous is a bool in struct config: "normal" is false, "full" true. */
@@ -302,7 +301,7 @@ config_key_set(struct config *cf, const struct config_key *k, const char *value,
 			return -EINVAL;
 		}
 		if (k->flags & CONFIG_SECRET)
-			config_secret_free(*(char **)field);
+			util_secret_free(*(char **)field);
 		else
 			free(*(char **)field);
 		*(char **)field = xstrdup(value);
@@ -369,18 +368,6 @@ config_key_format(const struct config *cf, const struct config_key *k)
 		return xstrdup((k->values ? k->values : config_bool_words)[*(const bool *)field]);
 	}
 	return xstrdup("");
-}
-
-/* Frees a string that held a secret, wiping it first. */
-static void
-config_secret_free(char *s)
-{
-	if (s == NULL)
-		return;
-	/* volatile: a memset right before free may be optimised away. */
-	for (volatile char *p = s; *p != '\0'; p++)
-		*p = '\0';
-	free(s);
 }
 
 /* Whether a librdkafka property name says it holds a secret. */
@@ -499,7 +486,7 @@ config_resolve_secrets(struct config *cf, char **cause)
 	char *why = NULL;
 	int err;
 
-	config_secret_free(cf->redis_secret);
+	util_secret_free(cf->redis_secret);
 	cf->redis_secret = NULL;
 	if (cf->redis_password_file[0] != '\0') {
 		if (cf->redis_password[0] != '\0') {
@@ -529,7 +516,7 @@ config_resolve_secrets(struct config *cf, char **cause)
 			return -EINVAL;
 		}
 		free(base);
-		config_secret_free(kv->secret);
+		util_secret_free(kv->secret);
 		kv->secret = NULL;
 		name = xasprintf("kafka.%s", kv->key);
 		err = config_read_secret(name, kv->value, &kv->secret, &why);
@@ -574,7 +561,7 @@ config_kafka_set(struct config *cf, const char *key, const char *value)
 	if (i >= 0) {
 		free(cf->kafka[i].value);
 		cf->kafka[i].value = xstrdup(value);
-		config_secret_free(cf->kafka[i].secret);
+		util_secret_free(cf->kafka[i].secret);
 		cf->kafka[i].secret = NULL;
 		return;
 	}
@@ -594,21 +581,21 @@ config_free(struct config *cf)
 		const struct config_key *k = &config_keys[i];
 
 		if (k->flags & CONFIG_SECRET)
-			config_secret_free(*(char **)config_field(cf, k));
+			util_secret_free(*(char **)config_field(cf, k));
 		else if (k->type == CONFIG_STRING || k->type == CONFIG_ENUM)
 			free(*(char **)config_field(cf, k));
 	}
 	for (int i = 0; i < cf->nkafka; i++) {
 		/* A secret as value too: sasl.password = ... */
 		if (config_kafka_is_secret(cf->kafka[i].key))
-			config_secret_free(cf->kafka[i].value);
+			util_secret_free(cf->kafka[i].value);
 		else
 			free(cf->kafka[i].value);
 		free(cf->kafka[i].key);
-		config_secret_free(cf->kafka[i].secret);
+		util_secret_free(cf->kafka[i].secret);
 	}
 	free(cf->kafka);
-	config_secret_free(cf->redis_secret);
+	util_secret_free(cf->redis_secret);
 	free(cf->path);
 	free(cf);
 }
@@ -1023,8 +1010,8 @@ config_reload(struct config *cur, const struct config *next,
 			free(why);
 		}
 		if (secret) {
-			config_secret_free(was);
-			config_secret_free(now);
+			util_secret_free(was);
+			util_secret_free(now);
 		} else {
 			free(was);
 			free(now);
@@ -1036,7 +1023,7 @@ config_reload(struct config *cur, const struct config *next,
 		    cur->redis_password_file[0] != '\0')
 			config_report(log_fn, arg, "redis.password_file: %s holds a new password",
 			    cur->redis_password_file);
-		config_secret_free(cur->redis_secret);
+		util_secret_free(cur->redis_secret);
 		cur->redis_secret = xstrdup(next->redis_secret);
 		applied++;
 	}
@@ -1132,7 +1119,7 @@ config_dump(const struct config *cf)
 		char *v = config_key_format(cf, k);
 
 		if ((k->flags & CONFIG_SECRET) && *v != '\0') {
-			config_secret_free(v);
+			util_secret_free(v);
 			v = xstrdup("[redacted]");
 		}
 

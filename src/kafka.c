@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,9 @@
 #include "kafka.h"
 #include "log.h"
 #include "util.h"
+
+/* How often kafka_high_watermark asks while a partition has no leader. */
+#define KAFKA_LEADER_RETRY_MS 100
 
 struct kafka {
 	rd_kafka_t *rk;
@@ -590,6 +594,35 @@ kafka_check_access(const struct config *cf, const char *const *topics, int ntopi
 	return err;
 }
 
+rd_kafka_resp_err_t
+kafka_high_watermark(rd_kafka_t *rk, const char *topic, int32_t partition,
+    int64_t deadline_us, int64_t *high, int64_t *low)
+{
+	int64_t lo = 0;
+	rd_kafka_resp_err_t e;
+
+	for (;;) {
+		int64_t left_ms = (deadline_us - util_mono_us()) / 1000;
+		/* Each request waits at most until the deadline too. */
+		int wait_ms = left_ms < 1 ? 1 : left_ms > INT_MAX ? INT_MAX : (int)left_ms;
+
+		e = rd_kafka_query_watermark_offsets(rk, topic, partition, &lo, high, wait_ms);
+		/* A topic just created, or a broker just restarted, has no
+		 * leader for a moment: worth asking again, other errors are not. */
+		if (e == RD_KAFKA_RESP_ERR_NO_ERROR ||
+		    (e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
+		    e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
+		    e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART &&
+		    e != RD_KAFKA_RESP_ERR__TRANSPORT &&
+		    e != RD_KAFKA_RESP_ERR__TIMED_OUT) || util_mono_us() >= deadline_us)
+			break;
+		usleep(KAFKA_LEADER_RETRY_MS * 1000);
+	}
+	if (low != NULL)
+		*low = lo;
+	return e;
+}
+
 int
 kafka_read_partitions(const struct config *cf, const char *topic, const int32_t *parts,
     int nparts, int timeout_ms, kafka_record_fn fn, void *arg, char **cause)
@@ -630,18 +663,9 @@ kafka_read_partitions(const struct config *cf, const char *topic, const int32_t 
 	 * than the reader needs (its own partitions are not consumed yet). */
 	for (int i = 0; i < nparts; i++) {
 		int64_t lo = 0, hi = 0;
-		rd_kafka_resp_err_t e;
+		rd_kafka_resp_err_t e = kafka_high_watermark(rk, topic, parts[i], deadline, &hi,
+		    &lo);
 
-		/* A topic just created, or a broker just restarted, has no
-		 * leader for a moment: ask again until the deadline. */
-		while ((e = rd_kafka_query_watermark_offsets(rk, topic, parts[i], &lo, &hi,
-		    timeout_ms)) != RD_KAFKA_RESP_ERR_NO_ERROR &&
-		    (e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-		    e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE ||
-		    e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-		    e == RD_KAFKA_RESP_ERR__TRANSPORT ||
-		    e == RD_KAFKA_RESP_ERR__TIMED_OUT) && util_mono_us() < deadline)
-			usleep(100 * 1000);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			*cause = xasprintf("%s[%d]: watermarks: %s", topic, (int)parts[i],
 			    rd_kafka_err2str(e));

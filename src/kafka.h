@@ -4,6 +4,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include <librdkafka/rdkafka.h>
 #include <uv.h>
@@ -50,6 +51,17 @@ int kafka_consumer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *con
 void kafka_assign(struct kafka *k, const rd_kafka_topic_partition_list_t *parts);
 /* Commits the stored offsets now (blocking: revocation and shutdown only). */
 int kafka_commit_sync(struct kafka *k);
+
+/*
+ * The high watermark of a partition of topic (and its low one, when low is
+ * not NULL), asked of the broker through rk, any client.  While the
+ * partition has no leader (a topic just created, a broker just restarted)
+ * or the broker does not answer, asks again every 100 ms until deadline_us
+ * (util_mono_us()).  Blocking.  Returns RD_KAFKA_RESP_ERR_NO_ERROR, or the
+ * last error.
+ */
+rd_kafka_resp_err_t kafka_high_watermark(rd_kafka_t *rk, const char *topic, int32_t partition,
+    int64_t deadline_us, int64_t *high, int64_t *low);
 
 /* One record of kafka_read_partitions(); a negative errno stops the read. */
 typedef int (*kafka_record_fn)(int32_t partition, const void *key, size_t key_len,

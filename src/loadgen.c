@@ -93,9 +93,8 @@ enum {
 	LOADGEN_OPT_LATENCIES,
 };
 
+/* Beside -c, -s, --help and --version (tool_parse_args). */
 static const struct option loadgen_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "set", required_argument, NULL, 's' },
 	{ "orders", required_argument, NULL, LOADGEN_OPT_ORDERS },
 	{ "rate", required_argument, NULL, LOADGEN_OPT_RATE },
 	{ "skus", required_argument, NULL, LOADGEN_OPT_SKUS },
@@ -107,8 +106,6 @@ static const struct option loadgen_options[] = {
 	{ "seed", required_argument, NULL, LOADGEN_OPT_SEED },
 	{ "id-prefix", required_argument, NULL, LOADGEN_OPT_ID_PREFIX },
 	{ "latencies", required_argument, NULL, LOADGEN_OPT_LATENCIES },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -461,19 +458,11 @@ loadgen_assign_end(struct loadgen *lg, char **cause)
 	l = rd_kafka_topic_partition_list_new(md->topics[0].partition_cnt);
 	for (int i = 0; i < md->topics[0].partition_cnt; i++) {
 		int32_t p = md->topics[0].partitions[i].id;
-		int64_t lo, hi;
+		int64_t hi;
 
-		/* A topic created a moment ago may not have elected its leaders
-		 * yet: that answer is worth a few more tries, others are not. */
-		for (int tries = 0; ; tries++) {
-			e = rd_kafka_query_watermark_offsets(lg->consumer, topic, p, &lo,
-			    &hi, LOADGEN_METADATA_MS);
-			if ((e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
-			    e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
-			    e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) || tries == 50)
-				break;
-			usleep(200000);
-		}
+		/* A topic created a moment ago may not have elected its leaders yet. */
+		e = kafka_high_watermark(lg->consumer, topic, p,
+		    util_mono_us() + LOADGEN_METADATA_MS * 1000LL, &hi, NULL);
 		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 			*cause = xasprintf("topic %s [%" PRId32 "]: end offset: %s", topic, p,
 			    rd_kafka_err2str(e));
@@ -677,87 +666,71 @@ loadgen_report(struct loadgen *lg)
 	return missing > 0 || lg->conflicts > 0 ? TOOL_EXIT_FAIL : TOOL_EXIT_OK;
 }
 
+/* What the options give loadgen_parse_args besides lg's fields. */
+struct loadgen_args {
+	struct loadgen *lg;
+	const char *id_prefix;		/* --id-prefix, or NULL */
+	bool seeded;			/* --seed was given */
+};
+
+/* One of loadgen_options (tool_cli.option). */
+static int
+loadgen_option(int val, const char *arg, void *ctx, char **cause)
+{
+	struct loadgen_args *a = ctx;
+	struct loadgen *lg = a->lg;
+	int64_t v;
+
+	switch (val) {
+	case LOADGEN_OPT_ORDERS:
+		return tool_parse_int("--orders", arg, 1, 1000000000, &lg->norders, cause);
+	case LOADGEN_OPT_RATE:
+		return tool_parse_double("--rate", arg, 0, 1e9, &lg->rate, cause);
+	case LOADGEN_OPT_SKUS:
+		return tool_parse_int("--skus", arg, 1, 1000000000, &lg->skus, cause);
+	case LOADGEN_OPT_LINES_MAX:
+		return tool_parse_int("--lines-max", arg, 1, 100, &lg->lines_max, cause);
+	case LOADGEN_OPT_QTY_MAX:
+		return tool_parse_int("--qty-max", arg, 1, EVENT_QTY_MAX, &lg->qty_max, cause);
+	case LOADGEN_OPT_TIMEOUT_S:
+		return tool_parse_int("--timeout-s", arg, 0, 86400, &lg->timeout_s, cause);
+	case LOADGEN_OPT_SKU_PREFIX:
+		lg->sku_prefix = arg;
+		return 0;
+	case LOADGEN_OPT_ID_PREFIX:
+		a->id_prefix = arg;
+		return 0;
+	case LOADGEN_OPT_SEED:
+		if (tool_parse_int("--seed", arg, 0, INT64_MAX, &v, cause) < 0)
+			return -EINVAL;
+		tool_rng_seed(&lg->rng, (uint64_t)v);
+		a->seeded = true;
+		return 0;
+	case LOADGEN_OPT_VERIFY:
+		lg->verify = true;
+		return 0;
+	case LOADGEN_OPT_LATENCIES:
+	default:	/* loadgen_options has no other */
+		lg->latencies_path = arg;
+		return 0;
+	}
+}
+
 /* Parses the command line into lg and ca; returns 0, 1 for a printed
  * --help/--version, or -EINVAL with *cause. */
 static int
 loadgen_parse_args(int argc, char **argv, struct loadgen *lg,
     struct tool_config_args *ca, char **cause)
 {
-	const char *id_prefix = NULL;
-	bool seeded = false;
-	int64_t v;
-	int c;
+	struct loadgen_args a = { .lg = lg };
+	const struct tool_cli cli = {
+		.prog = LOADGEN_PROG, .options = loadgen_options, .usage = loadgen_usage,
+		.option = loadgen_option, .ctx = &a,
+	};
+	int r;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:s:hV", loadgen_options, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			ca->path = optarg;
-			break;
-		case 's':
-			tool_config_args_add(ca, optarg);
-			break;
-		case LOADGEN_OPT_ORDERS:
-			if (tool_parse_int("--orders", optarg, 1, 1000000000, &lg->norders,
-			    cause) < 0)
-				return -EINVAL;
-			break;
-		case LOADGEN_OPT_RATE:
-			if (tool_parse_double("--rate", optarg, 0, 1e9, &lg->rate, cause) < 0)
-				return -EINVAL;
-			break;
-		case LOADGEN_OPT_SKUS:
-			if (tool_parse_int("--skus", optarg, 1, 1000000000, &lg->skus, cause) < 0)
-				return -EINVAL;
-			break;
-		case LOADGEN_OPT_LINES_MAX:
-			if (tool_parse_int("--lines-max", optarg, 1, 100, &lg->lines_max,
-			    cause) < 0)
-				return -EINVAL;
-			break;
-		case LOADGEN_OPT_QTY_MAX:
-			if (tool_parse_int("--qty-max", optarg, 1, EVENT_QTY_MAX, &lg->qty_max,
-			    cause) < 0)
-				return -EINVAL;
-			break;
-		case LOADGEN_OPT_TIMEOUT_S:
-			if (tool_parse_int("--timeout-s", optarg, 0, 86400, &lg->timeout_s,
-			    cause) < 0)
-				return -EINVAL;
-			break;
-		case LOADGEN_OPT_SKU_PREFIX:
-			lg->sku_prefix = optarg;
-			break;
-		case LOADGEN_OPT_ID_PREFIX:
-			id_prefix = optarg;
-			break;
-		case LOADGEN_OPT_SEED:
-			if (tool_parse_int("--seed", optarg, 0, INT64_MAX, &v, cause) < 0)
-				return -EINVAL;
-			tool_rng_seed(&lg->rng, (uint64_t)v);
-			seeded = true;
-			break;
-		case LOADGEN_OPT_VERIFY:
-			lg->verify = true;
-			break;
-		case LOADGEN_OPT_LATENCIES:
-			lg->latencies_path = optarg;
-			break;
-		case 'h':
-			loadgen_usage();
-			return 1;
-		case 'V':
-			tool_print_version(LOADGEN_PROG);
-			return 1;
-		default:
-			*cause = tool_option_error(c, argv);
-			return -EINVAL;
-		}
-	}
-	if (optind < argc) {
-		*cause = xasprintf("%s: unexpected argument (see --help)", argv[optind]);
-		return -EINVAL;
-	}
+	if ((r = tool_parse_args(&cli, argc, argv, ca, cause)) != 0)
+		return r;
 	if (lg->norders == 0) {
 		*cause = xstrdup("--orders: required (see --help)");
 		return -EINVAL;
@@ -768,10 +741,10 @@ loadgen_parse_args(int argc, char **argv, struct loadgen *lg,
 	}
 	if (loadgen_check_prefix("--sku-prefix", lg->sku_prefix, lg->skus, cause) < 0)
 		return -EINVAL;
-	if (id_prefix != NULL) {
-		if (loadgen_check_prefix("--id-prefix", id_prefix, lg->norders, cause) < 0)
+	if (a.id_prefix != NULL) {
+		if (loadgen_check_prefix("--id-prefix", a.id_prefix, lg->norders, cause) < 0)
 			return -EINVAL;
-		lg->id_prefix = xstrdup(id_prefix);
+		lg->id_prefix = xstrdup(a.id_prefix);
 	} else {
 		/* Random per run, so a run never mistakes another's events for
 		 * its own, whatever the seed. */
@@ -779,7 +752,7 @@ loadgen_parse_args(int argc, char **argv, struct loadgen *lg,
 		    tool_random_u64() & UINT64_C(0xffffffffffff));
 	}
 	lg->id_prefix_len = strlen(lg->id_prefix);
-	if (!seeded)
+	if (!a.seeded)
 		tool_rng_seed(&lg->rng, tool_random_u64());
 	return 0;
 }

@@ -16,6 +16,7 @@
 #include <uuid/uuid.h>
 
 #include "cluster.h"
+#include "cluster_sync.h"
 #include "config.h"
 #include "escape.h"
 #include "event.h"

@@ -94,16 +94,13 @@ enum {
 	PAYSIM_OPT_SEED,
 };
 
+/* Beside -c, -s, --help and --version (tool_parse_args). */
 static const struct option paysim_options[] = {
-	{ "config", required_argument, NULL, 'c' },
-	{ "set", required_argument, NULL, 's' },
 	{ "fail-ratio", required_argument, NULL, PAYSIM_OPT_FAIL_RATIO },
 	{ "delay-ms", required_argument, NULL, PAYSIM_OPT_DELAY_MS },
 	{ "duplicate-ratio", required_argument, NULL, PAYSIM_OPT_DUPLICATE_RATIO },
 	{ "group", required_argument, NULL, PAYSIM_OPT_GROUP },
 	{ "seed", required_argument, NULL, PAYSIM_OPT_SEED },
-	{ "help", no_argument, NULL, 'h' },
-	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -618,67 +615,38 @@ paysim_run(struct paysim *ps)
 	}
 }
 
-/* Parses the command line into ps and ca; returns 0, 1 for a printed
- * --help/--version, or -EINVAL with *cause. */
+/* One of paysim_options into ps (tool_cli.option). */
 static int
-paysim_parse_args(int argc, char **argv, struct paysim *ps,
-    struct tool_config_args *ca, char **cause)
+paysim_option(int val, const char *arg, void *ctx, char **cause)
 {
+	struct paysim *ps = ctx;
 	int64_t v;
-	int c;
 
-	opterr = 0;
-	while ((c = getopt_long(argc, argv, ":c:s:hV", paysim_options, NULL)) != -1) {
-		switch (c) {
-		case 'c':
-			ca->path = optarg;
-			break;
-		case 's':
-			tool_config_args_add(ca, optarg);
-			break;
-		case PAYSIM_OPT_FAIL_RATIO:
-			if (tool_parse_double("--fail-ratio", optarg, 0, 1, &ps->fail_ratio,
-			    cause) < 0)
-				return -EINVAL;
-			break;
-		case PAYSIM_OPT_DUPLICATE_RATIO:
-			if (tool_parse_double("--duplicate-ratio", optarg, 0, 1,
-			    &ps->duplicate_ratio, cause) < 0)
-				return -EINVAL;
-			break;
-		case PAYSIM_OPT_DELAY_MS:
-			if (tool_parse_int("--delay-ms", optarg, 0, 3600000, &v, cause) < 0)
-				return -EINVAL;
-			ps->delay_us = v * 1000;
-			break;
-		case PAYSIM_OPT_GROUP:
-			if (optarg[0] == '\0') {
-				*cause = xstrdup("--group: must not be empty");
-				return -EINVAL;
-			}
-			ps->group = optarg;
-			break;
-		case PAYSIM_OPT_SEED:
-			if (tool_parse_int("--seed", optarg, 0, INT64_MAX, &v, cause) < 0)
-				return -EINVAL;
-			ps->seed = (uint64_t)v;
-			break;
-		case 'h':
-			paysim_usage();
-			return 1;
-		case 'V':
-			tool_print_version(PAYSIM_PROG);
-			return 1;
-		default:
-			*cause = tool_option_error(c, argv);
+	switch (val) {
+	case PAYSIM_OPT_FAIL_RATIO:
+		return tool_parse_double("--fail-ratio", arg, 0, 1, &ps->fail_ratio, cause);
+	case PAYSIM_OPT_DUPLICATE_RATIO:
+		return tool_parse_double("--duplicate-ratio", arg, 0, 1, &ps->duplicate_ratio,
+		    cause);
+	case PAYSIM_OPT_DELAY_MS:
+		if (tool_parse_int("--delay-ms", arg, 0, 3600000, &v, cause) < 0)
+			return -EINVAL;
+		ps->delay_us = v * 1000;
+		return 0;
+	case PAYSIM_OPT_GROUP:
+		if (arg[0] == '\0') {
+			*cause = xstrdup("--group: must not be empty");
 			return -EINVAL;
 		}
+		ps->group = arg;
+		return 0;
+	case PAYSIM_OPT_SEED:
+	default:	/* paysim_options has no other */
+		if (tool_parse_int("--seed", arg, 0, INT64_MAX, &v, cause) < 0)
+			return -EINVAL;
+		ps->seed = (uint64_t)v;
+		return 0;
 	}
-	if (optind < argc) {
-		*cause = xasprintf("%s: unexpected argument (see --help)", argv[optind]);
-		return -EINVAL;
-	}
-	return 0;
 }
 
 /* Creates both clients and subscribes; returns 0, or an exit status with
@@ -790,10 +758,14 @@ main(int argc, char **argv)
 {
 	struct paysim ps = { .group = "orderd-paysim" };
 	struct tool_config_args ca = { 0 };
+	const struct tool_cli cli = {
+		.prog = PAYSIM_PROG, .options = paysim_options, .usage = paysim_usage,
+		.option = paysim_option, .ctx = &ps,
+	};
 	char *cause = NULL;
 	int status, r;
 
-	if ((r = paysim_parse_args(argc, argv, &ps, &ca, &cause)) != 0) {
+	if ((r = tool_parse_args(&cli, argc, argv, &ca, &cause)) != 0) {
 		status = r > 0 ? TOOL_EXIT_OK : TOOL_EXIT_USAGE;
 		goto out;
 	}

@@ -211,17 +211,6 @@ redis_set_down(struct redis *r)
 	r->state = REDIS_STATE_DOWN;
 }
 
-/* Frees a password, wiping it first. */
-static void
-redis_secret_free(char *s)
-{
-	if (s == NULL)
-		return;
-	for (volatile char *p = s; *p != '\0'; p++)
-		*p = '\0';
-	free(s);
-}
-
 static void
 redis_free_mem(struct redis *r)
 {
@@ -229,7 +218,7 @@ redis_free_mem(struct redis *r)
 		free(r->src[i]);
 	free(r->host);
 	free(r->user);
-	redis_secret_free(r->password);
+	util_secret_free(r->password);
 	free(r);
 }
 
@@ -934,7 +923,7 @@ redis_set_auth(struct redis *r, const char *user, const char *password)
 	if (strcmp(user, r->user) == 0 && strcmp(password, r->password) == 0)
 		return;
 	free(r->user);
-	redis_secret_free(r->password);
+	util_secret_free(r->password);
 	r->user = xstrdup(user);
 	r->password = xstrdup(password);
 	if (r->state == REDIS_STATE_UP && !r->closing && r->password[0] != '\0')

@@ -96,13 +96,71 @@ tool_config_args_add(struct tool_config_args *a, char *override)
 	a->overrides[a->noverrides++] = xstrdup(override);
 }
 
+int
+tool_parse_args(const struct tool_cli *cli, int argc, char **argv,
+    struct tool_config_args *ca, char **cause)
+{
+	static const struct option common_head[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "set", required_argument, NULL, 's' },
+	};
+	static const struct option common_tail[] = {
+		{ "help", no_argument, NULL, 'h' },
+		{ "version", no_argument, NULL, 'V' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct option *all;
+	size_t n = 0, h = UTIL_ARRAY_SIZE(common_head), t = UTIL_ARRAY_SIZE(common_tail);
+	int c, rc = 0;
+
+	while (cli->options[n].name != NULL)
+		n++;
+	/* One table, in the order --help lists them. */
+	all = xcalloc(h + n + t, sizeof(*all));
+	memcpy(all, common_head, sizeof(common_head));
+	memcpy(all + h, cli->options, n * sizeof(*all));
+	memcpy(all + h + n, common_tail, sizeof(common_tail));
+	/* Errors are ours to word (tool_option_error), on one line. */
+	opterr = 0;
+	while (rc == 0 && (c = getopt_long(argc, argv, ":c:s:hV", all, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			ca->path = optarg;
+			break;
+		case 's':
+			tool_config_args_add(ca, optarg);
+			break;
+		case 'h':
+			cli->usage();
+			rc = 1;
+			break;
+		case 'V':
+			tool_print_version(cli->prog);
+			rc = 1;
+			break;
+		default:
+			/* '?' or ':' (getopt's complaints), else one of the program's. */
+			if (c < 256)
+				*cause = tool_option_error(c, argv);
+			if (c < 256 || cli->option(c, optarg, cli->ctx, cause) < 0)
+				rc = -EINVAL;
+			break;
+		}
+	}
+	free(all);
+	if (rc == 0 && optind < argc) {
+		*cause = xasprintf("%s: unexpected argument (see --help)", argv[optind]);
+		rc = -EINVAL;
+	}
+	return rc;
+}
+
 void
 tool_config_args_free(struct tool_config_args *a)
 {
-	for (int i = 0; i < a->noverrides; i++) {
-		memset(a->overrides[i], 0, strlen(a->overrides[i]));
-		free(a->overrides[i]);
-	}
+	/* An override may hold a secret (-s redis.password=...). */
+	for (int i = 0; i < a->noverrides; i++)
+		util_secret_free(a->overrides[i]);
 	free(a->overrides);
 	a->overrides = NULL;
 	a->noverrides = 0;

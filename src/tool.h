@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <getopt.h>
 #include <librdkafka/rdkafka.h>
 
 struct config;
@@ -40,6 +41,31 @@ struct tool_config_args {
 	char **overrides;		/* copies of the -s arguments */
 	int noverrides;
 };
+
+/*
+ * A tool's command line: the options every tool takes (-c/--config FILE,
+ * -s/--set S.K=V, -h/--help, -V/--version) and the program's own, long
+ * only: getopt_long's table, each val >= 256, ended by a zeroed entry.
+ */
+struct tool_cli {
+	const char *prog;		/* for --version */
+	const struct option *options;	/* the program's own */
+	void (*usage)(void);		/* prints the --help text on stdout */
+	/* One of the program's options with its argument (NULL when it takes
+	 * none): returns 0, or -EINVAL with *cause (caller frees). */
+	int (*option)(int val, const char *arg, void *ctx, char **cause);
+	void *ctx;
+};
+
+/*
+ * Parses argv: -c and -s into ca, the program's options through
+ * cli->option.  Returns 0; 1 when --help or --version was printed (exit
+ * TOOL_EXIT_OK); or -EINVAL with *cause (caller frees) for an unknown or
+ * ambiguous option, a missing argument, a word that is no option, or what
+ * cli->option refused (exit TOOL_EXIT_USAGE).
+ */
+int tool_parse_args(const struct tool_cli *cli, int argc, char **argv,
+    struct tool_config_args *ca, char **cause);
 
 /* Adds a copy of one -s argument. */
 void tool_config_args_add(struct tool_config_args *a, char *override);

@@ -80,6 +80,17 @@ xasprintf(const char *fmt, ...)
 	return s;
 }
 
+void
+util_secret_free(char *s)
+{
+	if (s == NULL)
+		return;
+	/* volatile: a memset right before free may be optimised away. */
+	for (volatile char *p = s; *p != '\0'; p++)
+		*p = '\0';
+	free(s);
+}
+
 int64_t
 util_now_ms(void)
 {

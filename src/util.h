@@ -14,6 +14,8 @@ void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
 char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Frees a string that held a secret (a password), wiping it first; NULL is fine. */
+void util_secret_free(char *s);
 
 /* Wall clock in milliseconds since the epoch (what the journal records). */
 int64_t util_now_ms(void);

@@ -16,6 +16,7 @@
 #include <uv.h>
 
 #include "cluster.h"
+#include "cluster_sync.h"
 #include "inventory.h"
 #include "log.h"
 #include "testutil.h"

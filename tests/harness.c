@@ -18,6 +18,7 @@
 #include <sqlite3.h>
 
 #include "cluster.h"
+#include "cluster_sync.h"
 #include "harness.h"
 #include "inventory.h"
 #include "testutil.h"
