@@ -84,10 +84,20 @@ static const char *const journal_query_names[JQ_COUNT] = {
 #undef X
 };
 
-/* A report of sql/reports.sql, prepared the first time it is used. */
+/* A report of sql/reports.sql, prepared the first time it is used, with
+ * the names of its columns (copied: SQLite's may move on a re-prepare). */
 struct journal_report_stmt {
 	char *name;
 	sqlite3_stmt *st;
+	char **cols;
+	int ncols;
+};
+
+/* What a row callback of journal_report reads through. */
+struct journal_row {
+	sqlite3_stmt *st;
+	const struct journal_report_stmt *rep;
+	const char **missing;	/* the first name asked for that is no column */
 };
 
 /* WAL frames (pages) between checkpoints: 32 MiB of 4 KiB pages, so a hot
@@ -127,10 +137,12 @@ struct journal {
 	sqlite3 *db;
 	struct journal_ckpt *ckpt;	/* or NULL: SQLite's own autocheckpoint */
 	char *reports_sql;		/* sql/reports.sql, read on first use */
-	struct journal_report_stmt *reports;
+	/* Each on its own: a row callback may prepare another report while
+	 * its own one runs, which grows this array. */
+	struct journal_report_stmt **reports;
 	int nreports;
 	sqlite3_stmt *stmt[JQ_COUNT];
-	sqlite3_stmt *begin, *commit, *rollback;
+	sqlite3_stmt *begin, *begin_read, *commit, *rollback;
 	bool in_tx;
 };
 
@@ -356,6 +368,8 @@ journal_prepare(struct journal *j, char **cause)
 	}
 	if (sqlite3_prepare_v3(j->db, "BEGIN IMMEDIATE", -1,
 	    SQLITE_PREPARE_PERSISTENT, &j->begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->db, "BEGIN DEFERRED", -1,
+	    SQLITE_PREPARE_PERSISTENT, &j->begin_read, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(j->db, "COMMIT", -1,
 	    SQLITE_PREPARE_PERSISTENT, &j->commit, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(j->db, "ROLLBACK", -1,
@@ -632,12 +646,17 @@ journal_free(struct journal *j)
 	for (int q = 0; q < JQ_COUNT; q++)
 		sqlite3_finalize(j->stmt[q]);
 	for (int i = 0; i < j->nreports; i++) {
-		sqlite3_finalize(j->reports[i].st);
-		free(j->reports[i].name);
+		sqlite3_finalize(j->reports[i]->st);
+		free(j->reports[i]->name);
+		for (int c = 0; c < j->reports[i]->ncols; c++)
+			free(j->reports[i]->cols[c]);
+		free(j->reports[i]->cols);
+		free(j->reports[i]);
 	}
 	free(j->reports);
 	free(j->reports_sql);
 	sqlite3_finalize(j->begin);
+	sqlite3_finalize(j->begin_read);
 	sqlite3_finalize(j->commit);
 	sqlite3_finalize(j->rollback);
 	sqlite3_close(j->db);
@@ -673,6 +692,16 @@ int
 journal_begin(struct journal *j)
 {
 	int err = journal_run(j, j->begin);
+
+	if (err == 0)
+		j->in_tx = true;
+	return err;
+}
+
+int
+journal_begin_read(struct journal *j)
+{
+	int err = journal_run(j, j->begin_read);
 
 	if (err == 0)
 		j->in_tx = true;
@@ -1180,12 +1209,6 @@ journal_stock_adjustments_unapplied(struct journal *j,
 	return rc < 0 ? rc : n;
 }
 
-sqlite3 *
-journal_db(struct journal *j)
-{
-	return j->db;
-}
-
 /* Finds "-- name: NAME" in text; returns the statement text after it (up to
  * the next name line) as a malloc'd string, or NULL. */
 static char *
@@ -1209,17 +1232,80 @@ journal_named_sql(const char *text, const char *name)
 	return NULL;
 }
 
+/* The index of column col of the row's report, or -1 (noted in *missing). */
+static int
+journal_row_index(const struct journal_row *r, const char *col)
+{
+	for (int i = 0; i < r->rep->ncols; i++)
+		if (strcmp(r->rep->cols[i], col) == 0)
+			return i;
+	if (*r->missing == NULL) {
+		*r->missing = col;
+		log_error("journal", "sql/reports.sql: report %s has no column %s",
+		    r->rep->name, col);
+	}
+	return -1;
+}
+
+enum journal_type
+journal_row_type(const struct journal_row *r, const char *col)
+{
+	int i = journal_row_index(r, col);
+
+	if (i < 0)
+		return JOURNAL_NULL;
+	switch (sqlite3_column_type(r->st, i)) {
+	case SQLITE_NULL:
+		return JOURNAL_NULL;
+	case SQLITE_INTEGER:
+		return JOURNAL_INTEGER;
+	default:
+		return JOURNAL_TEXT;
+	}
+}
+
+int64_t
+journal_row_int(const struct journal_row *r, const char *col)
+{
+	int i = journal_row_index(r, col);
+
+	return i < 0 ? 0 : sqlite3_column_int64(r->st, i);
+}
+
+const char *
+journal_row_text(const struct journal_row *r, const char *col)
+{
+	int i = journal_row_index(r, col);
+
+	return i < 0 ? NULL : (const char *)sqlite3_column_text(r->st, i);
+}
+
+int
+journal_row_columns(const struct journal_row *r)
+{
+	return r->rep->ncols;
+}
+
+const char *
+journal_row_column(const struct journal_row *r, int i)
+{
+	return i >= 0 && i < r->rep->ncols ? r->rep->cols[i] : NULL;
+}
+
 int
 journal_report(struct journal *j, const char *name, const char *const *params,
-    int nparams, int (*row)(sqlite3_stmt *st, void *arg), void *arg)
+    int nparams, int (*row)(const struct journal_row *r, void *arg), void *arg)
 {
-	sqlite3_stmt *st = NULL;
+	struct journal_report_stmt *rep = NULL;
+	const char *missing = NULL;
+	struct journal_row r;
+	sqlite3_stmt *st;
 	int rc, n = 0;
 
 	for (int i = 0; i < j->nreports; i++)
-		if (strcmp(j->reports[i].name, name) == 0)
-			st = j->reports[i].st;
-	if (st == NULL) {
+		if (strcmp(j->reports[i]->name, name) == 0)
+			rep = j->reports[i];
+	if (rep == NULL) {
 		char *sql;
 		const char *tail;
 		int err;
@@ -1242,20 +1328,32 @@ journal_report(struct journal *j, const char *name, const char *const *params,
 		if (rc != SQLITE_OK)
 			return journal_err(rc) ? journal_err(rc) : -EIO;
 		j->reports = xrealloc(j->reports, (size_t)(j->nreports + 1) * sizeof(*j->reports));
-		j->reports[j->nreports].name = xstrdup(name);
-		j->reports[j->nreports].st = st;
-		j->nreports++;
+		rep = j->reports[j->nreports++] = xcalloc(1, sizeof(*rep));
+		rep->name = xstrdup(name);
+		rep->st = st;
+		/* Once per statement: the rows then find a name among these. */
+		rep->ncols = sqlite3_column_count(st);
+		rep->cols = xcalloc((size_t)rep->ncols + 1, sizeof(*rep->cols));
+		for (int i = 0; i < rep->ncols; i++)
+			rep->cols[i] = xstrdup(sqlite3_column_name(st, i) ?
+			    sqlite3_column_name(st, i) : "");
 	}
+	st = rep->st;
+	r = (struct journal_row){ .st = st, .rep = rep, .missing = &missing };
 	for (int i = 0; i < nparams; i++)
 		bind_text(st, i + 1, params[i]);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		n++;
-		if (row != NULL && row(st, arg) != 0) {
+		if (row != NULL && row(&r, arg) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
+		if (missing != NULL)
+			break;
 	}
 	rc = journal_step_done(st, rc);
+	if (missing != NULL)
+		return -EINVAL;
 	return rc < 0 ? rc : n;
 }
 

@@ -12,7 +12,6 @@
 
 #include <hiredis/hiredis.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <uuid/uuid.h>
 
 #include "cluster.h"
@@ -453,26 +452,27 @@ ctl_stock_show(struct ctl *c, int argc, char **argv)
 /* ---- order show --------------------------------------------------------- */
 
 static json_t *
-col_json(sqlite3_stmt *st, int i)
+col_json(const struct journal_row *r, const char *col)
 {
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_NULL:
+	switch (journal_row_type(r, col)) {
+	case JOURNAL_NULL:
 		return json_null();
-	case SQLITE_INTEGER:
-		return json_integer(sqlite3_column_int64(st, i));
+	case JOURNAL_INTEGER:
+		return json_integer(journal_row_int(r, col));
 	default:
-		return json_string((const char *)sqlite3_column_text(st, i));
+		return json_string(journal_row_text(r, col));
 	}
 }
 
 /* Appends one row as an object whose keys are the column names. */
 static int
-ctl_row_json(sqlite3_stmt *st, void *arg)
+ctl_row_json(const struct journal_row *r, void *arg)
 {
 	json_t *arr = arg, *obj = json_object();
 
-	for (int i = 0; i < sqlite3_column_count(st); i++)
-		json_object_set_new(obj, sqlite3_column_name(st, i), col_json(st, i));
+	for (int i = 0; i < journal_row_columns(r); i++)
+		json_object_set_new(obj, journal_row_column(r, i),
+		    col_json(r, journal_row_column(r, i)));
 	json_array_append_new(arr, obj);
 	return 0;
 }
@@ -628,20 +628,20 @@ ctl_outbox(struct ctl *c, int argc, char **argv)
 }
 
 static int
-ctl_dlq_row(sqlite3_stmt *st, void *arg)
+ctl_dlq_row(const struct journal_row *r, void *arg)
 {
 	json_t *arr = arg;
-	const unsigned char *key = sqlite3_column_text(st, 7);
-	json_t *jkey = key ? json_string((const char *)key) : NULL;	/* NULL: not UTF-8 */
+	const char *key = journal_row_text(r, "msg_key");
+	json_t *jkey = key ? json_string(key) : NULL;	/* NULL: not UTF-8 */
 
 	json_array_append_new(arr, json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:I, s:o}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "topic", (const char *)sqlite3_column_text(st, 1),
-	    "partition", sqlite3_column_int(st, 2),
-	    "offset", (json_int_t)sqlite3_column_int64(st, 3),
-	    "error", (const char *)sqlite3_column_text(st, 4),
-	    "received_at", (json_int_t)sqlite3_column_int64(st, 5),
-	    "bytes", (json_int_t)sqlite3_column_int64(st, 6),
+	    "id", (json_int_t)journal_row_int(r, "id"),
+	    "topic", journal_row_text(r, "topic"),
+	    "partition", (int)journal_row_int(r, "kafka_partition"),
+	    "offset", (json_int_t)journal_row_int(r, "kafka_offset"),
+	    "error", journal_row_text(r, "error"),
+	    "received_at", (json_int_t)journal_row_int(r, "received_at"),
+	    "bytes", (json_int_t)journal_row_int(r, "bytes"),
 	    "key", jkey ? jkey : json_null()));
 	return 0;
 }
@@ -707,19 +707,22 @@ ctl_problem(struct reconcile *rc, const char *kind, const char *sku, const char 
 }
 
 static int
-ctl_reconcile_stock_row(sqlite3_stmt *st, void *arg)
+ctl_reconcile_stock_row(const struct journal_row *r, void *arg)
 {
 	struct reconcile *rc = arg;
-	const char *sku = (const char *)sqlite3_column_text(st, 0);
-	long long added = sqlite3_column_int64(st, 1), reserved = sqlite3_column_int64(st, 2),
-	    sold = sqlite3_column_int64(st, 3);
-	bool unsettled = sqlite3_column_int(st, 4) != 0, in_redis =
-	    sqlite3_column_type(st, 5) != SQLITE_NULL;
-	long long r_av = sqlite3_column_int64(st, 5), r_res = sqlite3_column_int64(st, 6),
-	    r_sold = sqlite3_column_int64(st, 7), r_add = sqlite3_column_int64(st, 8);
+	/* The types first: SQLite leaves a column's type undefined once it
+	 * has converted its value. */
+	bool in_redis = journal_row_type(r, "redis_available") != JOURNAL_NULL;
 	/* The changelog knows no stock additions (NULL): Redis's own
 	 * invariant is all that checks added then. */
-	bool knows_added = sqlite3_column_type(st, 1) != SQLITE_NULL;
+	bool knows_added = journal_row_type(r, "added") != JOURNAL_NULL;
+	const char *sku = journal_row_text(r, "sku");
+	long long added = journal_row_int(r, "added"), reserved = journal_row_int(r, "reserved"),
+	    sold = journal_row_int(r, "sold");
+	bool unsettled = journal_row_int(r, "unsettled") != 0;
+	long long r_av = journal_row_int(r, "redis_available"),
+	    r_res = journal_row_int(r, "redis_reserved"), r_sold = journal_row_int(r, "redis_sold"),
+	    r_add = journal_row_int(r, "redis_added");
 	char detail[512];
 
 	rc->skus++;
@@ -761,11 +764,10 @@ ctl_reconcile_stock_row(sqlite3_stmt *st, void *arg)
 }
 
 static int
-ctl_reconcile_line_row(sqlite3_stmt *st, void *arg)
+ctl_reconcile_line_row(const struct journal_row *r, void *arg)
 {
-	ctl_problem(arg, (const char *)sqlite3_column_text(st, 0),
-	    (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 1),
-	    (const char *)sqlite3_column_text(st, 3));
+	ctl_problem(arg, journal_row_text(r, "kind"), journal_row_text(r, "sku"),
+	    journal_row_text(r, "order_id"), journal_row_text(r, "detail"));
 	return 0;
 }
 
@@ -1014,15 +1016,15 @@ out:
 
 /* Splits the lines of one current record into temp.changelog_lines. */
 static int
-ctl_changelog_lines_row(sqlite3_stmt *st, void *arg)
+ctl_changelog_lines_row(const struct journal_row *r, void *arg)
 {
 	struct changelog *cl = arg;
-	const char *order_id = (const char *)sqlite3_column_text(st, 0);
+	const char *order_id = journal_row_text(r, "order_id");
 	struct saga_line lines[SAGA_MAX_LINES];
 	int nlines;
 
 	/* Checked when the record was read. */
-	if (event_lines_parse((const char *)sqlite3_column_text(st, 1), lines, &nlines) < 0)
+	if (event_lines_parse(journal_row_text(r, "lines"), lines, &nlines) < 0)
 		nlines = 0;
 	for (int i = 0; i < nlines; i++) {
 		char qty[24];
@@ -1038,12 +1040,12 @@ ctl_changelog_lines_row(sqlite3_stmt *st, void *arg)
 }
 
 static int
-ctl_changelog_counts_row(sqlite3_stmt *st, void *arg)
+ctl_changelog_counts_row(const struct journal_row *r, void *arg)
 {
 	struct changelog *cl = arg;
 
-	cl->orders = sqlite3_column_int(st, 0);
-	cl->new_orders = sqlite3_column_int(st, 1);
+	cl->orders = (int)journal_row_int(r, "orders");
+	cl->new_orders = (int)journal_row_int(r, "new_orders");
 	return 0;
 }
 
@@ -1510,13 +1512,14 @@ ctl_restore_drop(struct restore *rs)
 }
 
 static int
-ctl_restore_stock_row(sqlite3_stmt *st, void *arg)
+ctl_restore_stock_row(const struct journal_row *r, void *arg)
 {
 	struct restore *rs = arg;
-	const char *sku = (const char *)sqlite3_column_text(st, 0);
-	long long added = sqlite3_column_int64(st, 1), reserved = sqlite3_column_int64(st, 2),
-	    sold = sqlite3_column_int64(st, 3);
-	json_t *ids = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
+	const char *sku = journal_row_text(r, "sku");
+	long long added = journal_row_int(r, "added"), reserved = journal_row_int(r, "reserved"),
+	    sold = journal_row_int(r, "sold");
+	long long unapplied = journal_row_int(r, "unapplied");
+	json_t *ids = json_loads(journal_row_text(r, "ids"), 0, NULL);
 	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], num[3][24];
 	size_t nids = json_array_size(ids);
 	const char **argv = xcalloc(9 + nids, sizeof(*argv));
@@ -1546,14 +1549,14 @@ ctl_restore_stock_row(sqlite3_stmt *st, void *arg)
 		argv[argc++] = json_string_value(json_array_get(ids, i));
 	rs->skus++;
 	rs->adjustments += (long long)nids;
-	rs->unapplied += sqlite3_column_int64(st, 5);
-	rs->in_flight += sqlite3_column_int64(st, 6);
+	rs->unapplied += unapplied;
+	rs->in_flight += journal_row_int(r, "in_flight");
 	if (added != 0 || reserved != 0 || sold != 0 || nids != 0)
 		rs->stock_keys++;
 	if (added - reserved - sold < 0)
 		fprintf(stderr, "orderctl: %s: warning: available is %lld until orderd applies "
 		    "the %lld stock additions not marked applied in the journal\n", sku,
-		    added - reserved - sold, (long long)sqlite3_column_int64(st, 5));
+		    added - reserved - sold, unapplied);
 	err = ctl_restore_call(rs, argc, argv);
 	json_decref(ids);
 	free(argv);
@@ -1561,13 +1564,13 @@ ctl_restore_stock_row(sqlite3_stmt *st, void *arg)
 }
 
 static int
-ctl_restore_line_row(sqlite3_stmt *st, void *arg)
+ctl_restore_line_row(const struct journal_row *r, void *arg)
 {
 	struct restore *rs = arg;
-	const char *order_id = (const char *)sqlite3_column_text(st, 0);
-	const char *sku = (const char *)sqlite3_column_text(st, 1);
-	const char *qty = (const char *)sqlite3_column_text(st, 2);
-	const char *state = (const char *)sqlite3_column_text(st, 3);
+	const char *order_id = journal_row_text(r, "order_id");
+	const char *sku = journal_row_text(r, "sku");
+	const char *qty = journal_row_text(r, "qty");
+	const char *state = journal_row_text(r, "result");
 	char key[INVENTORY_KEY_MAX];
 	const char *argv[8] = { "EVALSHA", rs->sha, "1", key, "reservation", state, qty,
 	    order_id };
@@ -1594,7 +1597,6 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 	struct restore rs = { .c = c };
 	char *src[INVENTORY_SCRIPT_COUNT], *cause = NULL, *key;
 	bool rebuild = false, force = false, bad = false;
-	sqlite3 *db;
 	int err;
 
 	for (int i = 0; i < argc; i++) {
@@ -1648,9 +1650,8 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 		return 1;
 
 	/* One read transaction: the counters and the records of one moment. */
-	db = journal_db(c->j);
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return ctl_fail("journal: %s", sqlite3_errmsg(db));
+	if (journal_begin_read(c->j) < 0)
+		return ctl_fail("journal: %s", journal_errmsg(c->j));
 	if (journal_report(c->j, "restore_stock", NULL, 0, ctl_restore_stock_row, &rs) < 0 ||
 	    (!rs.failed &&
 	    journal_report(c->j, "restore_lines", NULL, 0, ctl_restore_line_row, &rs) < 0)) {
@@ -1658,7 +1659,8 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 			ctl_fail("journal: %s", journal_errmsg(c->j));
 		rs.failed = true;
 	}
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+	/* Ends the read: nothing was written. */
+	(void)journal_commit(c->j);
 	ctl_restore_drain(&rs, 0);
 	if (rs.failed)
 		return ctl_fail("the rebuild is incomplete: run it again with --force");
