@@ -872,28 +872,20 @@ out:
 
 /* ---- reconcile --changelog ---------------------------------------------- */
 
-#define CTL_KAFKA_TIMEOUT_MS 10000	/* one metadata or end offset request */
+#define CTL_KAFKA_TIMEOUT_MS 10000	/* the start-up check of the broker (kafka_check_access) */
 /* Nothing read for this long while partitions are still short of their
  * end: the broker or a leader is gone, and waiting longer shows nothing. */
 #define CTL_CHANGELOG_STALL_MS 30000
-
-/* One partition of the state topic, read from its start to where it ended
- * when the read began. */
-struct changelog_part {
-	int32_t id;
-	int64_t high;		/* the high watermark at the start */
-	bool done;
-};
 
 struct changelog {
 	struct ctl *c;
 	struct reconcile *rc;
 	const char *topic;
-	struct changelog_part *parts;
+	int32_t *parts;		/* every partition of the topic */
 	int nparts;
 	long long records, tombstones;
 	int orders, new_orders;
-	bool failed;		/* a journal call failed inside a row callback */
+	bool failed;		/* a journal call failed inside a callback (said) */
 };
 
 /* The states a changelog record may carry; NONE: only parked events. */
@@ -902,13 +894,13 @@ static const char *const ctl_changelog_states[] = {
 };
 
 static void
-ctl_changelog_bad(struct changelog *cl, const rd_kafka_message_t *m, const char *order_id,
+ctl_changelog_bad(struct changelog *cl, const struct kafka_record *m, const char *order_id,
     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* A record that cannot be read is drift of its own: the order it was
  * about is compared on its other records only. */
 static void
-ctl_changelog_bad(struct changelog *cl, const rd_kafka_message_t *m, const char *order_id,
+ctl_changelog_bad(struct changelog *cl, const struct kafka_record *m, const char *order_id,
     const char *fmt, ...)
 {
 	char why[256], detail[400];
@@ -925,8 +917,9 @@ ctl_changelog_bad(struct changelog *cl, const rd_kafka_message_t *m, const char 
 /* Checks one record and keeps it in temp.changelog_orders when its
  * (epoch, version) is the order's highest so far. */
 static int
-ctl_changelog_record(struct changelog *cl, const rd_kafka_message_t *m)
+ctl_changelog_record(const struct kafka_record *m, void *arg)
 {
+	struct changelog *cl = arg;
 	struct saga_line lines[SAGA_MAX_LINES];
 	char num[4][24], key[EVENT_ORDER_ID_MAX + 1] = "";
 	const char *order_id, *state, *text, *p[7];
@@ -942,11 +935,11 @@ ctl_changelog_record(struct changelog *cl, const rd_kafka_message_t *m)
 	}
 	/* A tombstone (the order was dropped) carries no (epoch, version), so
 	 * it outranks none of the order's records: it is skipped. */
-	if (m->payload == NULL) {
+	if (m->value == NULL) {
 		cl->tombstones++;
 		return 0;
 	}
-	doc = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES, &jerr);
+	doc = json_loadb(m->value, m->len, JSON_REJECT_DUPLICATES, &jerr);
 	if (!json_is_object(doc)) {
 		ctl_changelog_bad(cl, m, key[0] ? key : NULL, "%s",
 		    doc == NULL ? jerr.text : "not a JSON object");
@@ -1007,6 +1000,7 @@ ctl_changelog_record(struct changelog *cl, const rd_kafka_message_t *m)
 	p[6] = num[3];
 	if (journal_report(cl->c->j, "changelog_record", p, 7, NULL, NULL) < 0) {
 		ctl_fail("journal: %s", journal_errmsg(cl->c->j));
+		cl->failed = true;
 		err = -EIO;
 	}
 out:
@@ -1050,195 +1044,60 @@ ctl_changelog_counts_row(const struct journal_row *r, void *arg)
 }
 
 /*
- * A consumer for the state topic and its partitions.  Returns 0, -EINVAL
- * for a [kafka] configuration librdkafka refuses, -ENOENT when the topic
- * does not exist, or -EIO; each said on stderr.
+ * The partitions of the state topic, through the start-up check (a refused
+ * password or certificate: one line, at once).  Returns 0, -ENOENT when
+ * the topic does not exist, or -EIO; each said on stderr.
  */
 static int
-ctl_changelog_open(struct changelog *cl, rd_kafka_t **out)
+ctl_changelog_topic(struct changelog *cl)
 {
-	/* librdkafka wants a group.id even for assign(); this one is never
-	 * joined nor committed to: the read starts at every partition's start. */
-	char *group = xasprintf("orderctl-reconcile-%ld", (long)getpid());
-	const char *forced[] = {
-		"group.id", group, "enable.auto.commit", "false",
-		"enable.auto.offset.store", "false", "enable.partition.eof", "true",
-		"auto.offset.reset", "earliest", NULL,
-	};
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_conf_t *conf;
-	rd_kafka_topic_t *rkt = NULL;
-	rd_kafka_resp_err_t e;
-	rd_kafka_t *rk = NULL;
-	char *cause = NULL, errstr[512];
-	int err = 0;
+	const char *topics[1] = { cl->topic };
+	char *cause = NULL;
+	int nparts;
 
-	*out = NULL;
-	{
-		const char *topics[1] = { cl->topic };
-		int parts[1];
-
-		/* A refused password or certificate: one line, at once. */
-		if (kafka_check_access(cl->c->cf, topics, 1, parts, CTL_KAFKA_TIMEOUT_MS,
-		    &cause) < 0) {
-			ctl_fail("%s", cause);
-			free(cause);
-			err = -EIO;
-			goto fail;
-		}
-	}
-	if ((conf = kafka_conf_new(cl->c->cf, NULL, forced, &cause)) == NULL) {
+	if (kafka_check_access(cl->c->cf, topics, 1, &nparts, CTL_KAFKA_TIMEOUT_MS,
+	    &cause) < 0) {
 		ctl_fail("%s", cause);
 		free(cause);
-		err = -EINVAL;
-		goto fail;
+		return -EIO;
 	}
-	if ((rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
-		rd_kafka_conf_destroy(conf);
-		ctl_fail("kafka consumer: %s", errstr);
-		err = -EINVAL;
-		goto fail;
-	}
-	rkt = rd_kafka_topic_new(rk, cl->topic, NULL);
-	e = rd_kafka_metadata(rk, 0, rkt, &md, CTL_KAFKA_TIMEOUT_MS);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
-		e = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err;
-	if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
+	if (nparts == -ENOENT) {
 		ctl_fail("changelog topic %s ([topics] state): no such topic", cl->topic);
-		err = -ENOENT;
-		goto fail;
+		return -ENOENT;
 	}
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		ctl_fail("kafka: changelog topic %s: %s", cl->topic, rd_kafka_err2str(e));
-		err = -EIO;
-		goto fail;
-	}
-	cl->nparts = md->topics[0].partition_cnt;
-	cl->parts = xcalloc((size_t)cl->nparts + 1, sizeof(*cl->parts));
-	for (int i = 0; i < cl->nparts; i++)
-		cl->parts[i].id = md->topics[0].partitions[i].id;
-	rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	free(group);
-	*out = rk;
+	/* Kafka numbers the partitions of a topic 0..N-1. */
+	cl->nparts = nparts;
+	cl->parts = xcalloc((size_t)nparts + 1, sizeof(*cl->parts));
+	for (int i = 0; i < nparts; i++)
+		cl->parts[i] = i;
 	return 0;
-fail:
-	if (md != NULL)
-		rd_kafka_metadata_destroy(md);
-	if (rkt != NULL)
-		rd_kafka_topic_destroy(rkt);
-	if (rk != NULL)
-		rd_kafka_destroy(rk);
-	free(group);
-	return err;
-}
-
-static struct changelog_part *
-ctl_changelog_part(struct changelog *cl, int32_t id)
-{
-	for (int i = 0; i < cl->nparts; i++)
-		if (cl->parts[i].id == id)
-			return &cl->parts[i];
-	return NULL;
-}
-
-/* Errors librdkafka recovers from by itself: only a stall ends the read. */
-static bool
-ctl_kafka_transient(rd_kafka_resp_err_t e)
-{
-	return e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
-	    e == RD_KAFKA_RESP_ERR__RESOLVE || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
-	    e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-	    e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
 }
 
 /*
  * Reads every partition from its start up to its high watermark at the
  * start of the read: records published later belong to a later run.
+ * Returns 0, -EINVAL (a [kafka] configuration librdkafka refuses) or
+ * another negative errno, each said on stderr.
  */
 static int
-ctl_changelog_read(struct changelog *cl, rd_kafka_t *rk)
+ctl_changelog_read(struct changelog *cl)
 {
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(cl->nparts);
-	rd_kafka_resp_err_t e;
-	int64_t last;
-	int left = 0, err = 0;
+	/* A group of its own each run, never joined nor committed to: the
+	 * ACLs grant DESCRIBE on the prefix orderctl-reconcile-. */
+	char *group = xasprintf("orderctl-reconcile-%ld", (long)getpid());
+	struct kafka_read_options opt = {
+		.group = group, .stall_ms = CTL_CHANGELOG_STALL_MS, .strict = true,
+	};
+	char *cause = NULL;
+	int err;
 
-	for (int i = 0; i < cl->nparts; i++) {
-		struct changelog_part *part = &cl->parts[i];
-		int64_t lo, hi;
-
-		/* A topic created a moment ago may not have elected its leaders
-		 * yet: that answer is worth a few more tries, others are not. */
-		for (int tries = 0; ; tries++) {
-			e = rd_kafka_query_watermark_offsets(rk, cl->topic, part->id, &lo, &hi,
-			    CTL_KAFKA_TIMEOUT_MS);
-			if ((e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
-			    e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
-			    e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) || tries == 50)
-				break;
-			usleep(200000);
-		}
-		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			err = -EIO;
-			ctl_fail("kafka: %s [%" PRId32 "]: end offset: %s", cl->topic, part->id,
-			    rd_kafka_err2str(e));
-			goto out;
-		}
-		part->high = hi;
-		part->done = hi <= lo;
-		if (!part->done) {
-			rd_kafka_topic_partition_list_add(l, cl->topic, part->id)->offset =
-			    RD_KAFKA_OFFSET_BEGINNING;
-			left++;
-		}
-	}
-	if (left > 0 && (e = rd_kafka_assign(rk, l)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		err = -EIO;
-		ctl_fail("kafka: %s: assign: %s", cl->topic, rd_kafka_err2str(e));
-		goto out;
-	}
-	last = util_mono_us();
-	while (left > 0 && err == 0) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-		struct changelog_part *part;
-
-		if (m == NULL || (m->err && ctl_kafka_transient(m->err))) {
-			if (m != NULL)
-				rd_kafka_message_destroy(m);
-			if (util_mono_us() - last > CTL_CHANGELOG_STALL_MS * 1000LL) {
-				err = -ETIMEDOUT;
-				ctl_fail("kafka: %s: nothing read for %d s, %d partitions short of "
-				    "their end", cl->topic, CTL_CHANGELOG_STALL_MS / 1000, left);
-			}
-			continue;
-		}
-		last = util_mono_us();
-		part = ctl_changelog_part(cl, m->partition);
-		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			/* Short of the watermark only when the rest is not readable
-			 * yet (an open transaction): not this run's either. */
-			if (part != NULL && !part->done) {
-				part->done = true;
-				left--;
-			}
-		} else if (m->err) {
-			err = -EIO;
-			ctl_fail("kafka: %s: %s", cl->topic, rd_kafka_message_errstr(m));
-		} else if (part != NULL && !part->done) {
-			if (m->offset < part->high)
-				err = ctl_changelog_record(cl, m);
-			/* Offsets have gaps (compaction, transaction markers). */
-			if (m->offset >= part->high - 1) {
-				part->done = true;
-				left--;
-			}
-		}
-		rd_kafka_message_destroy(m);
-	}
-out:
-	rd_kafka_topic_partition_list_destroy(l);
-	return err;
+	err = kafka_read_records(cl->c->cf, cl->topic, cl->parts, cl->nparts, &opt,
+	    ctl_changelog_record, cl, &cause);
+	if (err < 0 && !cl->failed)
+		ctl_fail(err == -EINVAL ? "%s" : "kafka: %s", cause);
+	free(cause);
+	free(group);
+	return err < 0 ? err : 0;
 }
 
 /*
@@ -1252,7 +1111,6 @@ ctl_changelog(struct changelog *cl)
 {
 	struct journal_options jo = { .busy_timeout_ms = 10000 };
 	struct ctl *c = cl->c;
-	rd_kafka_t *rk = NULL;
 	char *cause = NULL;
 	bool open_tx = false;
 	int err;
@@ -1269,7 +1127,7 @@ ctl_changelog(struct changelog *cl)
 		return -EIO;
 	}
 	/* The topic first, so a wrong name fails before any Redis work. */
-	if ((err = ctl_changelog_open(cl, &rk)) < 0)
+	if ((err = ctl_changelog_topic(cl)) < 0)
 		goto fail;
 	/* Redis before the end offsets: a state orderd publishes while Redis
 	 * is read is then still in this run's part of the topic. */
@@ -1284,7 +1142,7 @@ ctl_changelog(struct changelog *cl)
 		goto fail;
 	}
 	open_tx = true;
-	if ((err = ctl_changelog_read(cl, rk)) < 0)
+	if ((err = ctl_changelog_read(cl)) < 0)
 		goto fail;
 	if (journal_report(c->j, "changelog_current", NULL, 0, ctl_changelog_lines_row,
 	    cl) < 0 || cl->failed ||
@@ -1294,16 +1152,10 @@ ctl_changelog(struct changelog *cl)
 		ctl_fail("journal: %s", journal_errmsg(c->j));
 		goto fail;
 	}
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
 	return 0;
 fail:
 	if (open_tx)
 		journal_rollback(c->j);
-	if (rk != NULL) {
-		rd_kafka_consumer_close(rk);
-		rd_kafka_destroy(rk);
-	}
 	return err;
 }
 
