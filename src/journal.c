@@ -688,10 +688,10 @@ journal_run_one(struct journal *j, sqlite3_stmt *st)
 	return sqlite3_changes(j->db) == 1 ? 0 : -ENOENT;
 }
 
-int
-journal_begin(struct journal *j)
+static int
+journal_begin_with(struct journal *j, sqlite3_stmt *begin)
 {
-	int err = journal_run(j, j->begin);
+	int err = journal_run(j, begin);
 
 	if (err == 0)
 		j->in_tx = true;
@@ -699,13 +699,15 @@ journal_begin(struct journal *j)
 }
 
 int
+journal_begin(struct journal *j)
+{
+	return journal_begin_with(j, j->begin);
+}
+
+int
 journal_begin_read(struct journal *j)
 {
-	int err = journal_run(j, j->begin_read);
-
-	if (err == 0)
-		j->in_tx = true;
-	return err;
+	return journal_begin_with(j, j->begin_read);
 }
 
 int
