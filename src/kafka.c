@@ -759,13 +759,15 @@ kafka_read_records(const struct config *cf, const char *topic, const int32_t *pa
 			t.last = util_mono_us();
 			/* Past the end when offsets up to it were compacted away:
 			 * a record of a later read. */
-			if (m->offset < end[i] && (err = fn(&r, arg)) < 0) {
-				*cause = xasprintf("%s[%d]@%lld: %s", topic, (int)m->partition,
-				    (long long)m->offset, strerror(-err));
-				rd_kafka_message_destroy(m);
-				goto done;
+			if (m->offset < end[i]) {
+				if ((err = fn(&r, arg)) < 0) {
+					*cause = xasprintf("%s[%d]@%lld: %s", topic, (int)m->partition,
+					    (long long)m->offset, strerror(-err));
+					rd_kafka_message_destroy(m);
+					goto done;
+				}
+				n++;
 			}
-			n += m->offset < end[i];
 			/* Offsets have gaps (compaction, transaction markers). */
 			if (m->offset + 1 >= end[i]) {
 				end[i] = -1;
