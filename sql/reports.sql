@@ -1,7 +1,8 @@
 -- reports.sql: read-only reports of the journal for orderctl, by name.
 --
 -- src/journal.c prepares a report the first time it is asked for by name
--- (journal_report).  Parameters are positional.  The reconcile reports read
+-- (journal_report).  Parameters are positional; orderctl reads the columns
+-- by name (journal_row_int and friends), so every column has one.  The reconcile reports read
 -- the TEMP tables redis_stock and redis_resv that orderctl fills from Redis
 -- in its own connection; they never touch the journal's own tables' rows.
 -- The changelog_* reports compare Redis with the changelog topic instead:
@@ -35,7 +36,7 @@ SELECT due_at, fired_at FROM deadlines WHERE order_id = ?1;
 
 -- name: dlq
 SELECT id, topic, kafka_partition, kafka_offset, error, received_at,
-       length(payload), CAST(msg_key AS TEXT)
+       length(payload) AS bytes, CAST(msg_key AS TEXT) AS msg_key
   FROM dlq ORDER BY id;
 
 -- name: skus
@@ -65,16 +66,18 @@ WITH last AS (
 skus AS (
     SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps
     UNION SELECT sku FROM temp.redis_stock)
-SELECT s.sku,
-       (SELECT coalesce(sum(qty), 0) FROM stock_adjustments a WHERE a.sku = s.sku),
+SELECT s.sku AS sku,
+       (SELECT coalesce(sum(qty), 0) FROM stock_adjustments a WHERE a.sku = s.sku)
+           AS added,
        (SELECT coalesce(sum(qty), 0) FROM last WHERE last.sku = s.sku AND rn = 1
-           AND result = 'RESERVED'),
+           AND result = 'RESERVED') AS reserved,
        (SELECT coalesce(sum(qty), 0) FROM last WHERE last.sku = s.sku AND rn = 1
-           AND result = 'COMMITTED'),
+           AND result = 'COMMITTED') AS sold,
        EXISTS (SELECT 1 FROM saga_steps f WHERE f.sku = s.sku AND f.result IS NULL)
            OR EXISTS (SELECT 1 FROM stock_adjustments u WHERE u.sku = s.sku
-                      AND u.applied_at IS NULL),
-       r.available, r.reserved, r.sold, r.added
+                      AND u.applied_at IS NULL) AS unsettled,
+       r.available AS redis_available, r.reserved AS redis_reserved,
+       r.sold AS redis_sold, r.added AS redis_added
   FROM skus s LEFT JOIN temp.redis_stock r ON r.sku = s.sku
  ORDER BY s.sku;
 
@@ -88,8 +91,9 @@ WITH last AS (
       FROM saga_steps WHERE result IS NOT NULL),
 lines AS (SELECT order_id, sku, qty, result FROM last WHERE rn = 1),
 flying AS (SELECT DISTINCT order_id, sku FROM saga_steps WHERE result IS NULL)
-SELECT 'journal_redis_mismatch', l.order_id, l.sku,
+SELECT 'journal_redis_mismatch' AS kind, l.order_id AS order_id, l.sku AS sku,
        'journal says ' || l.result || ', Redis says ' || coalesce(r.state, 'nothing')
+           AS detail
   FROM lines l LEFT JOIN temp.redis_resv r ON r.order_id = l.order_id AND r.sku = l.sku
  WHERE (l.order_id, l.sku) NOT IN (SELECT order_id, sku FROM flying)
    AND coalesce(r.state, '') != l.result
@@ -150,7 +154,8 @@ INSERT INTO temp.changelog_lines VALUES (?1, ?2, CAST(?3 AS INTEGER));
 
 -- name: changelog_counts
 -- Orders with a current record, and those of them in NEW (not compared).
-SELECT count(*), coalesce(sum(state = 'NEW'), 0) FROM temp.changelog_orders;
+SELECT count(*) AS orders, coalesce(sum(state = 'NEW'), 0) AS new_orders
+  FROM temp.changelog_orders;
 
 -- name: changelog_reconcile_stock
 -- Per sku, in the columns of reconcile_stock: the counters the changelog
@@ -167,8 +172,10 @@ WITH held AS (
       FROM temp.changelog_lines l JOIN temp.changelog_orders o ON o.order_id = l.order_id
      GROUP BY l.sku),
 skus AS (SELECT sku FROM held UNION SELECT sku FROM temp.redis_stock)
-SELECT s.sku, NULL, coalesce(h.reserved, 0), coalesce(h.sold, 0),
-       coalesce(h.unsettled, 0), r.available, r.reserved, r.sold, r.added
+SELECT s.sku AS sku, NULL AS added, coalesce(h.reserved, 0) AS reserved,
+       coalesce(h.sold, 0) AS sold, coalesce(h.unsettled, 0) AS unsettled,
+       r.available AS redis_available, r.reserved AS redis_reserved,
+       r.sold AS redis_sold, r.added AS redis_added
   FROM skus s LEFT JOIN held h ON h.sku = s.sku LEFT JOIN temp.redis_stock r ON r.sku = s.sku
  ORDER BY s.sku;
 
@@ -186,11 +193,11 @@ WITH want AS (
       FROM temp.changelog_lines l JOIN temp.changelog_orders o ON o.order_id = l.order_id
      WHERE o.state != 'NEW')
 SELECT CASE WHEN w.held IS NULL THEN 'terminal_order_holds_stock'
-            ELSE 'changelog_redis_mismatch' END,
-       w.order_id, w.sku,
+            ELSE 'changelog_redis_mismatch' END AS kind,
+       w.order_id AS order_id, w.sku AS sku,
        'order is ' || w.state || ': Redis should say ' ||
        coalesce(w.held || ' ' || w.qty, 'RELEASED, REJECTED or nothing') || ', says ' ||
-       coalesce(r.state || ' ' || r.qty, 'nothing')
+       coalesce(r.state || ' ' || r.qty, 'nothing') AS detail
   FROM want w LEFT JOIN temp.redis_resv r ON r.order_id = w.order_id AND r.sku = w.sku
  WHERE CASE WHEN w.held IS NOT NULL THEN r.state IS NOT w.held OR r.qty IS NOT w.qty
             ELSE coalesce(r.state, 'RELEASED') NOT IN ('RELEASED', 'REJECTED') END
@@ -232,11 +239,12 @@ adds AS (
              WHERE applied_at IS NOT NULL ORDER BY id)
      GROUP BY sku),
 skus AS (SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps)
-SELECT s.sku, coalesce(a.added, 0), coalesce(h.reserved, 0), coalesce(h.sold, 0),
-       coalesce(a.ids, '[]'),
+SELECT s.sku AS sku, coalesce(a.added, 0) AS added, coalesce(h.reserved, 0) AS reserved,
+       coalesce(h.sold, 0) AS sold, coalesce(a.ids, '[]') AS ids,
        (SELECT count(*) FROM stock_adjustments u WHERE u.sku = s.sku
-           AND u.applied_at IS NULL),
+           AND u.applied_at IS NULL) AS unapplied,
        (SELECT count(*) FROM saga_steps f WHERE f.sku = s.sku AND f.result IS NULL)
+           AS in_flight
   FROM skus s LEFT JOIN adds a ON a.sku = s.sku LEFT JOIN held h ON h.sku = s.sku
  ORDER BY s.sku;
 

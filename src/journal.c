@@ -9,6 +9,7 @@
 #include <sqlite3.h>
 
 #include "journal_int.h"
+#include "log.h"
 #include "util.h"
 
 int
@@ -76,14 +77,26 @@ journal_run_one(struct journal *j, sqlite3_stmt *st)
 	return sqlite3_changes(j->db) == 1 ? 0 : -ENOENT;
 }
 
-int
-journal_begin(struct journal *j)
+static int
+journal_begin_with(struct journal *j, sqlite3_stmt *begin)
 {
-	int err = journal_run(j, j->begin);
+	int err = journal_run(j, begin);
 
 	if (err == 0)
 		j->in_tx = true;
 	return err;
+}
+
+int
+journal_begin(struct journal *j)
+{
+	return journal_begin_with(j, j->begin);
+}
+
+int
+journal_begin_read(struct journal *j)
+{
+	return journal_begin_with(j, j->begin_read);
 }
 
 int
@@ -587,12 +600,6 @@ journal_stock_adjustments_unapplied(struct journal *j,
 	return rc < 0 ? rc : n;
 }
 
-sqlite3 *
-journal_db(struct journal *j)
-{
-	return j->db;
-}
-
 /* Finds "-- name: NAME" in text; returns the statement text after it (up to
  * the next name line) as a malloc'd string, or NULL. */
 static char *
@@ -616,17 +623,80 @@ journal_named_sql(const char *text, const char *name)
 	return NULL;
 }
 
+/* The index of column col of the row's report, or -1 (noted in *missing). */
+static int
+journal_row_index(const struct journal_row *r, const char *col)
+{
+	for (int i = 0; i < r->rep->ncols; i++)
+		if (strcmp(r->rep->cols[i], col) == 0)
+			return i;
+	if (*r->missing == NULL) {
+		*r->missing = col;
+		log_error("journal", "sql/reports.sql: report %s has no column %s",
+		    r->rep->name, col);
+	}
+	return -1;
+}
+
+enum journal_type
+journal_row_type(const struct journal_row *r, const char *col)
+{
+	int i = journal_row_index(r, col);
+
+	if (i < 0)
+		return JOURNAL_NULL;
+	switch (sqlite3_column_type(r->st, i)) {
+	case SQLITE_NULL:
+		return JOURNAL_NULL;
+	case SQLITE_INTEGER:
+		return JOURNAL_INTEGER;
+	default:
+		return JOURNAL_TEXT;
+	}
+}
+
+int64_t
+journal_row_int(const struct journal_row *r, const char *col)
+{
+	int i = journal_row_index(r, col);
+
+	return i < 0 ? 0 : sqlite3_column_int64(r->st, i);
+}
+
+const char *
+journal_row_text(const struct journal_row *r, const char *col)
+{
+	int i = journal_row_index(r, col);
+
+	return i < 0 ? NULL : (const char *)sqlite3_column_text(r->st, i);
+}
+
+int
+journal_row_columns(const struct journal_row *r)
+{
+	return r->rep->ncols;
+}
+
+const char *
+journal_row_column(const struct journal_row *r, int i)
+{
+	return i >= 0 && i < r->rep->ncols ? r->rep->cols[i] : NULL;
+}
+
 int
 journal_report(struct journal *j, const char *name, const char *const *params,
-    int nparams, int (*row)(sqlite3_stmt *st, void *arg), void *arg)
+    int nparams, int (*row)(const struct journal_row *r, void *arg), void *arg)
 {
-	sqlite3_stmt *st = NULL;
+	struct journal_report_stmt *rep = NULL;
+	const char *missing = NULL;
+	struct journal_row r;
+	sqlite3_stmt *st;
 	int rc, n = 0;
 
 	for (int i = 0; i < j->nreports; i++)
-		if (strcmp(j->reports[i].name, name) == 0)
-			st = j->reports[i].st;
-	if (st == NULL) {
+		if (strcmp(j->reports[i]->name, name) == 0)
+			rep = j->reports[i];
+	if (rep == NULL) {
 		char *sql;
 		const char *tail;
 		int err;
@@ -649,20 +719,32 @@ journal_report(struct journal *j, const char *name, const char *const *params,
 		if (rc != SQLITE_OK)
 			return journal_err(rc) ? journal_err(rc) : -EIO;
 		j->reports = xrealloc(j->reports, (size_t)(j->nreports + 1) * sizeof(*j->reports));
-		j->reports[j->nreports].name = xstrdup(name);
-		j->reports[j->nreports].st = st;
-		j->nreports++;
+		rep = j->reports[j->nreports++] = xcalloc(1, sizeof(*rep));
+		rep->name = xstrdup(name);
+		rep->st = st;
+		/* Once per statement: the rows then find a name among these. */
+		rep->ncols = sqlite3_column_count(st);
+		rep->cols = xcalloc((size_t)rep->ncols + 1, sizeof(*rep->cols));
+		for (int i = 0; i < rep->ncols; i++)
+			rep->cols[i] = xstrdup(sqlite3_column_name(st, i) ?
+			    sqlite3_column_name(st, i) : "");
 	}
+	st = rep->st;
+	r = (struct journal_row){ .st = st, .rep = rep, .missing = &missing };
 	for (int i = 0; i < nparams; i++)
 		journal_bind_text(st, i + 1, params[i]);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		n++;
-		if (row != NULL && row(st, arg) != 0) {
+		if (row != NULL && row(&r, arg) != 0) {
 			rc = SQLITE_DONE;
 			break;
 		}
+		if (missing != NULL)
+			break;
 	}
 	rc = journal_step_done(st, rc);
+	if (missing != NULL)
+		return -EINVAL;
 	return rc < 0 ? rc : n;
 }
 

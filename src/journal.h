@@ -34,6 +34,9 @@ int journal_version(struct journal *j);
 /* A group commit: everything between begin and commit is one transaction.
  * begin takes the write lock at once (BEGIN IMMEDIATE). */
 int journal_begin(struct journal *j);
+/* A read transaction (BEGIN DEFERRED): the reports run until journal_commit
+ * see one moment of the journal, and no writer waits for it (orderctl). */
+int journal_begin_read(struct journal *j);
 int journal_commit(struct journal *j);
 void journal_rollback(struct journal *j);
 
@@ -194,18 +197,33 @@ int journal_stock_adjustments_unapplied(struct journal *j,
     int (*fn)(const char *adjustment_id, const char *sku, int64_t qty, void *arg),
     void *arg);
 
-/* The connection, for read-only reports (orderctl); never for writes. */
-struct sqlite3 *journal_db(struct journal *j);
+/*
+ * One result row of a report, its columns read by their names in
+ * sql/reports.sql (so a report may gain or reorder columns).  Valid during
+ * the row callback only; so are the strings it returns.  A name that is no
+ * column of the report reads as NULL, is logged, and fails the report
+ * (-EINVAL) once the callback returns: a misspelt name is a bug to see.
+ */
+struct journal_row;
+
+enum journal_type { JOURNAL_NULL, JOURNAL_INTEGER, JOURNAL_TEXT };
+
+enum journal_type journal_row_type(const struct journal_row *r, const char *col);
+/* 0 for NULL. */
+int64_t journal_row_int(const struct journal_row *r, const char *col);
+/* NULL for NULL; a number as its text. */
+const char *journal_row_text(const struct journal_row *r, const char *col);
+/* The report's columns, in order: their count and each one's name. */
+int journal_row_columns(const struct journal_row *r);
+const char *journal_row_column(const struct journal_row *r, int i);
 
 /*
  * Runs the report called name in sql/reports.sql with text parameters,
- * calling row for each result row (the statement is valid during the
- * call; a non-zero return stops).  Returns the number of rows or a
- * negative errno (-ENOENT: no such report).
+ * calling row for each result row (a non-zero return stops).  Returns the
+ * number of rows or a negative errno (-ENOENT: no such report).
  */
-struct sqlite3_stmt;
 int journal_report(struct journal *j, const char *name, const char *const *params,
-    int nparams, int (*row)(struct sqlite3_stmt *st, void *arg), void *arg);
+    int nparams, int (*row)(const struct journal_row *r, void *arg), void *arg);
 
 /* Orders whose saga is under way (NEW, RESERVED), from the partial index
  * orders_live: cheap enough for every /metrics scrape. */

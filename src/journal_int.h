@@ -71,9 +71,20 @@ enum journal_query {
 };
 
 /* A report of sql/reports.sql, prepared the first time it is used. */
+/* A report of sql/reports.sql, prepared the first time it is used, with
+ * the names of its columns (copied: SQLite's may move on a re-prepare). */
 struct journal_report_stmt {
 	char *name;
 	sqlite3_stmt *st;
+	char **cols;
+	int ncols;
+};
+
+/* What a row callback of journal_report reads through. */
+struct journal_row {
+	sqlite3_stmt *st;
+	const struct journal_report_stmt *rep;
+	const char **missing;	/* the first name asked for that is no column */
 };
 
 /* WAL frames (pages) between checkpoints: 32 MiB of 4 KiB pages, so a hot
@@ -86,10 +97,12 @@ struct journal {
 	sqlite3 *db;
 	struct journal_ckpt *ckpt;	/* or NULL: SQLite's own autocheckpoint */
 	char *reports_sql;		/* sql/reports.sql, read on first use */
-	struct journal_report_stmt *reports;
+	/* Each on its own: a row callback may prepare another report while
+	 * its own one runs, which grows this array. */
+	struct journal_report_stmt **reports;
 	int nreports;
 	sqlite3_stmt *stmt[JQ_COUNT];
-	sqlite3_stmt *begin, *commit, *rollback;
+	sqlite3_stmt *begin, *begin_read, *commit, *rollback;
 	bool in_tx;
 };
 

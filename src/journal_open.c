@@ -180,6 +180,8 @@ journal_prepare(struct journal *j, char **cause)
 	}
 	if (sqlite3_prepare_v3(j->db, "BEGIN IMMEDIATE", -1,
 	    SQLITE_PREPARE_PERSISTENT, &j->begin, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(j->db, "BEGIN DEFERRED", -1,
+	    SQLITE_PREPARE_PERSISTENT, &j->begin_read, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(j->db, "COMMIT", -1,
 	    SQLITE_PREPARE_PERSISTENT, &j->commit, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(j->db, "ROLLBACK", -1,
@@ -327,12 +329,17 @@ journal_free(struct journal *j)
 	for (int q = 0; q < JQ_COUNT; q++)
 		sqlite3_finalize(j->stmt[q]);
 	for (int i = 0; i < j->nreports; i++) {
-		sqlite3_finalize(j->reports[i].st);
-		free(j->reports[i].name);
+		sqlite3_finalize(j->reports[i]->st);
+		free(j->reports[i]->name);
+		for (int c = 0; c < j->reports[i]->ncols; c++)
+			free(j->reports[i]->cols[c]);
+		free(j->reports[i]->cols);
+		free(j->reports[i]);
 	}
 	free(j->reports);
 	free(j->reports_sql);
 	sqlite3_finalize(j->begin);
+	sqlite3_finalize(j->begin_read);
 	sqlite3_finalize(j->commit);
 	sqlite3_finalize(j->rollback);
 	sqlite3_close(j->db);

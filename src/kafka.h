@@ -63,15 +63,49 @@ int kafka_commit_sync(struct kafka *k);
 rd_kafka_resp_err_t kafka_high_watermark(rd_kafka_t *rk, const char *topic, int32_t partition,
     int64_t deadline_us, int64_t *high, int64_t *low);
 
-/* One record of kafka_read_partitions(); a negative errno stops the read. */
-typedef int (*kafka_record_fn)(int32_t partition, const void *key, size_t key_len,
-    const void *value, size_t len, void *arg);
+
+/* One record read by kafka_read_records(); it lives during the callback. */
+struct kafka_record {
+	int32_t partition;
+	int64_t offset;
+	const void *key;	/* NULL: none */
+	size_t key_len;
+	const void *value;	/* NULL: a tombstone */
+	size_t len;
+};
+
+/* Limits of kafka_read_records(); at least one of the two times is set. */
+struct kafka_read_options {
+	/* group.id of the consumer (assigned, never joined nor committed to,
+	 * but looked up: ACLs must grant DESCRIBE on it); NULL: orderd-restore. */
+	const char *group;
+	int timeout_ms;		/* the whole read; 0: no limit */
+	int stall_ms;		/* nothing read for this long ends it; 0: no limit */
+	/* A consume error other than a transient one (transport, no leader)
+	 * ends the read (-EIO); else it is logged and the read goes on. */
+	bool strict;
+};
+
+/* A negative errno stops the read. */
+typedef int (*kafka_read_fn)(const struct kafka_record *r, void *arg);
 /*
  * Reads partitions of topic from their beginning to their high watermark
- * at the call, with a consumer of its own (no group, nothing committed):
- * blocking, for restoring state.  Returns the number of records, or a
- * negative errno with *cause (caller frees).
+ * at the call (what is published later belongs to a later read), with a
+ * consumer of its own: blocking, for restoring and checking state.
+ * Tombstones are records too.  Returns the number of records, or a
+ * negative errno with *cause (caller frees): -EINVAL for a [kafka]
+ * configuration librdkafka refuses, -ETIMEDOUT, -EIO, or fn's own.
  */
+int kafka_read_records(const struct config *cf, const char *topic, const int32_t *parts,
+    int nparts, const struct kafka_read_options *opt, kafka_read_fn fn, void *arg,
+    char **cause);
+
+/* One record of kafka_read_partitions(); value NULL for a tombstone; a
+ * negative errno stops the read. */
+typedef int (*kafka_record_fn)(int32_t partition, const void *key, size_t key_len,
+    const void *value, size_t len, void *arg);
+/* kafka_read_records() as group orderd-restore, within timeout_ms, consume
+ * errors logged. */
 int kafka_read_partitions(const struct config *cf, const char *topic, const int32_t *parts,
     int nparts, int timeout_ms, kafka_record_fn fn, void *arg, char **cause);
 /* A producer; delivery reports arrive through the dr_msg_cb set on conf,

@@ -1,38 +1,58 @@
-/* orderctl.c: the operator's tool: stock, orders, reconcile, outbox, DLQ and rebuilding Redis from the journal. */
+/* orderctl.c: the operator's tool: main(), its options, the table of commands (each in a ctl_*.c file of its group) and what they share. */
 #include "autoconfig.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <inttypes.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include <hiredis/hiredis.h>
 #include <jansson.h>
-#include <sqlite3.h>
-#include <uuid/uuid.h>
 
 #include "cluster.h"
 #include "cluster_sync.h"
 #include "config.h"
+#include "ctl.h"
 #include "escape.h"
-#include "event.h"
-#include "inventory.h"
 #include "journal.h"
 #include "kafka.h"
 #include "log.h"
 #include "tool.h"
 #include "util.h"
 
-struct ctl {
-	struct config *cf;
-	struct journal *j;
-	struct cluster_sync *rc;	/* one server, or every master of a cluster */
-	bool json;
+#define CTL_KAFKA_TIMEOUT_MS 10000	/* the start-up check of the broker */
+
+/* The commands, in the order of --help.  A new one is a file defining its
+ * entry, a line here and its line in Makefile.am. */
+extern const struct ctl_entry ctl_stock_add_entry;
+extern const struct ctl_entry ctl_stock_show_entry;
+extern const struct ctl_entry ctl_order_show_entry;
+extern const struct ctl_entry ctl_reconcile_entry;
+extern const struct ctl_entry ctl_reconcile_changelog_entry;
+extern const struct ctl_entry ctl_outbox_entry;
+extern const struct ctl_entry ctl_dlq_list_entry;
+extern const struct ctl_entry ctl_topics_create_entry;
+extern const struct ctl_entry ctl_recover_entry;
+
+static const struct ctl_entry *const ctl_table[] = {
+	&ctl_stock_add_entry,
+	&ctl_stock_show_entry,
+	&ctl_order_show_entry,
+	&ctl_reconcile_entry,
+	&ctl_reconcile_changelog_entry,
+	&ctl_outbox_entry,
+	&ctl_dlq_list_entry,
+	&ctl_topics_create_entry,
+	&ctl_recover_entry,
+	NULL,
 };
+
+/* --help's columns: a synopsis wider than the first goes on a line of its own. */
+#define CTL_HELP_SYNOPSIS 30
+#define CTL_HELP_INDENT "                                 "	/* 2 + 30 + 1 */
 
 static void
 usage(FILE *f)
@@ -40,20 +60,20 @@ usage(FILE *f)
 	fprintf(f,
 	    "usage: orderctl [-c FILE] [-s SECTION.KEY=VALUE]... COMMAND [ARGS]\n"
 	    "\n"
-	    "commands:\n"
-	    "  stock add SKU QTY              add QTY (> 0) units; journaled, applied by Lua\n"
-	    "  stock show [SKU...] [--json]   available, reserved, sold per sku\n"
-	    "  order show ORDER_ID [--json]   state, lines, every step with its time\n"
-	    "  reconcile [--json]             journal vs Redis; exit 1 on any drift\n"
-	    "  reconcile --changelog [--json] the state topic (every instance's orders) vs\n"
-	    "                                 Redis; exit 1 on any drift\n"
-	    "  outbox [--json]                pending, published, oldest pending age\n"
-	    "  dlq list [--json]              messages parked as undecodable or invalid\n"
-	    "  topics create [--partitions N] create the configured topics (default 3)\n"
-	    "  recover --rebuild-redis [--force] [--json]\n"
-	    "                                 rebuild every sku and reservation in an empty\n"
-	    "                                 Redis from the journal alone (orderd stopped);\n"
-	    "                                 --force replaces the inventory keys there\n"
+	    "commands:\n");
+	for (int i = 0; ctl_table[i] != NULL; i++) {
+		const struct ctl_entry *e = ctl_table[i];
+		const char *syn = e->synopsis != NULL ? e->synopsis : e->usage, *h, *nl;
+
+		if (strlen(syn) <= CTL_HELP_SYNOPSIS)
+			fprintf(f, "  %-*s ", CTL_HELP_SYNOPSIS, syn);
+		else
+			fprintf(f, "  %s\n%s", syn, CTL_HELP_INDENT);
+		for (h = e->help; (nl = strchr(h, '\n')) != NULL; h = nl + 1)
+			fprintf(f, "%.*s\n%s", (int)(nl - h), h, CTL_HELP_INDENT);
+		fprintf(f, "%s\n", h);
+	}
+	fprintf(f,
 	    "\n"
 	    "  -c, --config FILE   configuration file (default %s)\n"
 	    "  -s, --set S.K=V     override one key; may repeat\n"
@@ -64,10 +84,7 @@ usage(FILE *f)
 	    "configuration.\n", CONFIG_DEFAULT_PATH);
 }
 
-static int
-ctl_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-
-static int
+int
 ctl_fail(const char *fmt, ...)
 {
 	va_list ap;
@@ -82,6 +99,25 @@ ctl_fail(const char *fmt, ...)
 	log_plain("orderctl", "%s", msg != NULL ? msg : "out of memory");
 	free(msg);
 	return 1;
+}
+
+int
+ctl_usage(struct ctl *c)
+{
+	fprintf(stderr, "orderctl: usage: %s\n", c->entry->usage);
+	return 2;
+}
+
+/* A command opens only what its entry says it talks to: the table stays
+ * true to the code. */
+static void
+ctl_check_needs(const struct ctl *c, int what)
+{
+	if (c->entry != NULL && (c->entry->needs & what) == 0) {
+		fprintf(stderr, "orderctl: %s: opens what its table entry does not need\n",
+		    c->entry->name);
+		abort();
+	}
 }
 
 /*
@@ -107,7 +143,7 @@ ctl_clean_string(json_t *v)
 	return clean;
 }
 
-static void
+void
 ctl_json_clean(json_t *doc)
 {
 	json_t *v, *clean;
@@ -132,7 +168,7 @@ ctl_json_clean(json_t *doc)
 	}
 }
 
-static void
+void
 ctl_print_json(json_t *doc)
 {
 	char *s = json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
@@ -142,12 +178,13 @@ ctl_print_json(json_t *doc)
 	json_decref(doc);
 }
 
-static int
+int
 ctl_journal(struct ctl *c)
 {
 	struct journal_options jo = { .synchronous_full = true, .busy_timeout_ms = 10000 };
 	char *cause = NULL;
 
+	ctl_check_needs(c, CTL_JOURNAL);
 	if (c->j != NULL)
 		return 0;
 	if (journal_open(&c->j, c->cf->journal_path, &jo, &cause) < 0) {
@@ -158,7 +195,7 @@ ctl_journal(struct ctl *c)
 	return 0;
 }
 
-static int
+int
 ctl_redis(struct ctl *c)
 {
 	struct cluster_options o = {
@@ -172,6 +209,7 @@ ctl_redis(struct ctl *c)
 	};
 	char *cause = NULL;
 
+	ctl_check_needs(c, CTL_REDIS);
 	if (c->rc != NULL)
 		return 0;
 	if (cluster_sync_open(&c->rc, &o, &cause) < 0) {
@@ -182,1594 +220,101 @@ ctl_redis(struct ctl *c)
 	return 0;
 }
 
-/* ---- stock ------------------------------------------------------------ */
-
-static int
-ctl_stock_add(struct ctl *c, int argc, char **argv)
+int
+ctl_kafka_check(struct ctl *c, const char *const *topics, int ntopics, int *partitions)
 {
-	char id[37], k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], *src[INVENTORY_SCRIPT_COUNT];
-	char *cause = NULL, *end, qbuf[24];
-	long long qty;
-	redisReply *r;
-	uuid_t u;
-	int err;
+	char *cause = NULL;
 
-	if (argc != 2) {
-		fprintf(stderr, "orderctl: usage: stock add SKU QTY\n");
-		return 2;
-	}
-	if (!event_valid_name(argv[0], strlen(argv[0]), SAGA_SKU_MAX)) {
-		fprintf(stderr, "orderctl: SKU '%s': must be 1..%d of [A-Za-z0-9._:-]\n",
-		    argv[0], SAGA_SKU_MAX);
-		return 2;
-	}
-	errno = 0;
-	qty = strtoll(argv[1], &end, 10);
-	if (errno != 0 || *end != '\0' || end == argv[1] || qty <= 0 ||
-	    qty > 1000000000000LL) {
-		fprintf(stderr, "orderctl: QTY '%s': must be an integer in 1..10^12\n", argv[1]);
-		return 2;
-	}
-	if (ctl_journal(c))
-		return 1;
-	/* Journaled first: what Redis gets is never more than the journal knows. */
-	uuid_generate_random(u);
-	uuid_unparse_lower(u, id);
-	if ((err = journal_begin(c->j)) < 0 ||
-	    (err = journal_stock_adjustment_add(c->j, id, argv[0], qty, util_now_ms())) < 0 ||
-	    (err = journal_commit(c->j)) < 0) {
-		journal_rollback(c->j);
-		return ctl_fail("journal: %s", journal_errmsg(c->j));
-	}
-	if (ctl_redis(c))
-		return ctl_fail("stock addition %s is journaled; orderd applies it when "
-		    "it reaches Redis", id);
-	if (inventory_read_scripts(src, &cause) < 0) {
+	ctl_check_needs(c, CTL_KAFKA);
+	if (kafka_check_access(c->cf, topics, ntopics, partitions, CTL_KAFKA_TIMEOUT_MS,
+	    &cause) < 0) {
 		ctl_fail("%s", cause);
 		free(cause);
 		return 1;
 	}
-	if (inventory_key_stock(k1, sizeof(k1), c->cf->redis_prefix, argv[0]) < 0 ||
-	    inventory_key_adds(k2, sizeof(k2), c->cf->redis_prefix, argv[0]) < 0) {
-		for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
-			free(src[i]);
-		return ctl_fail("%s: its Redis keys do not fit in %d bytes", argv[0],
-		    INVENTORY_KEY_MAX);
-	}
-	snprintf(qbuf, sizeof(qbuf), "%lld", qty);
-	{
-		const char *cmd[7] = { "EVAL", src[INVENTORY_STOCK_ADD], "2", k1, k2, id, qbuf };
-
-		r = cluster_sync_command(c->rc, 3, 7, cmd, NULL);
-	}
-	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
-		free(src[i]);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {
-		ctl_fail("redis: %s; stock addition %s is journaled and applied later",
-		    r == NULL ? cluster_sync_errstr(c->rc) : r->type == REDIS_REPLY_ERROR ? r->str :
-		    "unexpected reply", id);
-		freeReplyObject(r);
-		return 1;
-	}
-	if ((err = journal_stock_adjustment_applied(c->j, id, util_now_ms())) < 0)
-		ctl_fail("journal: %s (the stock was added)", journal_errmsg(c->j));
-	if (c->json) {
-		ctl_print_json(json_pack("{s:s, s:s, s:I, s:I}", "adjustment_id", id,
-		    "sku", argv[0], "added", (json_int_t)qty,
-		    "available", (json_int_t)r->element[1]->integer));
-	} else {
-		printf("%s: added %lld, available %lld\n", argv[0], qty,
-		    r->element[1]->integer);
-	}
-	freeReplyObject(r);
-	return err < 0 ? 1 : 0;
-}
-
-struct stock_row {
-	long long available, reserved, sold, added;
-	bool exists;
-};
-
-static int
-ctl_stock_get(struct ctl *c, const char *sku, struct stock_row *row)
-{
-	char key[INVENTORY_KEY_MAX];
-	const char *argv[6] = { "HMGET", key, "available", "reserved", "sold", "added" };
-	redisReply *r;
-
-	memset(row, 0, sizeof(*row));
-	/* A sku from the command line may be of any length. */
-	if (inventory_key_stock(key, sizeof(key), c->cf->redis_prefix, sku) < 0) {
-		ctl_fail("%s: its Redis key does not fit in %d bytes", sku, INVENTORY_KEY_MAX);
-		return -ENAMETOOLONG;
-	}
-	r = cluster_sync_command(c->rc, 1, 6, argv, NULL);
-	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 4) {
-		ctl_fail("redis: %s", r == NULL ? cluster_sync_errstr(c->rc) :
-		    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-		freeReplyObject(r);
-		return -EIO;
-	}
-	for (int i = 0; i < 4; i++) {
-		long long v = r->element[i]->type == REDIS_REPLY_STRING ?
-		    atoll(r->element[i]->str) : 0;
-
-		row->exists |= r->element[i]->type == REDIS_REPLY_STRING;
-		if (i == 0) row->available = v;
-		if (i == 1) row->reserved = v;
-		if (i == 2) row->sold = v;
-		if (i == 3) row->added = v;
-	}
-	freeReplyObject(r);
 	return 0;
 }
 
-/* Keys of a SCAN, collected (what the callback of cluster_sync_scan() fills). */
-struct ctl_keys {
-	char **v;
-	int n, cap;
-	size_t plen;		/* of the prefix */
-	const char *suffix;	/* keep only PREFIX{...}SUFFIX; NULL keeps PREFIX{...}... */
-	bool skus;		/* store the sku between the braces, not the key */
-};
+/* Whether arg is the word of len bytes at w. */
+static bool
+ctl_word_is(const char *w, size_t len, const char *arg)
+{
+	return strlen(arg) == len && strncmp(arg, w, len) == 0;
+}
 
+/* How many words of argv the name of e is (0: not e). */
 static int
-ctl_keys_add(const char *key, void *arg)
+ctl_match(const struct ctl_entry *e, int argc, char **argv)
 {
-	struct ctl_keys *ks = arg;
-	const char *k = key + ks->plen, *close;
-
-	if (strlen(key) < ks->plen || *k != '{' || (close = strchr(k, '}')) == NULL)
-		return 0;
-	if (ks->suffix != NULL && strcmp(close + 1, ks->suffix) != 0)
-		return 0;
-	if (ks->n == ks->cap) {
-		ks->cap = ks->cap ? ks->cap * 2 : 64;
-		ks->v = xrealloc(ks->v, (size_t)ks->cap * sizeof(*ks->v));
-	}
-	ks->v[ks->n++] = ks->skus ? xstrndup(k + 1, (size_t)(close - k - 1)) : xstrdup(key);
-	return 0;
-}
-
-static void
-ctl_keys_free(struct ctl_keys *ks)
-{
-	for (int i = 0; i < ks->n; i++)
-		free(ks->v[i]);
-	free(ks->v);
-	ks->v = NULL;
-	ks->n = ks->cap = 0;
-}
-
-static int ctl_cmpstr(const void *a, const void *b);
-
-/* Sorted, each once: a key whose slot moves during a cluster SCAN can be
- * seen on both masters. */
-static void
-ctl_keys_sort(struct ctl_keys *ks)
-{
+	const char *w = e->name;
 	int n = 0;
 
-	if (ks->n == 0)
-		return;		/* v may be NULL: qsort() must not see it */
-	qsort(ks->v, (size_t)ks->n, sizeof(*ks->v), ctl_cmpstr);
-	for (int i = 0; i < ks->n; i++) {
-		if (n > 0 && strcmp(ks->v[n - 1], ks->v[i]) == 0)
-			free(ks->v[i]);
-		else
-			ks->v[n++] = ks->v[i];
+	while (*w != '\0') {
+		size_t len = strcspn(w, " ");
+
+		if (n >= argc || !ctl_word_is(w, len, argv[n]))
+			return 0;
+		n++;
+		w += len;
+		w += *w == ' ';
 	}
-	ks->n = n;
-}
-
-/* Every sku with a stock hash in Redis (SCAN, so it never blocks Redis;
- * every master of a cluster), sorted; *err < 0 when the SCAN failed. */
-static char **
-ctl_redis_skus(struct ctl *c, const char *suffix, int *n, int *err)
-{
-	struct ctl_keys ks = { .plen = strlen(c->cf->redis_prefix), .skus = true };
-	char pattern[INVENTORY_KEY_MAX], want[64];
-
-	snprintf(want, sizeof(want), ":%s", suffix);
-	ks.suffix = want;
-	snprintf(pattern, sizeof(pattern), "%s{*}:%s", c->cf->redis_prefix, suffix);
-	*err = cluster_sync_scan(c->rc, pattern, ctl_keys_add, &ks);
-	if (*err < 0)
-		ctl_fail("redis SCAN: %s", cluster_sync_errstr(c->rc));
-	ctl_keys_sort(&ks);
-	*n = ks.n;
-	return ks.v;
-}
-
-static int
-ctl_cmpstr(const void *a, const void *b)
-{
-	return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int
-ctl_stock_show(struct ctl *c, int argc, char **argv)
-{
-	char **skus;
-	int n, status = 0;
-	json_t *doc = NULL, *arr = NULL;
-
-	if (ctl_redis(c))
-		return 1;
-	if (argc > 0) {
-		n = argc;
-		skus = xcalloc((size_t)n, sizeof(*skus));
-		for (int i = 0; i < n; i++)
-			skus[i] = xstrdup(argv[i]);
-	} else {
-		int err;
-
-		/* What a failed SCAN found is still shown, with exit 1. */
-		skus = ctl_redis_skus(c, "stock", &n, &err);
-		if (err < 0)
-			status = 1;
-	}
-	if (c->json) {
-		doc = json_object();
-		arr = json_array();
-		json_object_set_new(doc, "skus", arr);
-	} else {
-		printf("%-24s %12s %12s %12s\n", "SKU", "AVAILABLE", "RESERVED", "SOLD");
-	}
-	for (int i = 0; i < n; i++) {
-		struct stock_row row;
-
-		if (ctl_stock_get(c, skus[i], &row) < 0) {
-			status = 1;
-			break;
-		}
-		if (!row.exists && argc > 0)
-			fprintf(stderr, "orderctl: %s: no stock recorded\n", skus[i]);
-		if (c->json)
-			json_array_append_new(arr, json_pack("{s:s, s:I, s:I, s:I, s:I}",
-			    "sku", skus[i], "available", (json_int_t)row.available,
-			    "reserved", (json_int_t)row.reserved, "sold", (json_int_t)row.sold,
-			    "added", (json_int_t)row.added));
-		else {
-			/* A sku read from a Redis key may hold any byte. */
-			char *k = escape_tty(skus[i], strlen(skus[i]), ESCAPE_TTY_MAX);
-
-			printf("%-24s %12lld %12lld %12lld\n", k, row.available,
-			    row.reserved, row.sold);
-			free(k);
-		}
-	}
-	for (int i = 0; i < n; i++)
-		free(skus[i]);
-	free(skus);
-	if (doc != NULL) {
-		if (status == 0)
-			ctl_print_json(doc);
-		else
-			json_decref(doc);
-	}
-	return status;
-}
-
-/* ---- order show --------------------------------------------------------- */
-
-static json_t *
-col_json(sqlite3_stmt *st, int i)
-{
-	switch (sqlite3_column_type(st, i)) {
-	case SQLITE_NULL:
-		return json_null();
-	case SQLITE_INTEGER:
-		return json_integer(sqlite3_column_int64(st, i));
-	default:
-		return json_string((const char *)sqlite3_column_text(st, i));
-	}
-}
-
-/* Appends one row as an object whose keys are the column names. */
-static int
-ctl_row_json(sqlite3_stmt *st, void *arg)
-{
-	json_t *arr = arg, *obj = json_object();
-
-	for (int i = 0; i < sqlite3_column_count(st); i++)
-		json_object_set_new(obj, sqlite3_column_name(st, i), col_json(st, i));
-	json_array_append_new(arr, obj);
-	return 0;
-}
-
-static void
-ctl_time(char *buf, size_t len, json_t *v)
-{
-	if (json_is_integer(v)) {
-		char t[32];
-
-		event_format_time(t, json_integer_value(v));
-		snprintf(buf, len, "%s", t);
-	} else {
-		snprintf(buf, len, "-");
-	}
-}
-
-static int
-ctl_order_show(struct ctl *c, int argc, char **argv)
-{
-	const char *params[1];
-	json_t *orders = json_array(), *steps = json_array(), *events = json_array(),
-	    *outputs = json_array(), *deadline = json_array(), *o, *items;
-	int n;
-
-	if (argc != 1) {
-		fprintf(stderr, "orderctl: usage: order show ORDER_ID [--json]\n");
-		json_decref(orders);
-		json_decref(steps);
-		json_decref(events);
-		json_decref(outputs);
-		json_decref(deadline);
-		return 2;
-	}
-	params[0] = argv[0];
-	if (ctl_journal(c))
-		return 1;
-	n = journal_report(c->j, "order", params, 1, ctl_row_json, orders);
-	if (n <= 0) {
-		json_decref(orders);
-		json_decref(steps);
-		json_decref(events);
-		json_decref(outputs);
-		json_decref(deadline);
-		return n < 0 ? ctl_fail("journal: %s", journal_errmsg(c->j)) :
-		    ctl_fail("order %s: not in the journal", argv[0]);
-	}
-	journal_report(c->j, "order_steps", params, 1, ctl_row_json, steps);
-	journal_report(c->j, "order_events", params, 1, ctl_row_json, events);
-	journal_report(c->j, "order_outputs", params, 1, ctl_row_json, outputs);
-	journal_report(c->j, "order_deadline", params, 1, ctl_row_json, deadline);
-	o = json_incref(json_array_get(orders, 0));
-	json_decref(orders);
-	items = json_loads(json_string_value(json_object_get(o, "items")), 0, NULL);
-	json_object_set_new(o, "items", items ? items : json_array());
-	json_object_set_new(o, "steps", steps);
-	json_object_set_new(o, "events", events);
-	json_object_set_new(o, "outputs", outputs);
-	json_object_set_new(o, "deadline", json_array_size(deadline) ?
-	    json_incref(json_array_get(deadline, 0)) : json_null());
-	json_decref(deadline);
-	if (c->json) {
-		ctl_print_json(o);
-		return 0;
-	}
-	ctl_json_clean(o);
-	printf("order     %s\nstate     %s", json_string_value(json_object_get(o, "order_id")),
-	    json_string_value(json_object_get(o, "state")));
-	if (json_is_string(json_object_get(o, "reason")))
-		printf(" (%s%s%s)", json_string_value(json_object_get(o, "reason")),
-		    json_is_string(json_object_get(o, "reason_sku")) ? " " : "",
-		    json_is_string(json_object_get(o, "reason_sku")) ?
-		    json_string_value(json_object_get(o, "reason_sku")) : "");
-	printf("\ncustomer  %s\namount    %lld %s\n",
-	    json_string_value(json_object_get(o, "customer_id")),
-	    (long long)json_integer_value(json_object_get(o, "amount_cents")),
-	    json_string_value(json_object_get(o, "currency")));
-	if (json_is_string(json_object_get(o, "payment_id")))
-		printf("payment   %s\n", json_string_value(json_object_get(o, "payment_id")));
-	printf("lines\n");
-	for (size_t i = 0; i < json_array_size(json_object_get(o, "items")); i++) {
-		json_t *it = json_array_get(json_object_get(o, "items"), i);
-
-		printf("  %-24s %lld\n", json_string_value(json_object_get(it, "sku")),
-		    (long long)json_integer_value(json_object_get(it, "qty")));
-	}
-	printf("events\n");
-	for (size_t i = 0; i < json_array_size(events); i++) {
-		json_t *ev = json_array_get(events, i);
-		char t[32];
-
-		ctl_time(t, sizeof(t), json_object_get(ev, "received_at"));
-		printf("  %s  %-28s %-8s %s\n", t,
-		    json_string_value(json_object_get(ev, "type")),
-		    json_string_value(json_object_get(ev, "status")),
-		    json_string_value(json_object_get(ev, "event_id")));
-	}
-	printf("steps\n");
-	for (size_t i = 0; i < json_array_size(steps); i++) {
-		json_t *s = json_array_get(steps, i);
-		char t1[32], t2[32];
-
-		ctl_time(t1, sizeof(t1), json_object_get(s, "intent_at"));
-		ctl_time(t2, sizeof(t2), json_object_get(s, "done_at"));
-		printf("  %s  %-8s %-20s %8lld  %-10s %s\n", t1,
-		    json_string_value(json_object_get(s, "kind")),
-		    json_string_value(json_object_get(s, "sku")),
-		    (long long)json_integer_value(json_object_get(s, "qty")),
-		    json_is_string(json_object_get(s, "result")) ?
-		    json_string_value(json_object_get(s, "result")) : "in flight", t2);
-	}
-	printf("outputs\n");
-	for (size_t i = 0; i < json_array_size(outputs); i++) {
-		json_t *x = json_array_get(outputs, i);
-		char t1[32], t2[32];
-
-		ctl_time(t1, sizeof(t1), json_object_get(x, "created_at"));
-		ctl_time(t2, sizeof(t2), json_object_get(x, "published_at"));
-		printf("  %s  %-18s %s  published %s\n", t1,
-		    json_string_value(json_object_get(x, "type")),
-		    json_string_value(json_object_get(x, "event_id")), t2);
-	}
-	json_decref(o);
-	return 0;
-}
-
-/* ---- outbox, dlq -------------------------------------------------------- */
-
-static int
-ctl_outbox(struct ctl *c, int argc, char **argv)
-{
-	int64_t pending, published, oldest, age;
-
-	if (argc != 0) {
-		fprintf(stderr, "orderctl: usage: outbox [--json]\n");
-		return 2;
-	}
-	if (ctl_journal(c))
-		return 1;
-	if (journal_outbox_stats(c->j, &pending, &published, &oldest) < 0)
-		return ctl_fail("journal: %s", journal_errmsg(c->j));
-	age = pending > 0 && oldest > 0 ? util_now_ms() - oldest : 0;
-	if (age < 0)
-		age = 0;
-	if (c->json)
-		ctl_print_json(json_pack("{s:I, s:I, s:I}", "pending", (json_int_t)pending,
-		    "published", (json_int_t)published, "oldest_pending_age_ms",
-		    (json_int_t)age));
-	else
-		printf("pending    %lld\npublished  %lld\noldest pending age  %lld ms\n",
-		    (long long)pending, (long long)published, (long long)age);
-	return 0;
-}
-
-static int
-ctl_dlq_row(sqlite3_stmt *st, void *arg)
-{
-	json_t *arr = arg;
-	const unsigned char *key = sqlite3_column_text(st, 7);
-	json_t *jkey = key ? json_string((const char *)key) : NULL;	/* NULL: not UTF-8 */
-
-	json_array_append_new(arr, json_pack("{s:I, s:s, s:i, s:I, s:s, s:I, s:I, s:o}",
-	    "id", (json_int_t)sqlite3_column_int64(st, 0),
-	    "topic", (const char *)sqlite3_column_text(st, 1),
-	    "partition", sqlite3_column_int(st, 2),
-	    "offset", (json_int_t)sqlite3_column_int64(st, 3),
-	    "error", (const char *)sqlite3_column_text(st, 4),
-	    "received_at", (json_int_t)sqlite3_column_int64(st, 5),
-	    "bytes", (json_int_t)sqlite3_column_int64(st, 6),
-	    "key", jkey ? jkey : json_null()));
-	return 0;
-}
-
-static int
-ctl_dlq(struct ctl *c, int argc, char **argv)
-{
-	json_t *arr;
-	int n;
-
-	if (argc != 1 || strcmp(argv[0], "list") != 0) {
-		fprintf(stderr, "orderctl: usage: dlq list [--json]\n");
-		return 2;
-	}
-	if (ctl_journal(c))
-		return 1;
-	arr = json_array();
-	n = journal_report(c->j, "dlq", NULL, 0, ctl_dlq_row, arr);
-	if (n < 0) {
-		json_decref(arr);
-		return ctl_fail("journal: %s", journal_errmsg(c->j));
-	}
-	if (c->json) {
-		ctl_print_json(json_pack("{s:o}", "messages", arr));
-		return 0;
-	}
-	ctl_json_clean(arr);
-	printf("%-6s %-20s %4s %10s  %s\n", "ID", "TOPIC", "PART", "OFFSET", "ERROR");
-	for (size_t i = 0; i < json_array_size(arr); i++) {
-		json_t *m = json_array_get(arr, i);
-
-		printf("%-6lld %-20s %4d %10lld  %s\n",
-		    (long long)json_integer_value(json_object_get(m, "id")),
-		    json_string_value(json_object_get(m, "topic")),
-		    (int)json_integer_value(json_object_get(m, "partition")),
-		    (long long)json_integer_value(json_object_get(m, "offset")),
-		    json_string_value(json_object_get(m, "error")));
-	}
-	json_decref(arr);
-	return 0;
-}
-
-/* ---- reconcile ---------------------------------------------------------- */
-
-struct reconcile {
-	json_t *problems;
-	int skus;
-	int unsettled;
-	const char *source;	/* what Redis is compared with: "journal", "changelog" */
-};
-
-static void
-ctl_problem(struct reconcile *rc, const char *kind, const char *sku, const char *order_id,
-    const char *detail)
-{
-	json_t *p = json_pack("{s:s, s:s}", "kind", kind, "detail", detail);
-
-	if (sku != NULL)
-		json_object_set_new(p, "sku", json_string(sku));
-	if (order_id != NULL)
-		json_object_set_new(p, "order_id", json_string(order_id));
-	json_array_append_new(rc->problems, p);
-}
-
-static int
-ctl_reconcile_stock_row(sqlite3_stmt *st, void *arg)
-{
-	struct reconcile *rc = arg;
-	const char *sku = (const char *)sqlite3_column_text(st, 0);
-	long long added = sqlite3_column_int64(st, 1), reserved = sqlite3_column_int64(st, 2),
-	    sold = sqlite3_column_int64(st, 3);
-	bool unsettled = sqlite3_column_int(st, 4) != 0, in_redis =
-	    sqlite3_column_type(st, 5) != SQLITE_NULL;
-	long long r_av = sqlite3_column_int64(st, 5), r_res = sqlite3_column_int64(st, 6),
-	    r_sold = sqlite3_column_int64(st, 7), r_add = sqlite3_column_int64(st, 8);
-	/* The changelog knows no stock additions (NULL): Redis's own
-	 * invariant is all that checks added then. */
-	bool knows_added = sqlite3_column_type(st, 1) != SQLITE_NULL;
-	char detail[512];
-
-	rc->skus++;
-	if (in_redis && r_av + r_res + r_sold != r_add) {
-		snprintf(detail, sizeof(detail), "Redis: available %lld + reserved %lld + "
-		    "sold %lld != added %lld", r_av, r_res, r_sold, r_add);
-		ctl_problem(rc, "invariant", sku, NULL, detail);
-	}
-	if (in_redis && (r_av < 0 || r_res < 0 || r_sold < 0)) {
-		snprintf(detail, sizeof(detail), "Redis: a negative counter (available %lld, "
-		    "reserved %lld, sold %lld)", r_av, r_res, r_sold);
-		ctl_problem(rc, "negative_counter", sku, NULL, detail);
-	}
-	if (unsettled) {
-		rc->unsettled++;
-		return 0;
-	}
-	if (!knows_added)
-		added = r_add;
-	if (!in_redis && (added != 0 || reserved != 0 || sold != 0)) {
-		if (knows_added)
-			snprintf(detail, sizeof(detail), "%s: added %lld, reserved %lld, sold "
-			    "%lld; Redis has no stock for it", rc->source, added, reserved, sold);
-		else
-			snprintf(detail, sizeof(detail), "%s: reserved %lld, sold %lld; Redis "
-			    "has no stock for it", rc->source, reserved, sold);
-		ctl_problem(rc, "missing_in_redis", sku, NULL, detail);
-	} else if (in_redis && (added != r_add || reserved != r_res || sold != r_sold)) {
-		if (knows_added)
-			snprintf(detail, sizeof(detail), "%s: added %lld, reserved %lld, sold "
-			    "%lld; Redis: added %lld, reserved %lld, sold %lld", rc->source, added,
-			    reserved, sold, r_add, r_res, r_sold);
-		else
-			snprintf(detail, sizeof(detail), "%s: reserved %lld, sold %lld; Redis: "
-			    "reserved %lld, sold %lld", rc->source, reserved, sold, r_res, r_sold);
-		ctl_problem(rc, "counter_drift", sku, NULL, detail);
-	}
-	return 0;
-}
-
-static int
-ctl_reconcile_line_row(sqlite3_stmt *st, void *arg)
-{
-	ctl_problem(arg, (const char *)sqlite3_column_text(st, 0),
-	    (const char *)sqlite3_column_text(st, 2), (const char *)sqlite3_column_text(st, 1),
-	    (const char *)sqlite3_column_text(st, 3));
-	return 0;
-}
-
-/* Copies Redis's stock hashes and reservation records into TEMP tables of
- * orderctl's own connection, pipelined, so SQL can compare them. */
-static int
-ctl_reconcile_load(struct ctl *c)
-{
-	struct ctl_keys ks = { .plen = strlen(c->cf->redis_prefix) };
-	char pattern[INVENTORY_KEY_MAX];
-	size_t plen = ks.plen;
-	char **keys;
-	int nkeys, err = 0;
-
-	if (journal_report(c->j, "redis_tables", NULL, 0, NULL, NULL) < 0)
-		return ctl_fail("journal: %s", journal_errmsg(c->j));
-	snprintf(pattern, sizeof(pattern), "%s{*}:*", c->cf->redis_prefix);
-	if (cluster_sync_scan(c->rc, pattern, ctl_keys_add, &ks) < 0) {
-		err = ctl_fail("redis SCAN: %s", cluster_sync_errstr(c->rc));
-		goto out;
-	}
-	/* Only stock hashes and reservation records, each once. */
-	ctl_keys_sort(&ks);
-	keys = ks.v;
-	nkeys = 0;
-	for (int i = 0; i < ks.n; i++) {
-		const char *close = strchr(ks.v[i] + plen, '}');
-
-		if (strcmp(close, "}:stock") == 0 || strncmp(close, "}:r:", 4) == 0)
-			keys[nkeys++] = ks.v[i];
-		else
-			free(ks.v[i]);
-	}
-	ks.n = nkeys;
-
-	if (journal_begin(c->j) < 0) {
-		err = ctl_fail("journal: %s", journal_errmsg(c->j));
-		goto out;
-	}
-	for (int base = 0; base < nkeys && err == 0; base += 1000) {
-		int end = base + 1000 < nkeys ? base + 1000 : nkeys;
-
-		for (int i = base; i < end; i++) {
-			const char *stock[6] = { "HMGET", keys[i], "available", "reserved", "sold",
-			    "added" };
-			const char *resv[5] = { "HMGET", keys[i], "state", "qty", "order" };
-			bool is_stock = strstr(keys[i] + plen, "}:stock") != NULL;
-
-			if (cluster_sync_append(c->rc, 1, is_stock ? 6 : 5, is_stock ? stock : resv,
-			    NULL) < 0) {
-				err = ctl_fail("redis: %s", cluster_sync_errstr(c->rc));
-				break;
-			}
-		}
-		for (int i = base; i < end; i++) {
-			redisReply *r = NULL;
-			const char *sku0 = keys[i] + plen + 1;
-			const char *close = strchr(sku0, '}');
-			char *sku;
-			const char *p[5];
-			char buf[4][24];
-
-			if (cluster_sync_queued(c->rc) == 0)
-				break;
-			if (cluster_sync_get_reply(c->rc, &r) < 0 || r->type != REDIS_REPLY_ARRAY) {
-				if (err == 0)
-					err = ctl_fail("redis: %s", r == NULL ? cluster_sync_errstr(c->rc) :
-					    r->type == REDIS_REPLY_ERROR ? r->str : "unexpected reply");
-				freeReplyObject(r);
-				continue;	/* the rest of the replies still come */
-			}
-			sku = xstrndup(sku0, (size_t)(close - sku0));
-			if (strcmp(close, "}:stock") == 0) {
-				p[0] = sku;
-				for (int f = 0; f < 4; f++) {
-					snprintf(buf[f], sizeof(buf[f]), "%s",
-					    r->element[f]->type == REDIS_REPLY_STRING ?
-					    r->element[f]->str : "0");
-					p[f + 1] = buf[f];
-				}
-				journal_report(c->j, "redis_stock_insert", p, 5, NULL, NULL);
-			} else if (r->element[0]->type == REDIS_REPLY_STRING) {
-				p[0] = r->element[2]->type == REDIS_REPLY_STRING ?
-				    r->element[2]->str : close + 4;
-				p[1] = sku;
-				p[2] = r->element[0]->str;
-				p[3] = r->element[1]->type == REDIS_REPLY_STRING ?
-				    r->element[1]->str : "0";
-				journal_report(c->j, "redis_resv_insert", p, 4, NULL, NULL);
-			}
-			free(sku);
-			freeReplyObject(r);
-		}
-	}
-	/* TEMP tables only: nothing of the journal's own changes. */
-	if (journal_commit(c->j) < 0 && err == 0)
-		err = ctl_fail("journal: %s", journal_errmsg(c->j));
-out:
-	ctl_keys_free(&ks);
-	return err;
-}
-
-/* ---- reconcile --changelog ---------------------------------------------- */
-
-#define CTL_KAFKA_TIMEOUT_MS 10000	/* one metadata or end offset request */
-/* Nothing read for this long while partitions are still short of their
- * end: the broker or a leader is gone, and waiting longer shows nothing. */
-#define CTL_CHANGELOG_STALL_MS 30000
-
-/* One partition of the state topic, read from its start to where it ended
- * when the read began. */
-struct changelog_part {
-	int32_t id;
-	int64_t high;		/* the high watermark at the start */
-	bool done;
-};
-
-struct changelog {
-	struct ctl *c;
-	struct reconcile *rc;
-	const char *topic;
-	struct changelog_part *parts;
-	int nparts;
-	long long records, tombstones;
-	int orders, new_orders;
-	bool failed;		/* a journal call failed inside a row callback */
-};
-
-/* The states a changelog record may carry; NONE: only parked events. */
-static const char *const ctl_changelog_states[] = {
-	"NONE", "NEW", "RESERVED", "CONFIRMED", "REJECTED", "CANCELLED", NULL,
-};
-
-static void
-ctl_changelog_bad(struct changelog *cl, const rd_kafka_message_t *m, const char *order_id,
-    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-
-/* A record that cannot be read is drift of its own: the order it was
- * about is compared on its other records only. */
-static void
-ctl_changelog_bad(struct changelog *cl, const rd_kafka_message_t *m, const char *order_id,
-    const char *fmt, ...)
-{
-	char why[256], detail[400];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, sizeof(why), fmt, ap);
-	va_end(ap);
-	snprintf(detail, sizeof(detail), "%s [%" PRId32 "] offset %" PRId64 ": %s", cl->topic,
-	    m->partition, m->offset, why);
-	ctl_problem(cl->rc, "changelog_bad_record", NULL, order_id, detail);
-}
-
-/* Checks one record and keeps it in temp.changelog_orders when its
- * (epoch, version) is the order's highest so far. */
-static int
-ctl_changelog_record(struct changelog *cl, const rd_kafka_message_t *m)
-{
-	struct saga_line lines[SAGA_MAX_LINES];
-	char num[4][24], key[EVENT_ORDER_ID_MAX + 1] = "";
-	const char *order_id, *state, *text, *p[7];
-	json_error_t jerr;
-	json_t *doc, *v;
-	int nlines, i, err = 0;
-
-	cl->records++;
-	/* Names the order of a record whose own order_id is unreadable. */
-	if (m->key != NULL && event_valid_name(m->key, m->key_len, EVENT_ORDER_ID_MAX)) {
-		memcpy(key, m->key, m->key_len);
-		key[m->key_len] = '\0';
-	}
-	/* A tombstone (the order was dropped) carries no (epoch, version), so
-	 * it outranks none of the order's records: it is skipped. */
-	if (m->payload == NULL) {
-		cl->tombstones++;
-		return 0;
-	}
-	doc = json_loadb(m->payload, m->len, JSON_REJECT_DUPLICATES, &jerr);
-	if (!json_is_object(doc)) {
-		ctl_changelog_bad(cl, m, key[0] ? key : NULL, "%s",
-		    doc == NULL ? jerr.text : "not a JSON object");
-		goto out;
-	}
-	order_id = json_string_value(json_object_get(doc, "order_id"));
-	if (order_id == NULL || !event_valid_name(order_id, strlen(order_id), EVENT_ORDER_ID_MAX)) {
-		ctl_changelog_bad(cl, m, key[0] ? key : NULL, "order_id: missing or not an "
-		    "order id");
-		goto out;
-	}
-	if (m->key != NULL && (m->key_len != strlen(order_id) ||
-	    memcmp(m->key, order_id, m->key_len) != 0)) {
-		ctl_changelog_bad(cl, m, order_id, "the key is not the order_id");
-		goto out;
-	}
-	for (i = 0; i < 2; i++) {
-		v = json_object_get(doc, i == 0 ? "epoch" : "version");
-		if (!json_is_integer(v) || json_integer_value(v) < 0) {
-			ctl_changelog_bad(cl, m, order_id, "%s: not an integer >= 0",
-			    i == 0 ? "epoch" : "version");
-			goto out;
-		}
-		snprintf(num[i], sizeof(num[i]), "%" JSON_INTEGER_FORMAT, json_integer_value(v));
-	}
-	state = json_string_value(json_object_get(doc, "state"));
-	for (i = 0; state != NULL && ctl_changelog_states[i] != NULL; i++)
-		if (strcmp(state, ctl_changelog_states[i]) == 0)
-			break;
-	if (state == NULL || ctl_changelog_states[i] == NULL) {
-		ctl_changelog_bad(cl, m, order_id, "state: not one of NONE, NEW, RESERVED, "
-		    "CONFIRMED, REJECTED, CANCELLED");
-		goto out;
-	}
-	/* An order not created yet (NONE) may have no lines at all. */
-	v = json_object_get(doc, "lines");
-	text = v == NULL || json_is_null(v) ? "" : json_string_value(v);
-	if (text == NULL || event_lines_parse(text, lines, &nlines) < 0) {
-		ctl_changelog_bad(cl, m, order_id, "lines: not \"sku qty;sku qty\"");
-		goto out;
-	}
-	/* Summed per sku by the writer: a sku twice is a broken record. */
-	for (i = 0; i < nlines; i++)
-		for (int k = 0; k < i; k++)
-			if (strcmp(lines[i].sku, lines[k].sku) == 0) {
-				ctl_changelog_bad(cl, m, order_id, "lines: sku %s twice",
-				    lines[i].sku);
-				goto out;
-			}
-	snprintf(num[2], sizeof(num[2]), "%" PRId32, m->partition);
-	snprintf(num[3], sizeof(num[3]), "%" PRId64, m->offset);
-	p[0] = order_id;
-	p[1] = num[0];
-	p[2] = num[1];
-	p[3] = state;
-	p[4] = text;
-	p[5] = num[2];
-	p[6] = num[3];
-	if (journal_report(cl->c->j, "changelog_record", p, 7, NULL, NULL) < 0) {
-		ctl_fail("journal: %s", journal_errmsg(cl->c->j));
-		err = -EIO;
-	}
-out:
-	json_decref(doc);
-	return err;
-}
-
-/* Splits the lines of one current record into temp.changelog_lines. */
-static int
-ctl_changelog_lines_row(sqlite3_stmt *st, void *arg)
-{
-	struct changelog *cl = arg;
-	const char *order_id = (const char *)sqlite3_column_text(st, 0);
-	struct saga_line lines[SAGA_MAX_LINES];
-	int nlines;
-
-	/* Checked when the record was read. */
-	if (event_lines_parse((const char *)sqlite3_column_text(st, 1), lines, &nlines) < 0)
-		nlines = 0;
-	for (int i = 0; i < nlines; i++) {
-		char qty[24];
-		const char *p[3] = { order_id, lines[i].sku, qty };
-
-		snprintf(qty, sizeof(qty), "%" PRId64, lines[i].qty);
-		if (journal_report(cl->c->j, "changelog_line_insert", p, 3, NULL, NULL) < 0) {
-			cl->failed = true;
-			return 1;
-		}
-	}
-	return 0;
-}
-
-static int
-ctl_changelog_counts_row(sqlite3_stmt *st, void *arg)
-{
-	struct changelog *cl = arg;
-
-	cl->orders = sqlite3_column_int(st, 0);
-	cl->new_orders = sqlite3_column_int(st, 1);
-	return 0;
+	return n;
 }
 
 /*
- * A consumer for the state topic and its partitions.  Returns 0, -EINVAL
- * for a [kafka] configuration librdkafka refuses, -ENOENT when the topic
- * does not exist, or -EIO; each said on stderr.
+ * The entry whose name starts argv, the longest ("reconcile --changelog"
+ * before "reconcile"), with *words its length; else the entry of the
+ * first word's group that answers a usage error for it, with *words 0.
  */
+static const struct ctl_entry *
+ctl_lookup(int argc, char **argv, int *words)
+{
+	const struct ctl_entry *best = NULL;
+
+	*words = 0;
+	for (int i = 0; ctl_table[i] != NULL; i++) {
+		int n = ctl_match(ctl_table[i], argc, argv);
+
+		if (n > *words) {
+			best = ctl_table[i];
+			*words = n;
+		}
+	}
+	for (int i = 0; best == NULL && ctl_table[i] != NULL; i++) {
+		const struct ctl_entry *e = ctl_table[i];
+
+		if (e->group_usage && ctl_word_is(e->name, strcspn(e->name, " "), argv[0]))
+			best = e;
+	}
+	return best;
+}
+
+/* Finds the command, checks its arguments, opens what it needs first and
+ * runs it; returns the exit status. */
 static int
-ctl_changelog_open(struct changelog *cl, rd_kafka_t **out)
+ctl_run(struct ctl *c, int argc, char **argv)
 {
-	/* librdkafka wants a group.id even for assign(); this one is never
-	 * joined nor committed to: the read starts at every partition's start. */
-	char *group = xasprintf("orderctl-reconcile-%ld", (long)getpid());
-	const char *forced[] = {
-		"group.id", group, "enable.auto.commit", "false",
-		"enable.auto.offset.store", "false", "enable.partition.eof", "true",
-		"auto.offset.reset", "earliest", NULL,
-	};
-	const struct rd_kafka_metadata *md = NULL;
-	rd_kafka_conf_t *conf;
-	rd_kafka_topic_t *rkt = NULL;
-	rd_kafka_resp_err_t e;
-	rd_kafka_t *rk = NULL;
-	char *cause = NULL, errstr[512];
-	int err = 0;
+	const struct ctl_entry *e;
+	int words, nargs;
 
-	*out = NULL;
-	{
-		const char *topics[1] = { cl->topic };
-		int parts[1];
-
-		/* A refused password or certificate: one line, at once. */
-		if (kafka_check_access(cl->c->cf, topics, 1, parts, CTL_KAFKA_TIMEOUT_MS,
-		    &cause) < 0) {
-			ctl_fail("%s", cause);
-			free(cause);
-			err = -EIO;
-			goto fail;
-		}
-	}
-	if ((conf = kafka_conf_new(cl->c->cf, NULL, forced, &cause)) == NULL) {
-		ctl_fail("%s", cause);
-		free(cause);
-		err = -EINVAL;
-		goto fail;
-	}
-	if ((rk = rd_kafka_new(RD_KAFKA_CONSUMER, conf, errstr, sizeof(errstr))) == NULL) {
-		rd_kafka_conf_destroy(conf);
-		ctl_fail("kafka consumer: %s", errstr);
-		err = -EINVAL;
-		goto fail;
-	}
-	rkt = rd_kafka_topic_new(rk, cl->topic, NULL);
-	e = rd_kafka_metadata(rk, 0, rkt, &md, CTL_KAFKA_TIMEOUT_MS);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
-		e = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err;
-	if (e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC) {
-		ctl_fail("changelog topic %s ([topics] state): no such topic", cl->topic);
-		err = -ENOENT;
-		goto fail;
-	}
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		ctl_fail("kafka: changelog topic %s: %s", cl->topic, rd_kafka_err2str(e));
-		err = -EIO;
-		goto fail;
-	}
-	cl->nparts = md->topics[0].partition_cnt;
-	cl->parts = xcalloc((size_t)cl->nparts + 1, sizeof(*cl->parts));
-	for (int i = 0; i < cl->nparts; i++)
-		cl->parts[i].id = md->topics[0].partitions[i].id;
-	rd_kafka_metadata_destroy(md);
-	rd_kafka_topic_destroy(rkt);
-	free(group);
-	*out = rk;
-	return 0;
-fail:
-	if (md != NULL)
-		rd_kafka_metadata_destroy(md);
-	if (rkt != NULL)
-		rd_kafka_topic_destroy(rkt);
-	if (rk != NULL)
-		rd_kafka_destroy(rk);
-	free(group);
-	return err;
-}
-
-static struct changelog_part *
-ctl_changelog_part(struct changelog *cl, int32_t id)
-{
-	for (int i = 0; i < cl->nparts; i++)
-		if (cl->parts[i].id == id)
-			return &cl->parts[i];
-	return NULL;
-}
-
-/* Errors librdkafka recovers from by itself: only a stall ends the read. */
-static bool
-ctl_kafka_transient(rd_kafka_resp_err_t e)
-{
-	return e == RD_KAFKA_RESP_ERR__TRANSPORT || e == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ||
-	    e == RD_KAFKA_RESP_ERR__RESOLVE || e == RD_KAFKA_RESP_ERR__TIMED_OUT ||
-	    e == RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION ||
-	    e == RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE;
-}
-
-/*
- * Reads every partition from its start up to its high watermark at the
- * start of the read: records published later belong to a later run.
- */
-static int
-ctl_changelog_read(struct changelog *cl, rd_kafka_t *rk)
-{
-	rd_kafka_topic_partition_list_t *l = rd_kafka_topic_partition_list_new(cl->nparts);
-	rd_kafka_resp_err_t e;
-	int64_t last;
-	int left = 0, err = 0;
-
-	for (int i = 0; i < cl->nparts; i++) {
-		struct changelog_part *part = &cl->parts[i];
-		int64_t lo, hi;
-
-		/* A topic created a moment ago may not have elected its leaders
-		 * yet: that answer is worth a few more tries, others are not. */
-		for (int tries = 0; ; tries++) {
-			e = rd_kafka_query_watermark_offsets(rk, cl->topic, part->id, &lo, &hi,
-			    CTL_KAFKA_TIMEOUT_MS);
-			if ((e != RD_KAFKA_RESP_ERR_NOT_LEADER_FOR_PARTITION &&
-			    e != RD_KAFKA_RESP_ERR_LEADER_NOT_AVAILABLE &&
-			    e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) || tries == 50)
-				break;
-			usleep(200000);
-		}
-		if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-			err = -EIO;
-			ctl_fail("kafka: %s [%" PRId32 "]: end offset: %s", cl->topic, part->id,
-			    rd_kafka_err2str(e));
-			goto out;
-		}
-		part->high = hi;
-		part->done = hi <= lo;
-		if (!part->done) {
-			rd_kafka_topic_partition_list_add(l, cl->topic, part->id)->offset =
-			    RD_KAFKA_OFFSET_BEGINNING;
-			left++;
-		}
-	}
-	if (left > 0 && (e = rd_kafka_assign(rk, l)) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		err = -EIO;
-		ctl_fail("kafka: %s: assign: %s", cl->topic, rd_kafka_err2str(e));
-		goto out;
-	}
-	last = util_mono_us();
-	while (left > 0 && err == 0) {
-		rd_kafka_message_t *m = rd_kafka_consumer_poll(rk, 200);
-		struct changelog_part *part;
-
-		if (m == NULL || (m->err && ctl_kafka_transient(m->err))) {
-			if (m != NULL)
-				rd_kafka_message_destroy(m);
-			if (util_mono_us() - last > CTL_CHANGELOG_STALL_MS * 1000LL) {
-				err = -ETIMEDOUT;
-				ctl_fail("kafka: %s: nothing read for %d s, %d partitions short of "
-				    "their end", cl->topic, CTL_CHANGELOG_STALL_MS / 1000, left);
-			}
-			continue;
-		}
-		last = util_mono_us();
-		part = ctl_changelog_part(cl, m->partition);
-		if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
-			/* Short of the watermark only when the rest is not readable
-			 * yet (an open transaction): not this run's either. */
-			if (part != NULL && !part->done) {
-				part->done = true;
-				left--;
-			}
-		} else if (m->err) {
-			err = -EIO;
-			ctl_fail("kafka: %s: %s", cl->topic, rd_kafka_message_errstr(m));
-		} else if (part != NULL && !part->done) {
-			if (m->offset < part->high)
-				err = ctl_changelog_record(cl, m);
-			/* Offsets have gaps (compaction, transaction markers). */
-			if (m->offset >= part->high - 1) {
-				part->done = true;
-				left--;
-			}
-		}
-		rd_kafka_message_destroy(m);
-	}
-out:
-	rd_kafka_topic_partition_list_destroy(l);
-	return err;
-}
-
-/*
- * Fills the TEMP tables of an in-memory database with Redis and the
- * current record of every order in the state topic.  Returns 0, or
- * -EINVAL / -ENOENT (configuration: exit 2) or another negative errno,
- * each said on stderr.
- */
-static int
-ctl_changelog(struct changelog *cl)
-{
-	struct journal_options jo = { .busy_timeout_ms = 10000 };
-	struct ctl *c = cl->c;
-	rd_kafka_t *rk = NULL;
-	char *cause = NULL;
-	bool open_tx = false;
-	int err;
-
-	if (cl->topic[0] == '\0') {
-		ctl_fail("topics.state is empty: there is no changelog topic to read");
-		return -EINVAL;
-	}
-	/* A database of its own: a journal knows only its own instance's
-	 * orders, and this host may have none. */
-	if (journal_open(&c->j, ":memory:", &jo, &cause) < 0) {
-		ctl_fail("%s", cause);
-		free(cause);
-		return -EIO;
-	}
-	/* The topic first, so a wrong name fails before any Redis work. */
-	if ((err = ctl_changelog_open(cl, &rk)) < 0)
-		goto fail;
-	/* Redis before the end offsets: a state orderd publishes while Redis
-	 * is read is then still in this run's part of the topic. */
-	if (ctl_redis(c) || ctl_reconcile_load(c)) {
-		err = -EIO;
-		goto fail;
-	}
-	if (journal_report(c->j, "changelog_tables", NULL, 0, NULL, NULL) < 0 ||
-	    journal_begin(c->j) < 0) {
-		err = -EIO;
-		ctl_fail("journal: %s", journal_errmsg(c->j));
-		goto fail;
-	}
-	open_tx = true;
-	if ((err = ctl_changelog_read(cl, rk)) < 0)
-		goto fail;
-	if (journal_report(c->j, "changelog_current", NULL, 0, ctl_changelog_lines_row,
-	    cl) < 0 || cl->failed ||
-	    journal_report(c->j, "changelog_counts", NULL, 0, ctl_changelog_counts_row,
-	    cl) < 0 || journal_commit(c->j) < 0) {
-		err = -EIO;
-		ctl_fail("journal: %s", journal_errmsg(c->j));
-		goto fail;
-	}
-	rd_kafka_consumer_close(rk);
-	rd_kafka_destroy(rk);
-	return 0;
-fail:
-	if (open_tx)
-		journal_rollback(c->j);
-	if (rk != NULL) {
-		rd_kafka_consumer_close(rk);
-		rd_kafka_destroy(rk);
-	}
-	return err;
-}
-
-static int
-ctl_reconcile(struct ctl *c, int argc, char **argv)
-{
-	struct reconcile rc = { .problems = json_array(), .source = "journal" };
-	struct changelog cl = { .c = c, .rc = &rc, .topic = c->cf->topic_state };
-	bool changelog = argc == 1 && strcmp(argv[0], "--changelog") == 0;
-	size_t n;
-	int err;
-
-	if (argc != 0 && !changelog) {
-		fprintf(stderr, "orderctl: usage: reconcile [--changelog] [--json]\n");
-		json_decref(rc.problems);
+	if (argc == 0) {
+		usage(stderr);	/* "orderctl -- --json" */
 		return 2;
 	}
-	if (changelog) {
-		rc.source = "changelog";
-		err = ctl_changelog(&cl);
-		free(cl.parts);
-		if (err < 0) {
-			json_decref(rc.problems);
-			/* A [kafka] key librdkafka refuses or a topic that is not
-			 * there is configuration. */
-			return err == -EINVAL || err == -ENOENT ? 2 : 1;
-		}
-	} else if (ctl_journal(c) || ctl_redis(c) || ctl_reconcile_load(c)) {
-		json_decref(rc.problems);
-		return 1;
-	}
-	if (journal_report(c->j, changelog ? "changelog_reconcile_stock" : "reconcile_stock",
-	    NULL, 0, ctl_reconcile_stock_row, &rc) < 0 ||
-	    journal_report(c->j, changelog ? "changelog_reconcile_lines" : "reconcile_lines",
-	    NULL, 0, ctl_reconcile_line_row, &rc) < 0) {
-		json_decref(rc.problems);
-		return ctl_fail("journal: %s", journal_errmsg(c->j));
-	}
-	n = json_array_size(rc.problems);
-	if (c->json) {
-		json_t *doc = json_pack("{s:b, s:o, s:i, s:i}", "ok", n == 0, "problems",
-		    rc.problems, "skus", rc.skus, "unsettled_skus", rc.unsettled);
-
-		if (changelog)
-			json_object_set_new(doc, "changelog", json_pack("{s:s, s:I, s:I, s:i, s:i}",
-			    "topic", cl.topic, "records", (json_int_t)cl.records,
-			    "tombstones", (json_int_t)cl.tombstones, "orders", cl.orders,
-			    "new_orders", cl.new_orders));
-		ctl_print_json(doc);
-		return n == 0 ? 0 : 1;
-	}
-	ctl_json_clean(rc.problems);
-	for (size_t i = 0; i < n; i++) {
-		json_t *p = json_array_get(rc.problems, i);
-
-		printf("%-28s %-20s %-24s %s\n", json_string_value(json_object_get(p, "kind")),
-		    json_is_string(json_object_get(p, "sku")) ?
-		    json_string_value(json_object_get(p, "sku")) : "-",
-		    json_is_string(json_object_get(p, "order_id")) ?
-		    json_string_value(json_object_get(p, "order_id")) : "-",
-		    json_string_value(json_object_get(p, "detail")));
-	}
-	if (changelog)
-		printf("reconcile: %s: %d skus, %d unsettled (orders in NEW), %zu problems; "
-		    "changelog %s: %lld records (%lld tombstones), %d orders, %d in NEW not "
-		    "compared\n", n == 0 ? "ok" : "DRIFT", rc.skus, rc.unsettled, n, cl.topic,
-		    cl.records, cl.tombstones, cl.orders, cl.new_orders);
-	else
-		printf("reconcile: %s: %d skus, %d unsettled (steps in flight), %zu problems\n",
-		    n == 0 ? "ok" : "DRIFT", rc.skus, rc.unsettled, n);
-	json_decref(rc.problems);
-	return n == 0 ? 0 : 1;
-}
-
-/* ---- recover ------------------------------------------------------------ */
-
-#define CTL_PIPELINE 1000	/* calls sent before their replies are read */
-
-struct restore {
-	struct ctl *c;
-	char sha[41];
-	int pending;		/* calls sent whose reply is not read yet */
-	bool failed;		/* a call failed: stop sending */
-	long long skus, stock_keys, reservations, adjustments, dropped;
-	long long unapplied, in_flight;
-};
-
-/* Escapes s for a Redis glob pattern: the prefix is the operator's choice. */
-static void
-ctl_glob_escape(char *out, size_t len, const char *s)
-{
-	size_t n = 0;
-
-	for (; *s != '\0' && n + 3 < len; s++) {
-		if (strchr("*?[]\\", *s) != NULL)
-			out[n++] = '\\';
-		out[n++] = *s;
-	}
-	out[n] = '\0';
-}
-
-/* Reads replies until at most keep are outstanding.  An error reply or a
- * lost connection is reported once and stops the rebuild. */
-static int
-ctl_restore_drain(struct restore *rs, int keep)
-{
-	while (rs->pending > keep) {
-		redisReply *r = NULL;
-
-		rs->pending--;
-		if (cluster_sync_get_reply(rs->c->rc, &r) < 0) {
-			/* The replies after it are read all the same. */
-			if (!rs->failed)
-				ctl_fail("redis: %s", cluster_sync_errstr(rs->c->rc));
-			rs->failed = true;
-			continue;
-		}
-		if (r->type == REDIS_REPLY_ERROR) {
-			if (!rs->failed)
-				ctl_fail("redis: restore.lua: %s", r->str);
-			rs->failed = true;
-		} else if (r->type == REDIS_REPLY_INTEGER) {
-			rs->dropped += r->integer;
-		}
-		freeReplyObject(r);
-	}
-	return rs->failed ? -EIO : 0;
-}
-
-/* Sends one restore.lua call (pipelined). */
-static int
-ctl_restore_call(struct restore *rs, int argc, const char **argv)
-{
-	if (rs->failed)
-		return -EIO;
-	/* Every call is EVALSHA SHA NKEYS KEY...: routed by its first key. */
-	if (cluster_sync_append(rs->c->rc, 3, argc, argv, NULL) < 0) {
-		ctl_fail("redis: %s", cluster_sync_errstr(rs->c->rc));
-		rs->failed = true;
-		return -EIO;
-	}
-	rs->pending++;
-	return rs->pending >= CTL_PIPELINE ? ctl_restore_drain(rs, 0) : 0;
-}
-
-static int
-ctl_first_key(const char *key, void *arg)
-{
-	*(char **)arg = xstrdup(key);
-	return 1;	/* one is enough */
-}
-
-/* The first key under the prefix, or NULL when there is none (*err < 0 on
- * a failed SCAN).  The caller frees it. */
-static char *
-ctl_redis_any_key(struct ctl *c, int *err)
-{
-	char pattern[INVENTORY_KEY_MAX * 2 + 2], *key = NULL;
-
-	ctl_glob_escape(pattern, sizeof(pattern) - 1, c->cf->redis_prefix);
-	strcat(pattern, "*");
-	*err = cluster_sync_scan(c->rc, pattern, ctl_first_key, &key);
-	if (*err < 0) {
-		ctl_fail("redis SCAN: %s", cluster_sync_errstr(c->rc));
-		return NULL;
-	}
-	*err = 0;
-	return key;
-}
-
-/* --force: every inventory key under the prefix goes first, so keys the
- * journal does not know (a reservation of an unknown order, a stray
- * adjustment id) do not survive the rebuild.  Other keys are left alone. */
-static int
-ctl_restore_drop(struct restore *rs)
-{
-	struct ctl *c = rs->c;
-	struct ctl_keys ks = { .plen = strlen(c->cf->redis_prefix) };
-	char pattern[INVENTORY_KEY_MAX * 2 + 8];
-	int err = 0;
-
-	ctl_glob_escape(pattern, sizeof(pattern) - 6, c->cf->redis_prefix);
-	strcat(pattern, "{*}:*");
-	/* Collected first: a SCAN cannot share the connections with calls
-	 * whose replies are still to be read. */
-	if (cluster_sync_scan(c->rc, pattern, ctl_keys_add, &ks) < 0) {
-		ctl_fail("redis SCAN: %s", cluster_sync_errstr(c->rc));
-		ctl_keys_free(&ks);
-		return -EIO;
-	}
-	ctl_keys_sort(&ks);
-	for (int i = 0; i < ks.n && err == 0; i++) {
-		const char *k = ks.v[i];
-		const char *close = strchr(k + ks.plen, '}');
-		const char *argv[6] = { "EVALSHA", rs->sha, "1", k, "drop", NULL };
-
-		if (close == NULL || (strcmp(close, "}:stock") != 0 &&
-		    strcmp(close, "}:adds") != 0 && strncmp(close, "}:r:", 4) != 0))
-			continue;
-		err = ctl_restore_call(rs, 5, argv);
-	}
-	ctl_keys_free(&ks);
-	if (ctl_restore_drain(rs, 0) < 0)
-		return -EIO;
-	return 0;
-}
-
-static int
-ctl_restore_stock_row(sqlite3_stmt *st, void *arg)
-{
-	struct restore *rs = arg;
-	const char *sku = (const char *)sqlite3_column_text(st, 0);
-	long long added = sqlite3_column_int64(st, 1), reserved = sqlite3_column_int64(st, 2),
-	    sold = sqlite3_column_int64(st, 3);
-	json_t *ids = json_loads((const char *)sqlite3_column_text(st, 4), 0, NULL);
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], num[3][24];
-	size_t nids = json_array_size(ids);
-	const char **argv = xcalloc(9 + nids, sizeof(*argv));
-	int argc = 0, err;
-
-	if (ids == NULL || !json_is_array(ids) ||
-	    inventory_key_stock(k1, sizeof(k1), rs->c->cf->redis_prefix, sku) < 0 ||
-	    inventory_key_adds(k2, sizeof(k2), rs->c->cf->redis_prefix, sku) < 0) {
-		ctl_fail("sku %s: cannot restore it (a key too long or unreadable ids)", sku);
-		json_decref(ids);
-		free(argv);
-		rs->failed = true;
-		return 1;
-	}
-	snprintf(num[0], sizeof(num[0]), "%lld", added);
-	snprintf(num[1], sizeof(num[1]), "%lld", reserved);
-	snprintf(num[2], sizeof(num[2]), "%lld", sold);
-	argv[argc++] = "EVALSHA";
-	argv[argc++] = rs->sha;
-	argv[argc++] = "2";
-	argv[argc++] = k1;
-	argv[argc++] = k2;
-	argv[argc++] = "stock";
-	for (int i = 0; i < 3; i++)
-		argv[argc++] = num[i];
-	for (size_t i = 0; i < nids; i++)
-		argv[argc++] = json_string_value(json_array_get(ids, i));
-	rs->skus++;
-	rs->adjustments += (long long)nids;
-	rs->unapplied += sqlite3_column_int64(st, 5);
-	rs->in_flight += sqlite3_column_int64(st, 6);
-	if (added != 0 || reserved != 0 || sold != 0 || nids != 0)
-		rs->stock_keys++;
-	if (added - reserved - sold < 0)
-		fprintf(stderr, "orderctl: %s: warning: available is %lld until orderd applies "
-		    "the %lld stock additions not marked applied in the journal\n", sku,
-		    added - reserved - sold, (long long)sqlite3_column_int64(st, 5));
-	err = ctl_restore_call(rs, argc, argv);
-	json_decref(ids);
-	free(argv);
-	return err < 0;
-}
-
-static int
-ctl_restore_line_row(sqlite3_stmt *st, void *arg)
-{
-	struct restore *rs = arg;
-	const char *order_id = (const char *)sqlite3_column_text(st, 0);
-	const char *sku = (const char *)sqlite3_column_text(st, 1);
-	const char *qty = (const char *)sqlite3_column_text(st, 2);
-	const char *state = (const char *)sqlite3_column_text(st, 3);
-	char key[INVENTORY_KEY_MAX];
-	const char *argv[8] = { "EVALSHA", rs->sha, "1", key, "reservation", state, qty,
-	    order_id };
-
-	if (inventory_key_reservation(key, sizeof(key), rs->c->cf->redis_prefix, sku,
-	    order_id) < 0) {
-		ctl_fail("order %s, sku %s: the key is too long", order_id, sku);
-		rs->failed = true;
-		return 1;
-	}
-	rs->reservations++;
-	return ctl_restore_call(rs, 8, argv) < 0;
-}
-
-/*
- * recover --rebuild-redis: writes back, through restore.lua, what the
- * journal says Redis held.  It reads the journal in one read transaction,
- * so it sees one consistent moment of it; orderd must be stopped, else its
- * steps would race the rebuild.
- */
-static int
-ctl_recover(struct ctl *c, int argc, char **argv)
-{
-	struct restore rs = { .c = c };
-	char *src[INVENTORY_SCRIPT_COUNT], *cause = NULL, *key;
-	bool rebuild = false, force = false, bad = false;
-	sqlite3 *db;
-	int err;
-
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--rebuild-redis") == 0)
-			rebuild = true;
-		else if (strcmp(argv[i], "--force") == 0)
-			force = true;
-		else
-			bad = true;
-	}
-	if (!rebuild || bad) {
-		fprintf(stderr, "orderctl: usage: recover --rebuild-redis [--force] [--json]\n");
+	if ((e = ctl_lookup(argc, argv, &words)) == NULL) {
+		fprintf(stderr, "orderctl: unknown command '%s'\n", argv[0]);
+		usage(stderr);
 		return 2;
 	}
-	/* Opening creates a missing journal, and an empty one would make
-	 * --force an eraser: a wrong journal.path must stop here. */
-	if (access(c->cf->journal_path, F_OK) != 0)
-		return ctl_fail("journal %s: %s: nothing to rebuild from", c->cf->journal_path,
-		    strerror(errno));
-	if (ctl_journal(c))
+	c->entry = e;
+	nargs = argc - words;
+	if (words == 0 || nargs < e->min_args || (e->max_args >= 0 && nargs > e->max_args))
+		return ctl_usage(c);
+	if ((e->opens & CTL_JOURNAL) && ctl_journal(c))
 		return 1;
-	if ((err = journal_report(c->j, "skus", NULL, 0, NULL, NULL)) <= 0)
-		return err < 0 ? ctl_fail("journal: %s", journal_errmsg(c->j)) :
-		    ctl_fail("journal %s knows no sku: nothing to rebuild from",
-		    c->cf->journal_path);
-	if (ctl_redis(c))
+	if ((e->opens & CTL_REDIS) && ctl_redis(c))
 		return 1;
-	key = ctl_redis_any_key(c, &err);
-	if (err < 0)
-		return 1;
-	if (key != NULL && !force) {
-		ctl_fail("Redis %s already holds keys under the prefix '%s' (%s, ...): "
-		    "refusing to rebuild over them; stop orderd and use --force to replace "
-		    "its inventory keys", cluster_sync_name(c->rc), c->cf->redis_prefix, key);
-		free(key);
-		return 1;
-	}
-	free(key);
-	if (inventory_read_scripts(src, &cause) < 0) {
-		ctl_fail("%s", cause);
-		free(cause);
-		return 1;
-	}
-	/* On every master of a cluster. */
-	err = cluster_sync_script_load(c->rc, src[INVENTORY_RESTORE], rs.sha);
-	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
-		free(src[i]);
-	if (err < 0)
-		return ctl_fail("redis: SCRIPT LOAD restore: %s", cluster_sync_errstr(c->rc));
-	if (force && ctl_restore_drop(&rs) < 0)
-		return 1;
-
-	/* One read transaction: the counters and the records of one moment. */
-	db = journal_db(c->j);
-	if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-		return ctl_fail("journal: %s", sqlite3_errmsg(db));
-	if (journal_report(c->j, "restore_stock", NULL, 0, ctl_restore_stock_row, &rs) < 0 ||
-	    (!rs.failed &&
-	    journal_report(c->j, "restore_lines", NULL, 0, ctl_restore_line_row, &rs) < 0)) {
-		if (!rs.failed)
-			ctl_fail("journal: %s", journal_errmsg(c->j));
-		rs.failed = true;
-	}
-	sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-	ctl_restore_drain(&rs, 0);
-	if (rs.failed)
-		return ctl_fail("the rebuild is incomplete: run it again with --force");
-	if (c->json) {
-		ctl_print_json(json_pack("{s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "ok", 1,
-		    "skus", (json_int_t)rs.skus, "skus_with_stock", (json_int_t)rs.stock_keys,
-		    "reservations", (json_int_t)rs.reservations,
-		    "adjustments", (json_int_t)rs.adjustments,
-		    "unapplied_adjustments", (json_int_t)rs.unapplied,
-		    "steps_in_flight", (json_int_t)rs.in_flight,
-		    "dropped_keys", (json_int_t)rs.dropped));
-		return 0;
-	}
-	printf("recover: rebuilt %lld skus (%lld with stock), %lld reservation records and "
-	    "%lld applied stock additions from the journal", rs.skus, rs.stock_keys,
-	    rs.reservations, rs.adjustments);
-	if (force)
-		printf("; %lld old keys dropped first", rs.dropped);
-	printf("\n");
-	if (rs.unapplied > 0 || rs.in_flight > 0)
-		printf("recover: orderd applies %lld more stock additions and runs %lld steps "
-		    "in flight again when it starts\n", rs.unapplied, rs.in_flight);
-	return 0;
-}
-
-/* ---- topics ------------------------------------------------------------- */
-
-static int
-ctl_topics(struct ctl *c, int argc, char **argv)
-{
-	const char *names[6] = { c->cf->topic_orders, c->cf->topic_payments,
-	    c->cf->topic_payment_requests, c->cf->topic_order_events, c->cf->topic_dlq,
-	    c->cf->topic_state };
-	/* The changelog only when configured. */
-	int ntopics = c->cf->topic_state[0] ? 6 : 5;
-	rd_kafka_NewTopic_t *nt[6];
-	rd_kafka_conf_t *conf;
-	rd_kafka_queue_t *q;
-	rd_kafka_event_t *ev;
-	rd_kafka_t *rk;
-	const rd_kafka_topic_result_t **res;
-	char *cause = NULL, errstr[512];
-	long partitions = 3;
-	size_t nres;
-	int status = 0;
-
-	if (argc < 1 || strcmp(argv[0], "create") != 0 ||
-	    (argc != 1 && !(argc == 3 && strcmp(argv[1], "--partitions") == 0))) {
-		fprintf(stderr, "orderctl: usage: topics create [--partitions N]\n");
-		return 2;
-	}
-	if (argc == 3) {
-		char *end;
-
-		partitions = strtol(argv[2], &end, 10);
-		if (*end != '\0' || partitions < 1 || partitions > 10000) {
-			fprintf(stderr, "orderctl: --partitions %s: must be in 1..10000\n", argv[2]);
-			return 2;
-		}
-	}
-	conf = kafka_conf_new(c->cf, NULL, NULL, &cause);
-	if (conf == NULL) {
-		log_plain("orderctl", "%s", cause);
-		free(cause);
-		return 2;
-	}
-	if (kafka_check_access(c->cf, NULL, 0, NULL, CTL_KAFKA_TIMEOUT_MS, &cause) < 0) {
-		rd_kafka_conf_destroy(conf);
-		status = ctl_fail("%s", cause);
-		free(cause);
-		return status;
-	}
-	rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
-	if (rk == NULL)
-		return ctl_fail("kafka: %s", errstr);
-	for (int i = 0; i < ntopics; i++) {
-		nt[i] = rd_kafka_NewTopic_new(names[i], i == 4 ? 1 : (int)partitions, -1,
-		    errstr, sizeof(errstr));
-		/* The changelog keeps the latest record of every order. */
-		if (i == 5)
-			rd_kafka_NewTopic_set_config(nt[i], "cleanup.policy", "compact");
-	}
-	q = rd_kafka_queue_new(rk);
-	rd_kafka_CreateTopics(rk, nt, (size_t)ntopics, NULL, q);
-	ev = rd_kafka_queue_poll(q, 30000);
-	if (ev == NULL || rd_kafka_event_error(ev)) {
-		status = ctl_fail("kafka: creating topics: %s", ev ?
-		    rd_kafka_event_error_string(ev) : "timed out");
-	} else {
-		res = rd_kafka_CreateTopics_result_topics(
-		    rd_kafka_event_CreateTopics_result(ev), &nres);
-		for (size_t i = 0; i < nres; i++) {
-			rd_kafka_resp_err_t e = rd_kafka_topic_result_error(res[i]);
-
-			if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
-				printf("%s: created\n", rd_kafka_topic_result_name(res[i]));
-			else if (e == RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS)
-				printf("%s: exists\n", rd_kafka_topic_result_name(res[i]));
-			else
-				status = ctl_fail("%s: %s", rd_kafka_topic_result_name(res[i]),
-				    rd_kafka_topic_result_error_string(res[i]));
-		}
-	}
-	if (ev != NULL)
-		rd_kafka_event_destroy(ev);
-	rd_kafka_queue_destroy(q);
-	for (int i = 0; i < ntopics; i++)
-		rd_kafka_NewTopic_destroy(nt[i]);
-	rd_kafka_destroy(rk);
-	return status;
+	return e->exec(c, nargs, argv + words);
 }
 
 int
@@ -1844,27 +389,7 @@ main(int argc, char **argv)
 	if (log_get_level() > LOG_LEVEL_WARN)
 		log_set_level(LOG_LEVEL_WARN);
 	signal(SIGPIPE, SIG_IGN);
-	if (strcmp(rest[0], "stock") == 0 && nrest >= 2 && strcmp(rest[1], "add") == 0)
-		status = ctl_stock_add(&c, nrest - 2, rest + 2);
-	else if (strcmp(rest[0], "stock") == 0 && nrest >= 2 && strcmp(rest[1], "show") == 0)
-		status = ctl_stock_show(&c, nrest - 2, rest + 2);
-	else if (strcmp(rest[0], "order") == 0 && nrest >= 2 && strcmp(rest[1], "show") == 0)
-		status = ctl_order_show(&c, nrest - 2, rest + 2);
-	else if (strcmp(rest[0], "reconcile") == 0)
-		status = ctl_reconcile(&c, nrest - 1, rest + 1);
-	else if (strcmp(rest[0], "outbox") == 0)
-		status = ctl_outbox(&c, nrest - 1, rest + 1);
-	else if (strcmp(rest[0], "dlq") == 0)
-		status = ctl_dlq(&c, nrest - 1, rest + 1);
-	else if (strcmp(rest[0], "topics") == 0)
-		status = ctl_topics(&c, nrest - 1, rest + 1);
-	else if (strcmp(rest[0], "recover") == 0)
-		status = ctl_recover(&c, nrest - 1, rest + 1);
-	else {
-		fprintf(stderr, "orderctl: unknown command '%s'\n", rest[0]);
-		usage(stderr);
-		status = 2;
-	}
+	status = ctl_run(&c, nrest, rest);
 	cluster_sync_free(c.rc);
 	journal_free(c.j);
 	config_free(c.cf);

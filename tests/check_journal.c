@@ -608,6 +608,89 @@ START_TEST(test_reader_while_writer_holds_the_lock)
 }
 END_TEST
 
+/* What the row callbacks of test_report_rows_by_name saw. */
+struct report_seen {
+	struct journal *j;
+	int rows, ncols, nested;
+	int64_t offset, bytes;
+	char error[32], col0[16];
+	enum journal_type key_type;
+	bool misspelt;		/* ask for a column the report does not have */
+};
+
+static int
+report_row(const struct journal_row *r, void *arg)
+{
+	struct report_seen *s = arg;
+	const char *error = journal_row_text(r, "error");
+
+	s->rows++;
+	/* A report prepared for the first time inside the callback of another
+	 * (orderctl's changelog_current does it) leaves this row readable. */
+	s->nested = journal_report(s->j, "skus", NULL, 0, NULL, NULL);
+	s->ncols = journal_row_columns(r);
+	snprintf(s->col0, sizeof(s->col0), "%s", journal_row_column(r, 0));
+	s->offset = journal_row_int(r, "kafka_offset");
+	s->bytes = journal_row_int(r, "bytes");
+	snprintf(s->error, sizeof(s->error), "%s", error != NULL ? error : "(null)");
+	s->key_type = journal_row_type(r, "msg_key");
+	if (s->misspelt)
+		ck_assert_int_eq(journal_row_int(r, "kafka_ofset"), 0);
+	return 0;
+}
+
+/* Reports are read by column name, whatever their order in reports.sql. */
+START_TEST(test_report_rows_by_name)
+{
+	struct journal *j = open_new(NULL);
+	struct report_seen s = { .j = j };
+
+	ck_assert_int_eq(journal_dlq_add(j, "orders", 2, 7, "k", 1, "not JSON", "xyz", 3, 1000), 0);
+	ck_assert_int_eq(journal_report(j, "dlq", NULL, 0, report_row, &s), 1);
+	ck_assert_int_eq(s.rows, 1);
+	ck_assert_int_eq(s.nested, 0);
+	ck_assert_int_eq(s.ncols, 8);
+	ck_assert_str_eq(s.col0, "id");
+	ck_assert_int_eq(s.offset, 7);
+	ck_assert_int_eq(s.bytes, 3);
+	ck_assert_str_eq(s.error, "not JSON");
+	ck_assert_int_eq(s.key_type, JOURNAL_TEXT);
+	/* A name that is no column fails the report, and the report runs
+	 * again afterwards. */
+	s = (struct report_seen){ .j = j, .misspelt = true };
+	ck_assert_int_eq(journal_report(j, "dlq", NULL, 0, report_row, &s), -EINVAL);
+	ck_assert_int_eq(s.offset, 7);
+	s = (struct report_seen){ .j = j };
+	ck_assert_int_eq(journal_report(j, "dlq", NULL, 0, report_row, &s), 1);
+	ck_assert_int_eq(journal_report(j, "no_such_report", NULL, 0, report_row, &s), -ENOENT);
+	journal_free(j);
+}
+END_TEST
+
+/* A read transaction sees one moment and keeps no writer waiting. */
+START_TEST(test_read_transaction)
+{
+	char *path, *cause = NULL;
+	struct journal *j = open_new(&path), *other = NULL;
+	struct journal_options quick = { .synchronous_full = true, .busy_timeout_ms = 100 };
+	struct report_seen s = { .j = j };
+
+	ck_assert_int_eq(journal_dlq_add(j, "orders", 0, 1, NULL, 0, "one", "x", 1, 1000), 0);
+	ck_assert_int_eq(journal_open(&other, path, &quick, &cause), 0);
+	ck_assert_int_eq(journal_begin_read(j), 0);
+	ck_assert_int_eq(journal_report(j, "dlq", NULL, 0, report_row, &s), 1);
+	ck_assert_int_eq(journal_begin(other), 0);
+	ck_assert_int_eq(journal_dlq_add(other, "orders", 0, 2, NULL, 0, "two", "x", 1, 1000), 0);
+	ck_assert_int_eq(journal_commit(other), 0);
+	ck_assert_int_eq(journal_report(j, "dlq", NULL, 0, NULL, NULL), 1);
+	ck_assert_int_eq(journal_commit(j), 0);
+	ck_assert_int_eq(journal_report(j, "dlq", NULL, 0, NULL, NULL), 2);
+	journal_free(other);
+	journal_free(j);
+	free(path);
+}
+END_TEST
+
 /* The checkpointer thread copies the WAL back while the writer goes on, and
  * the WAL starts over instead of growing with everything written. */
 START_TEST(test_checkpoint_thread_bounds_the_wal)
@@ -676,6 +759,8 @@ journal_suite(void)
 	tcase_add_test(tc, test_uncommitted_batch_of_dead_process_is_gone);
 	tcase_add_test(tc, test_sigkill_mid_write_keeps_committed_batches);
 	tcase_add_test(tc, test_reader_while_writer_holds_the_lock);
+	tcase_add_test(tc, test_report_rows_by_name);
+	tcase_add_test(tc, test_read_transaction);
 	tcase_add_test(tc, test_checkpoint_thread_bounds_the_wal);
 	suite_add_tcase(s, tc);
 	return s;
