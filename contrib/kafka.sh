@@ -15,7 +15,8 @@
 #
 # Env: KAFKA_VERSION (default 4.1.1; e.g. 3.9.1, jars cached apart in
 # $ORDERD_CACHE/kafka-VERSION; a DIR keeps the version it was first started
-# with), ORDERD_CACHE (default <repo>/.cache), KAFKA_HEAP (default 1g).
+# with), ORDERD_CACHE (default <repo>/.cache), KAFKA_HEAP (default 1g),
+# KAFKA_START_TIMEOUT (seconds a start may take, default 180).
 #
 # The secured broker (start-secure) uses the PKI of DIR/pki (tests/pki.sh
 # makes one when there is none: the test CA, the broker's certificate, a
@@ -383,7 +384,9 @@ while True:
 		</dev/null >>"$D/kafka.out" 2>&1 &
 	pid=$!
 	echo "$pid" >"$D/kafka.pid"
-	deadline=$(($(date +%s) + 90))
+	# A JVM on 2 busy cores (a sanitizer suite beside it) may take more
+	# than a minute; KAFKA_START_TIMEOUT for slower machines still.
+	deadline=$(($(date +%s) + ${KAFKA_START_TIMEOUT:-180}))
 	started=
 	while :; do
 		if ! alive "$pid" "$D"; then break; fi
