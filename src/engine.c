@@ -13,6 +13,7 @@
 #include "cluster.h"
 #include "config.h"
 #include "engine.h"
+#include "engine_int.h"
 #include "event.h"
 #include "fault.h"
 #include "inventory.h"
@@ -33,79 +34,6 @@
 #define ENGINE_LINGER_TICK_MS 50	/* how often lingering records are looked at */
 #define ENGINE_RESTORE_MS 120000	/* to read a partition of the changelog */
 #define ENGINE_RESTORE_BATCH 2000	/* changelog records per journal commit */
-#define ENGINE_HOLD_OPEN INT64_MAX	/* a hold whose work goes on */
-
-/*
- * One consumed message.  Its offset is committed only when everything it
- * caused (outbox rows, the order's changelog record) is acknowledged by the
- * broker: then a new owner of its partition needs nothing but Kafka.
- */
-struct hold {
-	struct hold *next;		/* in its partition's queue, by offset */
-	struct hold *order_next;	/* on its order's list, or resolved in the transaction */
-	int64_t offset;
-	int64_t need;			/* the outbox id to be acknowledged, or ENGINE_HOLD_OPEN */
-};
-
-struct tp_queue {
-	UT_hash_handle hh;
-	char key[EVENT_ORDER_ID_MAX + 32];	/* "partition/topic" */
-	const char *topic;		/* in key */
-	int32_t partition;
-	struct hold *head, **tail;
-};
-
-/* An order touched in the open transaction, or with work going on: the
- * holds of the messages for it wait until it comes to rest. */
-struct order_mark {
-	UT_hash_handle hh;
-	char order_id[EVENT_ORDER_ID_MAX + 1];
-	struct hold *holds;
-	struct order_mark *dirty_next;
-	bool dirty;			/* on the transaction's list */
-	bool bumped;			/* this transaction raised the row's version */
-	bool lingering;			/* at rest, its record deferred: */
-	struct order_mark *lprev, *lnext;	/* on linger_head, oldest first */
-	int32_t partition;		/* of what touched it (an order not created yet) */
-	enum saga_state state;		/* after the last transition */
-	int64_t rest_at;		/* when it came to rest (0: not at rest) */
-};
-
-struct flight;
-
-/* One Lua call of a transition. */
-struct flight_step {
-	struct flight *f;
-	int64_t step_id;
-	int line;
-	char sku[SAGA_SKU_MAX + 1];
-	int64_t qty;
-	enum saga_step_result result;
-	bool done;
-	bool sent;
-	int64_t sent_us;		/* when the Lua call went out */
-};
-
-/* The steps of one transition of one order: the order's next event waits
- * until all of them have their result.  While they are in flight nothing
- * else changes the order, so the flight keeps a copy of its row (snap) and
- * settling needs no journal read. */
-struct flight {
-	UT_hash_handle hh;		/* in engine.flights, by order_id */
-	struct flight *next;		/* on the engine's settle or send list */
-	struct journal_order snap;	/* the order row as the intents left it */
-	struct engine *e;
-	char order_id[EVENT_ORDER_ID_MAX + 1];
-	enum saga_step_kind kind;
-	char *traceparent;		/* of the causing event, copied to outputs */
-	bool listed;			/* on the send list */
-	bool recovered;			/* rebuilt from the journal at start */
-	bool warned;			/* an error of its steps was logged */
-	int64_t created_us;		/* when its intents were written */
-	int nsteps;
-	int ndone;
-	struct flight_step steps[];
-};
 
 /* An order with events that wait (for its steps) or are parked (for its
  * OrderCreated): settling it looks for them in the journal, others skip. */
@@ -117,67 +45,6 @@ struct waiter {
 struct adjustment {
 	struct engine *e;
 	char id[64];
-};
-
-struct engine {
-	uv_loop_t *loop;
-	struct config *cf;
-	struct journal *j;
-	struct cluster *redis;		/* one server, or the cluster's masters */
-	struct kafka *consumer;
-	struct relay *relay;
-	uv_timer_t deadline_timer;
-	uv_timer_t retry_timer;
-	uv_timer_t stop_timer;
-	uv_timer_t check_timer;		/* re-checks a Redis that lost its data */
-	uv_timer_t revoke_timer;	/* a revocation waits for its work to finish */
-	uv_timer_t linger_timer;	/* writes the records of orders at rest long enough */
-	uv_check_t settle_check;
-	int open_handles;
-
-	struct flight *flights;		/* every flight, by order id: "in flight?" */
-	struct waiter *waiters;		/* orders with waiting or parked events */
-	struct flight *settle_head, **settle_tail;
-	struct flight *retry_head;	/* answered with an error: sent again later */
-	struct flight *send_head, **send_tail;
-	int64_t steps_in_memory;
-	bool paused;
-	bool outbox_added;
-	bool redis_ready;		/* up, scripts loaded, and still holding the inventory */
-	bool redis_was_up;		/* Redis took our credentials once since start */
-	void (*fatal_cb)(const char *why, void *arg);	/* see engine_set_fatal */
-	void *fatal_arg;
-
-	int64_t now;			/* of the transaction being written */
-	struct engine_stats stats;
-
-	/* Offsets and ownership (several instances, see README). */
-	struct tp_queue *tps;
-	struct order_mark *marks;
-	struct order_mark *dirty_head;
-	struct hold *resolved;		/* resolved in the open transaction */
-	int32_t *owned;			/* orders partitions assigned now */
-	int64_t *epochs;		/* and the epoch of each */
-	int nowned;
-	bool assigned;			/* the group assigned partitions once */
-	bool revoking;
-	bool flush_marks;		/* no record may linger (revocation, stop) */
-	int nlingering;			/* marks at rest whose record waits */
-	struct order_mark *linger_head;
-	int64_t revoke_started;
-
-	bool stopping;
-	int64_t stop_deadline;
-	void (*done)(void *arg);
-	void *done_arg;
-};
-
-/* An order as the saga and the outputs need it. */
-struct order_ctx {
-	char order_id[EVENT_ORDER_ID_MAX + 1];
-	bool exists;
-	struct journal_order row;
-	struct saga_order so;
 };
 
 static void engine_send(struct engine *e);
