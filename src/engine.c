@@ -27,9 +27,7 @@
 #define ENGINE_STEPS_HIGH 20000		/* pause consuming above this many steps in memory */
 #define ENGINE_DEADLINE_TICK_MS 250
 #define ENGINE_DEADLINES_PER_TICK 256
-#define ENGINE_RETRY_MS 1000		/* a step Redis answered with an error */
 #define ENGINE_DLQ_VALUE_MAX 4000000	/* under the relay's message.max.bytes */
-#define ENGINE_INVENTORY_CHECK_MS 5000	/* how often a Redis that lost its data is looked at */
 #define ENGINE_REVOKE_MS 30000		/* to finish a revoked assignment's work */
 #define ENGINE_LINGER_TICK_MS 50	/* how often lingering records are looked at */
 #define ENGINE_RESTORE_MS 120000	/* to read a partition of the changelog */
@@ -42,15 +40,8 @@ struct waiter {
 	char order_id[EVENT_ORDER_ID_MAX + 1];
 };
 
-struct adjustment {
-	struct engine *e;
-	char id[64];
-};
-
-static void engine_send(struct engine *e);
 static void engine_order_parse(struct order_ctx *oc);
 static void engine_settle(struct engine *e);
-static void engine_retry_cb(uv_timer_t *t);
 static void engine_close_marks(struct engine *e);
 static void engine_linger_cb(uv_timer_t *t);
 static void engine_release(struct engine *e);
@@ -154,51 +145,6 @@ engine_order_done(struct order_ctx *oc)
 }
 
 static void
-engine_list_send(struct engine *e, struct flight *f)
-{
-	if (f->listed)
-		return;
-	f->listed = true;
-	f->next = NULL;
-	*e->send_tail = f;
-	e->send_tail = &f->next;
-}
-
-static struct flight *
-engine_flight_new(struct engine *e, const struct order_ctx *oc,
-    enum saga_step_kind kind, int nsteps, const char *traceparent)
-{
-	struct flight *f = xcalloc(1, sizeof(*f) + (size_t)nsteps * sizeof(f->steps[0]));
-
-	f->e = e;
-	f->created_us = util_mono_us();
-	snprintf(f->order_id, sizeof(f->order_id), "%s", oc->order_id);
-	f->kind = kind;
-	f->nsteps = nsteps;
-	f->traceparent = traceparent && *traceparent ? xstrdup(traceparent) : NULL;
-	for (int i = 0; i < nsteps; i++)
-		f->steps[i].f = f;
-	f->snap = oc->row;
-	f->snap.items = oc->row.items ? xstrdup(oc->row.items) : NULL;
-	f->snap.lines = oc->row.lines ? xstrdup(oc->row.lines) : NULL;
-	HASH_ADD_STR(e->flights, order_id, f);
-	e->steps_in_memory += nsteps;
-	e->stats.steps_in_flight += nsteps;
-	return f;
-}
-
-/* Frees a flight already taken out of engine.flights. */
-static void
-engine_flight_free(struct engine *e, struct flight *f)
-{
-	e->steps_in_memory -= f->nsteps;
-	e->stats.steps_in_flight -= f->nsteps;
-	journal_order_release(&f->snap);
-	free(f->traceparent);
-	free(f);
-}
-
-static void
 engine_waiter_add(struct engine *e, const char *order_id)
 {
 	struct waiter *w;
@@ -229,15 +175,6 @@ engine_waiter_load(const char *order_id, void *arg)
 {
 	engine_waiter_add(arg, order_id);
 	return 0;
-}
-
-static bool
-engine_in_flight(struct engine *e, const char *order_id)
-{
-	struct flight *f;
-
-	HASH_FIND_STR(e->flights, order_id, f);
-	return f != NULL;
 }
 
 /* The order's mark, made when missing. */
@@ -306,8 +243,6 @@ engine_hold_new(struct engine *e, const rd_kafka_message_t *m)
 	return h;
 }
 
-static bool engine_in_flight(struct engine *e, const char *order_id);
-
 /* After a message was applied: its hold waits for its order when the order
  * is not at rest, else it is resolved with this transaction. */
 static void
@@ -317,7 +252,7 @@ engine_hold_attach(struct engine *e, struct hold *h, const char *order_id)
 
 	if (order_id != NULL && order_id[0] != '\0') {
 		HASH_FIND_STR(e->marks, order_id, m);
-		if (m == NULL && engine_in_flight(e, order_id))
+		if (m == NULL && steps_in_flight(e, order_id))
 			m = engine_mark_get(e, order_id, -1);
 	}
 	if (m != NULL) {
@@ -448,7 +383,7 @@ engine_close_marks(struct engine *e)
 			e->nlingering--;
 			DL_DELETE2(e->linger_head, m, lprev, lnext);
 		}
-		if (engine_in_flight(e, m->order_id)) {
+		if (steps_in_flight(e, m->order_id)) {
 			m->bumped = false;
 			m->rest_at = 0;
 			continue;
@@ -649,7 +584,7 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 			snprintf(oc->row.payment_id, sizeof(oc->row.payment_id), "%s", payment_id);
 	}
 	if (fx->nsteps > 0) {
-		struct flight *f = engine_flight_new(e, oc, fx->steps[0].kind, fx->nsteps,
+		struct flight *f = steps_flight_new(e, oc, fx->steps[0].kind, fx->nsteps,
 		    traceparent);
 
 		for (int i = 0; i < fx->nsteps; i++) {
@@ -663,7 +598,7 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 			    saga_step_name(f->kind), l->sku, l->qty, cause_event_id, e->now,
 			    &s->step_id));
 		}
-		engine_list_send(e, f);
+		steps_list_send(e, f);
 	}
 	if (fx->output != SAGA_OUT_NONE)
 		engine_output(e, oc, fx->output, ev ? ev->payment_id : NULL, traceparent);
@@ -714,7 +649,7 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 		memcpy(oc.so.lines, ev->lines, (size_t)ev->nlines * sizeof(ev->lines[0]));
 	}
 	if (oc.exists)
-		in_flight = engine_in_flight(e, ev->order_id);
+		in_flight = steps_in_flight(e, ev->order_id);
 	saga_apply(&oc.so, in_flight > 0, ev->type, &fx);
 	if (inbox != NULL) {
 		struct journal_event row = *inbox;
@@ -777,7 +712,7 @@ engine_drain_waiting(struct engine *e, const char *order_id)
 		}
 		engine_apply(e, &ev, NULL, rows[i].traceparent);
 		event_free(&ev);
-		if (engine_in_flight(e, order_id))
+		if (steps_in_flight(e, order_id))
 			break;
 	}
 	/* Those after the one that started steps wait for them in turn. */
@@ -960,120 +895,8 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	 * (engine_release), not at this commit. */
 	for (size_t i = 0; i < n; i++)
 		rd_kafka_message_destroy(msgs[i]);
-	engine_send(e);
+	steps_send(e);
 	engine_flow_control(e);
-}
-
-/* Puts a flight aside for ENGINE_RETRY_MS, so an error is not retried in a
- * tight loop. */
-static void
-engine_retry_later(struct engine *e, struct flight *f)
-{
-	if (f->listed)
-		return;
-	f->listed = true;
-	f->next = e->retry_head;
-	e->retry_head = f;
-	if (!uv_is_active((uv_handle_t *)&e->retry_timer))
-		uv_timer_start(&e->retry_timer, engine_retry_cb, ENGINE_RETRY_MS, 0);
-}
-
-static void
-engine_step_reply(redisReply *reply, int status, void *arg)
-{
-	struct flight_step *s = arg;
-	struct flight *f = s->f;
-	struct engine *e = f->e;
-	enum saga_step_result res = SAGA_RES_RESERVED;
-
-	s->sent = false;
-	if (status < 0) {
-		/* Timed out or disconnected: sent again once Redis is back. */
-		if (status != -ECANCELED) {
-			e->stats.redis_retries++;
-			engine_list_send(e, f);
-		}
-		return;
-	}
-	if (reply->type != REDIS_REPLY_STATUS ||
-	    saga_result_parse(reply->str, &res) < 0 ||
-	    (f->kind == SAGA_STEP_COMMIT && res == SAGA_RES_MISSING)) {
-		/* An error, or a commit of a reservation Redis does not have (it
-		 * lost its data): settling would record a sale Redis never made.
-		 * Try again later; orderctl recover --rebuild-redis brings the
-		 * reservation back from the journal. */
-		if (!f->warned)
-			log_msg(LOG_LEVEL_ERROR, "redis", f->order_id, "%s of %s answered %s; "
-			    "retrying every %d ms%s", saga_step_name(f->kind), s->sku,
-			    reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STATUS ?
-			    reply->str : "an unexpected reply", ENGINE_RETRY_MS,
-			    res == SAGA_RES_MISSING ? " (orderctl recover --rebuild-redis?)" : "");
-		f->warned = true;
-		e->stats.redis_retries++;
-		engine_retry_later(e, f);
-		return;
-	}
-	if (s->done)
-		return;
-	s->done = true;
-	s->result = res;
-	metrics_observe(&e->stats.redis_latency, util_mono_us() - s->sent_us);
-	metrics_observe(&e->stats.step_latency, util_mono_us() - f->created_us);
-	e->stats.steps_done++;
-	if (++f->ndone == f->nsteps) {
-		f->next = NULL;
-		*e->settle_tail = f;
-		e->settle_tail = &f->next;
-	}
-}
-
-/* Sends the calls of every flight on the send list (when Redis is up). */
-static void
-engine_send(struct engine *e)
-{
-	char prefix_keys[2][INVENTORY_KEY_MAX];
-	char qty[24];
-
-	while (e->send_head != NULL) {
-		struct flight *f = e->send_head;
-		enum inventory_script script = f->kind == SAGA_STEP_RESERVE ?
-		    INVENTORY_RESERVE : f->kind == SAGA_STEP_COMMIT ?
-		    INVENTORY_COMMIT : INVENTORY_RELEASE;
-
-		if (e->redis == NULL || !e->redis_ready || !cluster_is_up(e->redis))
-			return;
-		for (int i = 0; i < f->nsteps; i++) {
-			struct flight_step *s = &f->steps[i];
-			const char *keys[2] = { prefix_keys[0], prefix_keys[1] };
-			const char *args[2] = { f->order_id, qty };
-			int err;
-
-			if (s->done || s->sent)
-				continue;
-			/* The prefix, sku and order id limits make these fit;
-			 * a key cut short would be another order's. */
-			if (inventory_key_stock(prefix_keys[0], sizeof(prefix_keys[0]),
-			    e->cf->redis_prefix, s->sku) < 0 ||
-			    inventory_key_reservation(prefix_keys[1], sizeof(prefix_keys[1]),
-			    e->cf->redis_prefix, s->sku, f->order_id) < 0)
-				log_fatal("engine", "the Redis keys of sku %s of order %s do not fit "
-				    "in %d bytes", s->sku, f->order_id, INVENTORY_KEY_MAX);
-			snprintf(qty, sizeof(qty), "%lld", (long long)s->qty);
-			err = cluster_eval(e->redis, script, 2, keys,
-			    script == INVENTORY_RESERVE ? 2 : 1, args, engine_step_reply, s);
-			if (err == -ENOTCONN)
-				return;	/* stays listed; state_cb(true) sends again */
-			if (err < 0)
-				log_fatal("engine", "cluster_eval: %s", strerror(-err));
-			s->sent = true;
-			s->sent_us = util_mono_us();
-		}
-		e->send_head = f->next;
-		if (e->send_head == NULL)
-			e->send_tail = &e->send_head;
-		f->listed = false;
-		f->next = NULL;
-	}
 }
 
 /* One result for the whole transition, its steps' ids consecutive: one
@@ -1152,7 +975,7 @@ engine_settle(struct engine *e)
 		if (fx.nsteps == 0)
 			engine_drain_waiting(e, f->order_id);
 		engine_order_done(&oc);
-		engine_flight_free(e, f);
+		steps_flight_free(e, f);
 	}
 }
 
@@ -1168,7 +991,7 @@ engine_settle_cb(uv_check_t *c)
 	engine_begin(e);
 	engine_settle(e);
 	engine_commit(e);
-	engine_send(e);
+	steps_send(e);
 	engine_flow_control(e);
 }
 
@@ -1199,7 +1022,7 @@ engine_deadline_cb(uv_timer_t *t)
 		int in_flight;
 
 		engine_order_load(e, ids[i], &oc);
-		in_flight = engine_in_flight(e, ids[i]);
+		in_flight = steps_in_flight(e, ids[i]);
 		saga_apply(&oc.so, in_flight > 0, SAGA_EV_DEADLINE, &fx);
 		if (fx.disposition != SAGA_WAIT) {
 			JCHECK(e, "firing a deadline", journal_deadline_fired(e->j, ids[i], e->now));
@@ -1213,188 +1036,17 @@ engine_deadline_cb(uv_timer_t *t)
 	}
 	engine_commit(e);
 	free(ids);
-	engine_send(e);
-}
-
-static void
-engine_retry_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-	struct flight *f = e->retry_head, *next;
-
-	e->retry_head = NULL;
-	for (; f != NULL; f = next) {
-		next = f->next;
-		f->listed = false;
-		engine_list_send(e, f);
-	}
-	engine_send(e);
-}
-
-static void
-engine_adjustment_reply(redisReply *reply, int status, void *arg)
-{
-	struct adjustment *a = arg;
-	struct engine *e = a->e;
-
-	if (status == 0 && reply->type == REDIS_REPLY_ARRAY) {
-		int err = journal_stock_adjustment_applied(e->j, a->id, util_now_ms());
-
-		if (err < 0)
-			log_error("engine", "stock adjustment %s: %s", a->id, journal_errmsg(e->j));
-		else
-			log_info("engine", "stock adjustment %s applied", a->id);
-	} else if (status != -ECANCELED) {
-		log_warn("engine", "stock adjustment %s not applied yet; orderctl or the "
-		    "next start applies it", a->id);
-	}
-	free(a);
-}
-
-static int
-engine_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
-{
-	struct engine *e = arg;
-	struct adjustment *a = xcalloc(1, sizeof(*a));
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], q[24];
-	const char *keys[2] = { k1, k2 }, *args[2] = { id, q };
-
-	a->e = e;
-	snprintf(a->id, sizeof(a->id), "%s", id);
-	if (inventory_key_stock(k1, sizeof(k1), e->cf->redis_prefix, sku) < 0 ||
-	    inventory_key_adds(k2, sizeof(k2), e->cf->redis_prefix, sku) < 0) {
-		log_error("engine", "stock adjustment %s: the Redis keys of sku %s do not fit "
-		    "in %d bytes; not applied", id, sku, INVENTORY_KEY_MAX);
-		free(a);
-		return 0;
-	}
-	snprintf(q, sizeof(q), "%lld", (long long)qty);
-	if (cluster_eval(e->redis, INVENTORY_STOCK_ADD, 2, keys, 2, args,
-	    engine_adjustment_reply, a) < 0) {
-		/* Redis went down again: it stays unapplied in the journal and
-		 * goes out when Redis is ready next. */
-		log_warn("engine", "stock adjustment %s not sent (Redis is not up); it goes "
-		    "out when Redis is back", id);
-		free(a);
-	}
-	return 0;
-}
-
-static void engine_check_inventory(struct engine *e);
-static void engine_check_inventory_cb(uv_timer_t *t);
-
-/* Redis holds the inventory: stock added while it was away goes in, the
- * steps that waited go out. */
-static void
-engine_redis_ready(struct engine *e)
-{
-	e->redis_ready = true;
-	e->stats.redis_up = true;
-	journal_stock_adjustments_unapplied(e->j, engine_adjustment_one, e);
-	engine_send(e);
-}
-
-static void
-engine_inventory_reply(redisReply *reply, int status, void *arg)
-{
-	struct engine *e = arg;
-
-	if (status == -ECANCELED)
-		return;
-	if (status == 0 && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-		/* A Redis restarted without persistence, or flushed: reserving
-		 * against it would reject orders and commits would sell nothing. */
-		if (!e->stats.redis_lost)
-			log_error("engine", "Redis has lost the inventory (no stock for a sku "
-			    "the journal added): steps wait; stop orderd and run orderctl "
-			    "recover --rebuild-redis");
-		e->stats.redis_lost = true;
-		uv_timer_start(&e->check_timer, engine_check_inventory_cb,
-		    ENGINE_INVENTORY_CHECK_MS, 0);
-		return;
-	}
-	if (status < 0)
-		return;		/* down again: state_cb(true) checks anew */
-	if (e->stats.redis_lost)
-		log_info("engine", "Redis holds the inventory again");
-	e->stats.redis_lost = false;
-	engine_redis_ready(e);
-}
-
-static void
-engine_check_inventory(struct engine *e)
-{
-	char sku[SAGA_SKU_MAX + 1], key[INVENTORY_KEY_MAX];
-	const char *argv[2] = { "EXISTS", key };
-	int found = journal_stock_adjustment_latest_applied(e->j, sku, sizeof(sku));
-
-	if (found <= 0) {
-		engine_redis_ready(e);
-		return;
-	}
-	if (inventory_key_stock(key, sizeof(key), e->cf->redis_prefix, sku) < 0)
-		log_fatal("engine", "the Redis key of sku %s does not fit in %d bytes", sku,
-		    INVENTORY_KEY_MAX);
-	if (cluster_command_argv(e->redis, 1, 2, argv, NULL, engine_inventory_reply, e) < 0)
-		return;		/* down again: state_cb(true) checks anew */
-}
-
-static void
-engine_check_inventory_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-
-	if (e->redis != NULL && cluster_is_up(e->redis) && !e->stopping)
-		engine_check_inventory(e);
+	steps_send(e);
 }
 
 /* Something orderd cannot go on with: its owner stops it (exit 1). */
-static void
+void
 engine_fatal(struct engine *e, const char *why)
 {
 	if (e->fatal_cb != NULL)
 		e->fatal_cb(why, e->fatal_arg);
 	else
 		log_fatal("engine", "%s", why);
-}
-
-static void
-engine_redis_state(bool up, void *arg)
-{
-	struct engine *e = arg;
-
-	e->redis_ready = false;
-	e->stats.redis_up = false;
-	if (!up) {
-		log_warn("engine", "Redis is down: steps wait, events are still journaled");
-		return;
-	}
-	e->redis_was_up = true;
-	engine_check_inventory(e);
-}
-
-/*
- * Redis refused our credentials (or our ACL user may not load the
- * scripts).  Before it ever accepted them this is the configuration:
- * orderd stops, exit 1, rather than journal events it can never settle.
- * Later it is most likely a password rotation caught half-way: redis.c has
- * logged it and retries, and a SIGHUP with the new password ends it.
- */
-static void
-engine_redis_refused(const char *why, void *arg)
-{
-	struct engine *e = arg;
-	char *msg;
-
-	if (e->stopping)
-		return;
-	if (e->redis_was_up) {
-		log_error("redis", "%s; retrying (a SIGHUP applies new credentials)", why);
-		return;
-	}
-	msg = xasprintf("redis: %s", why);
-	engine_fatal(e, msg);
-	free(msg);
 }
 
 /* Recovery: every step whose intent has no result is sent again.  The
@@ -1456,12 +1108,12 @@ engine_recover(struct engine *e, char **cause)
 			k++;
 		/* Still under way in this process (an assignment that came back
 		 * before its revocation finished). */
-		if (engine_in_flight(e, rc.v[i].order_id)) {
+		if (steps_in_flight(e, rc.v[i].order_id)) {
 			i = k;
 			continue;
 		}
 		engine_order_load(e, rc.v[i].order_id, &oc);
-		f = engine_flight_new(e, &oc, rc.v[i].kind, (int)(k - i),
+		f = steps_flight_new(e, &oc, rc.v[i].kind, (int)(k - i),
 		    oc.row.traceparent);
 		for (size_t m = i; m < k; m++) {
 			struct flight_step *s = &f->steps[m - i];
@@ -1476,7 +1128,7 @@ engine_recover(struct engine *e, char **cause)
 		}
 		engine_order_done(&oc);
 		f->recovered = true;
-		engine_list_send(e, f);
+		steps_list_send(e, f);
 		norders++;
 		i = k;
 	}
@@ -1549,7 +1201,7 @@ engine_restore_record(int32_t partition, const void *key, size_t key_len,
 		if (rc->parts[i] == partition && epoch > rc->max_epoch[i])
 			rc->max_epoch[i] = epoch;
 	rc->records++;
-	if (!engine_in_flight(e, order_id)) {
+	if (!steps_in_flight(e, order_id)) {
 		if (len + 1 > rc->cap) {
 			rc->cap = len + 1;
 			rc->buf = xrealloc(rc->buf, rc->cap);
@@ -1659,7 +1311,7 @@ engine_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
 	/* Flow control holds for the new partitions too. */
 	kafka_pause(e->consumer, e->paused);
 	kafka_assign(e->consumer, parts);
-	engine_send(e);
+	steps_send(e);
 }
 
 static void
@@ -1809,28 +1461,15 @@ engine_redis_closed(void *arg)
 	uv_close((uv_handle_t *)&e->settle_check, engine_handle_closed);
 }
 
-/* Every flight, sent or not: their intents are in the journal for the next start. */
+/* The orders with waiting or parked events: the journal has them too. */
 static void
-engine_free_flights(struct engine *e)
+engine_free_waiters(struct engine *e)
 {
-	struct flight *f, *tmp;
+	struct waiter *w, *wt;
 
-	HASH_ITER(hh, e->flights, f, tmp) {
-		HASH_DEL(e->flights, f);
-		engine_flight_free(e, f);
-	}
-	e->send_head = NULL;
-	e->send_tail = &e->send_head;
-	e->settle_head = NULL;
-	e->settle_tail = &e->settle_head;
-	e->retry_head = NULL;
-	{
-		struct waiter *w, *wt;
-
-		HASH_ITER(hh, e->waiters, w, wt) {
-			HASH_DEL(e->waiters, w);
-			free(w);
-		}
+	HASH_ITER(hh, e->waiters, w, wt) {
+		HASH_DEL(e->waiters, w);
+		free(w);
 	}
 }
 
@@ -1909,7 +1548,8 @@ engine_finish(struct engine *e)
 	} else {
 		engine_redis_closed(e);
 	}
-	engine_free_flights(e);
+	steps_free(e);
+	engine_free_waiters(e);
 	engine_free_holds(e);
 	journal_free(e->j);
 	e->j = NULL;
@@ -2027,7 +1667,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		.timeout_ms = cf->redis_timeout_ms,
 		.user = cf->redis_user,
 		.password = cf->redis_secret,
-		.refused_cb = engine_redis_refused,
+		.refused_cb = steps_redis_refused,
 	};
 	char *scripts[INVENTORY_SCRIPT_COUNT] = { NULL };
 	const char *forced[] = {
@@ -2073,7 +1713,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	 * only those of the partitions this process gets (engine_assign). */
 	if ((err = inventory_read_scripts(scripts, cause)) < 0)
 		goto fail;
-	err = cluster_new(&e->redis, loop, &ro, scripts, engine_redis_state, e);
+	err = cluster_new(&e->redis, loop, &ro, scripts, steps_redis_state, e);
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
 		free(scripts[i]);
 	if (err < 0) {

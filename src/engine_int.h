@@ -150,4 +150,37 @@ struct order_ctx {
 	struct saga_order so;
 };
 
+/* engine.c: the batch pipeline and the lifecycle. */
+
+/* Something orderd cannot go on with: the engine's owner stops it (exit 1). */
+void engine_fatal(struct engine *e, const char *why);
+
+/* steps.c: the Redis side of the steps. */
+
+/* A new flight of nsteps steps of kind for the order oc, in engine.flights
+ * (its steps' fields are the caller's to fill); copies oc's row. */
+struct flight *steps_flight_new(struct engine *e, const struct order_ctx *oc,
+    enum saga_step_kind kind, int nsteps, const char *traceparent);
+/* Frees a flight already taken out of engine.flights. */
+void steps_flight_free(struct engine *e, struct flight *f);
+/* Puts f on the send list (once). */
+void steps_list_send(struct engine *e, struct flight *f);
+/* Sends the calls of every flight on the send list (when Redis is up). */
+void steps_send(struct engine *e);
+/* cluster_new's state callback and refused_cb (arg is the engine). */
+void steps_redis_state(bool up, void *arg);
+void steps_redis_refused(const char *why, void *arg);
+/* Every flight, sent or not: their intents are in the journal for the next start. */
+void steps_free(struct engine *e);
+
+/* Whether the order has steps in flight: on every event, so inline. */
+static inline bool
+steps_in_flight(struct engine *e, const char *order_id)
+{
+	struct flight *f;
+
+	HASH_FIND_STR(e->flights, order_id, f);
+	return f != NULL;
+}
+
 #endif
