@@ -29,7 +29,6 @@
 #define ENGINE_DEADLINES_PER_TICK 256
 #define ENGINE_DLQ_VALUE_MAX 4000000	/* under the relay's message.max.bytes */
 #define ENGINE_REVOKE_MS 30000		/* to finish a revoked assignment's work */
-#define ENGINE_LINGER_TICK_MS 50	/* how often lingering records are looked at */
 #define ENGINE_RESTORE_MS 120000	/* to read a partition of the changelog */
 #define ENGINE_RESTORE_BATCH 2000	/* changelog records per journal commit */
 
@@ -42,13 +41,10 @@ struct waiter {
 
 static void engine_order_parse(struct order_ctx *oc);
 static void engine_settle(struct engine *e);
-static void engine_close_marks(struct engine *e);
-static void engine_linger_cb(uv_timer_t *t);
-static void engine_release(struct engine *e);
 
 /* A write to the journal failed: orderd cannot keep its promise without
  * it, so it stops; the next start replays the journal (nothing was acked). */
-static void
+void
 engine_journal_fatal(struct engine *e, const char *what, int err)
 {
 	journal_rollback(e->j);
@@ -56,13 +52,7 @@ engine_journal_fatal(struct engine *e, const char *what, int err)
 	    journal_errmsg(e->j));
 }
 
-#define JCHECK(e, what, call) do { \
-	int jc_err_ = (call); \
-	if (jc_err_ < 0 && jc_err_ != -EEXIST) \
-		engine_journal_fatal((e), (what), jc_err_); \
-} while (0)
-
-static void
+void
 engine_begin(struct engine *e)
 {
 	int err = journal_begin(e->j);
@@ -73,28 +63,23 @@ engine_begin(struct engine *e)
 	e->outbox_added = false;
 }
 
-static void
+void
 engine_commit(struct engine *e)
 {
 	int64_t t0, need = 0;
 	int err;
 
-	engine_close_marks(e);
-	if (e->resolved != NULL)
+	if (offsets_close_marks(e))
 		JCHECK(e, "reading the outbox", journal_outbox_max_id(e->j, &need));
 	t0 = util_mono_us();
 	err = journal_commit(e->j);
 	metrics_observe(&e->stats.commit_latency, util_mono_us() - t0);
 	if (err < 0)
 		engine_journal_fatal(e, "commit", err);
-	/* Every row up to the last one in the outbox now: a little more than
-	 * these messages caused, never less. */
-	for (struct hold *h = e->resolved; h != NULL; h = h->order_next)
-		h->need = need;
-	e->resolved = NULL;
+	offsets_resolve(e, need);
 	if (e->outbox_added && e->relay != NULL)
 		relay_kick(e->relay);
-	engine_release(e);
+	offsets_release(e);
 }
 
 /* Loads an order; a missing one is SAGA_NONE with no lines. */
@@ -177,288 +162,6 @@ engine_waiter_load(const char *order_id, void *arg)
 	return 0;
 }
 
-/* The order's mark, made when missing. */
-static struct order_mark *
-engine_mark_get(struct engine *e, const char *order_id, int32_t partition)
-{
-	struct order_mark *m;
-
-	HASH_FIND_STR(e->marks, order_id, m);
-	if (m == NULL) {
-		m = xcalloc(1, sizeof(*m));
-		snprintf(m->order_id, sizeof(m->order_id), "%s", order_id);
-		m->partition = -1;
-		HASH_ADD_STR(e->marks, order_id, m);
-	}
-	if (partition >= 0)
-		m->partition = partition;
-	return m;
-}
-
-/* The order changed in the open transaction: at its end, if it is at rest,
- * its changelog record is written and its holds resolved. */
-static struct order_mark *
-engine_mark(struct engine *e, const char *order_id, int32_t partition)
-{
-	struct order_mark *m = engine_mark_get(e, order_id, partition);
-
-	if (!m->dirty) {
-		m->dirty = true;
-		m->dirty_next = e->dirty_head;
-		e->dirty_head = m;
-	}
-	return m;
-}
-
-static struct tp_queue *
-engine_tp(struct engine *e, const char *topic, int32_t partition)
-{
-	char key[sizeof(((struct tp_queue *)0)->key)];
-	struct tp_queue *q;
-
-	snprintf(key, sizeof(key), "%d/%s", (int)partition, topic);
-	HASH_FIND_STR(e->tps, key, q);
-	if (q == NULL) {
-		q = xcalloc(1, sizeof(*q));
-		snprintf(q->key, sizeof(q->key), "%s", key);
-		/* Our copy: librdkafka's name lives as long as its topic handle. */
-		q->topic = strchr(q->key, '/') + 1;
-		q->partition = partition;
-		q->tail = &q->head;
-		HASH_ADD_STR(e->tps, key, q);
-	}
-	return q;
-}
-
-static struct hold *
-engine_hold_new(struct engine *e, const rd_kafka_message_t *m)
-{
-	struct tp_queue *q = engine_tp(e, rd_kafka_topic_name(m->rkt), m->partition);
-	struct hold *h = xcalloc(1, sizeof(*h));
-
-	h->offset = m->offset;
-	h->need = ENGINE_HOLD_OPEN;
-	*q->tail = h;
-	q->tail = &h->next;
-	return h;
-}
-
-/* After a message was applied: its hold waits for its order when the order
- * is not at rest, else it is resolved with this transaction. */
-static void
-engine_hold_attach(struct engine *e, struct hold *h, const char *order_id)
-{
-	struct order_mark *m = NULL;
-
-	if (order_id != NULL && order_id[0] != '\0') {
-		HASH_FIND_STR(e->marks, order_id, m);
-		if (m == NULL && steps_in_flight(e, order_id))
-			m = engine_mark_get(e, order_id, -1);
-	}
-	if (m != NULL) {
-		h->order_next = m->holds;
-		m->holds = h;
-	} else {
-		h->order_next = e->resolved;
-		e->resolved = h;
-	}
-}
-
-/* The epoch of an owned partition (0 when not owned). */
-static int64_t
-engine_epoch(const struct engine *e, int32_t partition)
-{
-	for (int i = 0; i < e->nowned; i++)
-		if (e->owned[i] == partition)
-			return e->epochs[i];
-	return 0;
-}
-
-static bool
-engine_owns(const struct engine *e, int32_t partition)
-{
-	for (int i = 0; i < e->nowned; i++)
-		if (e->owned[i] == partition)
-			return true;
-	return false;
-}
-
-/* The order's changelog record, into the outbox. */
-static void
-engine_snapshot(struct engine *e, const struct order_mark *m)
-{
-	int64_t epoch, parked = 0;
-	char id[37];
-	/* The row's version grew with its update in this transaction; an order
-	 * touched otherwise (created, or a parked event) needs a bump of its own. */
-	int err = m->bumped ? 0 : journal_order_bump(e->j, m->order_id);
-
-	if (err == 0) {
-		JCHECK(e, "writing a changelog record", journal_changelog_add(e->j,
-		    m->order_id, e->cf->topic_state, e->now));
-	} else if (err == -ENOENT) {
-		/* Not created: what is parked for it, if anything. */
-		JCHECK(e, "counting parked events", journal_parked_count(e->j, m->order_id,
-		    &parked));
-		if (parked == 0 || m->partition < 0)
-			return;
-		epoch = engine_epoch(e, m->partition);
-		event_state_id(id, m->order_id, epoch, parked);
-		err = journal_changelog_add_parked(e->j, m->order_id, e->cf->topic_state, id,
-		    e->now, m->partition, epoch);
-		if (err == -EEXIST)
-			return;
-		JCHECK(e, "writing a changelog record", err);
-	} else {
-		engine_journal_fatal(e, "bumping an order's version", err);
-	}
-	e->outbox_added = true;
-}
-
-/*
- * Whether the record of an order at rest waits a little: an order RESERVED
- * waits for its payment, which usually comes within milliseconds and puts
- * it in flight again, so its record would be replaced by the next one at
- * once.  Waiting saves a record (a journal row, a message, a mark) per order.
- * It delays only the offsets of the order's messages (their holds resolve
- * with the record), never an output; a crash meanwhile is the same as a
- * crash before the record: the messages come again from Kafka.
- */
-static bool
-engine_linger(const struct engine *e, const struct order_mark *m)
-{
-	int64_t linger = e->cf->saga_state_record_linger_ms;
-
-	return linger > 0 && !e->flush_marks && e->cf->topic_state[0] != '\0' &&
-	    m->state == SAGA_RESERVED && e->now - m->rest_at < linger;
-}
-
-/* Puts every lingering mark whose time is up (every one with force) back on
- * the dirty list of a transaction of its own: engine_close_marks writes their
- * records.  Returns whether there was any. */
-static bool
-engine_linger_flush(struct engine *e, bool force)
-{
-	int64_t linger = e->cf->saga_state_record_linger_ms;
-	struct order_mark *m, *next;
-
-	/* Oldest first: the head tells whether anything is due. */
-	if (e->linger_head == NULL || e->j == NULL ||
-	    (!force && util_now_ms() - e->linger_head->rest_at < linger))
-		return false;
-	engine_begin(e);
-	for (m = e->linger_head; m != NULL; m = next) {
-		next = m->lnext;
-		if (!force && e->now - m->rest_at < linger)
-			break;
-		engine_mark(e, m->order_id, -1);
-	}
-	engine_commit(e);
-	return true;
-}
-
-static void
-engine_linger_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-
-	engine_linger_flush(e, false);
-	if (e->nlingering == 0)
-		uv_timer_stop(t);
-}
-
-/* Before a commit: every order touched that is at rest gets its changelog
- * record (unless it lingers), and the holds of its messages are resolved. */
-static void
-engine_close_marks(struct engine *e)
-{
-	struct order_mark *m, *next;
-
-	for (m = e->dirty_head; m != NULL; m = next) {
-		next = m->dirty_next;
-		m->dirty = false;
-		m->dirty_next = NULL;
-		if (m->lingering) {
-			m->lingering = false;
-			e->nlingering--;
-			DL_DELETE2(e->linger_head, m, lprev, lnext);
-		}
-		if (steps_in_flight(e, m->order_id)) {
-			m->bumped = false;
-			m->rest_at = 0;
-			continue;
-		}
-		if (m->rest_at == 0)
-			m->rest_at = e->now;
-		if (engine_linger(e, m)) {
-			/* Its row's version bump is left unused: a record in a
-			 * later transaction bumps it again. */
-			m->bumped = false;
-			m->lingering = true;
-			e->nlingering++;
-			DL_APPEND2(e->linger_head, m, lprev, lnext);
-			if (!uv_is_active((uv_handle_t *)&e->linger_timer))
-				uv_timer_start(&e->linger_timer, engine_linger_cb,
-				    ENGINE_LINGER_TICK_MS, ENGINE_LINGER_TICK_MS);
-			continue;
-		}
-		if (e->cf->topic_state[0] != '\0')
-			engine_snapshot(e, m);
-		while (m->holds != NULL) {
-			struct hold *h = m->holds;
-
-			m->holds = h->order_next;
-			h->order_next = e->resolved;
-			e->resolved = h;
-		}
-		HASH_DEL(e->marks, m);
-		free(m);
-	}
-	e->dirty_head = NULL;
-}
-
-/* Stores the offset of every partition up to its first message whose
- * outputs are not all acknowledged yet. */
-static void
-engine_release(struct engine *e)
-{
-	int64_t acked = e->relay != NULL ? relay_acked_through(e->relay) : 0;
-	struct tp_queue *q, *tmp;
-
-	HASH_ITER(hh, e->tps, q, tmp) {
-		struct hold *h;
-		int64_t last = -1;
-
-		while ((h = q->head) != NULL && h->need != ENGINE_HOLD_OPEN && h->need <= acked) {
-			q->head = h->next;
-			if (q->head == NULL)
-				q->tail = &q->head;
-			last = h->offset;
-			free(h);
-		}
-		if (last >= 0 && e->consumer != NULL)
-			kafka_store_offset(e->consumer, q->topic, q->partition, last);
-	}
-}
-
-static void
-engine_acked(void *arg)
-{
-	engine_release(arg);
-}
-
-/* True when no consumed message waits for anything. */
-static bool
-engine_holds_empty(const struct engine *e)
-{
-	const struct tp_queue *q, *tmp;
-
-	HASH_ITER(hh, e->tps, q, tmp)
-		if (q->head != NULL)
-			return false;
-	return e->resolved == NULL;
-}
-
 /* Writes one output event to the outbox (a repeat of its id is a no-op). */
 static void
 engine_output(struct engine *e, const struct order_ctx *oc, enum saga_output type,
@@ -536,7 +239,7 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 
 	if (fx->disposition != SAGA_APPLIED)
 		return;
-	m = engine_mark(e, oc->order_id, oc->row.partition);
+	m = offsets_mark(e, oc->order_id, oc->row.partition);
 	m->state = fx->state;
 	if (fx->state != oc->so.state && (unsigned)fx->state <= SAGA_CANCELLED)
 		e->stats.sagas_by_state[fx->state]++;
@@ -569,10 +272,10 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 		oc->exists = true;
 	} else if (fx->state != prev_state || fx->reason != prev_reason || payment_id != NULL) {
 		/* Settling commits or releases leaves the row as it is: no write. */
-		int64_t epoch = engine_epoch(e, oc->row.partition);
+		int64_t epoch = ownership_epoch(e, oc->row.partition);
 		int err = journal_order_update(e->j, oc->order_id, saga_state_name(fx->state),
 		    payment_id, saga_reason_name(fx->reason), reason_sku, e->now,
-		    engine_owns(e, oc->row.partition) ? &epoch : NULL);
+		    ownership_owns(e, oc->row.partition) ? &epoch : NULL);
 
 		JCHECK(e, "updating an order", err);
 		m->bumped = err == 0;
@@ -669,7 +372,7 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 		if (fx.disposition == SAGA_PARK) {
 			e->stats.parked++;
 			/* Its changelog record carries it to a new owner. */
-			engine_mark(e, ev->order_id, inbox->partition);
+			offsets_mark(e, ev->order_id, inbox->partition);
 		}
 		if (fx.disposition == SAGA_PARK || fx.disposition == SAGA_WAIT)
 			engine_waiter_add(e, ev->order_id);
@@ -823,11 +526,11 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 	struct event ev;
 	bool rejectable;
 
-	struct hold *h = engine_hold_new(e, m);
+	struct hold *h = offsets_hold_new(e, topic, m->partition, m->offset);
 
 	if (event_decode(m->payload, m->len, m->key, m->key_len, &ev, &rejectable, err) < 0) {
 		engine_dead_letter(e, m, topic, err, &ev, rejectable, traceparent);
-		engine_hold_attach(e, h, rejectable ? ev.order_id : NULL);
+		offsets_hold_attach(e, h, rejectable ? ev.order_id : NULL);
 		event_free(&ev);
 		return;
 	}
@@ -844,7 +547,7 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 		.payload_len = m->len,
 	};
 	engine_apply(e, &ev, &inbox, traceparent);
-	engine_hold_attach(e, h, ev.order_id);
+	offsets_hold_attach(e, h, ev.order_id);
 	event_free(&ev);
 }
 
@@ -881,7 +584,7 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	for (size_t i = 0; i < n; i++) {
 		/* Fetched before a revocation took its partition away: the
 		 * owner reads it again from the committed offset. */
-		if (!engine_owns(e, msgs[i]->partition))
+		if (!ownership_owns(e, msgs[i]->partition))
 			continue;
 		engine_consume_one(e, msgs[i]);
 		if (i == n / 2)
@@ -892,7 +595,7 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	e->stats.batches++;
 	metrics_observe(&e->stats.batch_size, (int64_t)n);
 	/* The offsets move when what the events caused is acknowledged
-	 * (engine_release), not at this commit. */
+	 * (offsets_release), not at this commit. */
 	for (size_t i = 0; i < n; i++)
 		rd_kafka_message_destroy(msgs[i]);
 	steps_send(e);
@@ -1320,9 +1023,8 @@ engine_revoke_cb(uv_timer_t *t)
 	struct engine *e = t->data;
 	bool quiet;
 
-	engine_linger_flush(e, true);
-	quiet = e->flights == NULL && e->settle_head == NULL && e->marks == NULL &&
-	    engine_holds_empty(e);
+	offsets_linger_flush(e, true);
+	quiet = e->flights == NULL && e->settle_head == NULL && offsets_idle(e);
 
 	if (!quiet && util_now_ms() - e->revoke_started < ENGINE_REVOKE_MS)
 		return;
@@ -1340,14 +1042,7 @@ engine_revoke_cb(uv_timer_t *t)
 	engine_begin(e);
 	JCHECK(e, "giving partitions up", journal_owned_set(e->j, NULL, NULL, 0));
 	engine_commit(e);
-	{
-		struct tp_queue *q, *tmp;
-
-		HASH_ITER(hh, e->tps, q, tmp) {
-			HASH_DEL(e->tps, q);
-			free(q);
-		}
-	}
+	offsets_drop_queues(e);
 	log_info("engine", "partitions revoked: steps finished, outbox flushed, offsets "
 	    "committed in %lld ms", (long long)(util_now_ms() - e->revoke_started));
 	kafka_assign(e->consumer, NULL);
@@ -1461,6 +1156,17 @@ engine_redis_closed(void *arg)
 	uv_close((uv_handle_t *)&e->settle_check, engine_handle_closed);
 }
 
+/* The partitions owned: the next assignment says anew. */
+static void
+engine_free_ownership(struct engine *e)
+{
+	free(e->owned);
+	free(e->epochs);
+	e->owned = NULL;
+	e->epochs = NULL;
+	e->nowned = 0;
+}
+
 /* The orders with waiting or parked events: the journal has them too. */
 static void
 engine_free_waiters(struct engine *e)
@@ -1471,37 +1177,6 @@ engine_free_waiters(struct engine *e)
 		HASH_DEL(e->waiters, w);
 		free(w);
 	}
-}
-
-/* Holds, marks and ownership: all in memory only. */
-static void
-engine_free_holds(struct engine *e)
-{
-	struct tp_queue *q, *qt;
-	struct order_mark *m, *mt;
-	struct hold *h;
-
-	HASH_ITER(hh, e->tps, q, qt) {
-		while ((h = q->head) != NULL) {
-			q->head = h->next;
-			free(h);
-		}
-		HASH_DEL(e->tps, q);
-		free(q);
-	}
-	HASH_ITER(hh, e->marks, m, mt) {
-		HASH_DEL(e->marks, m);
-		free(m);
-	}
-	e->dirty_head = NULL;
-	e->linger_head = NULL;
-	e->nlingering = 0;
-	e->resolved = NULL;	/* those are in the queues, freed above */
-	free(e->owned);
-	free(e->epochs);
-	e->owned = NULL;
-	e->epochs = NULL;
-	e->nowned = 0;
 }
 
 static void
@@ -1550,7 +1225,8 @@ engine_finish(struct engine *e)
 	}
 	steps_free(e);
 	engine_free_waiters(e);
-	engine_free_holds(e);
+	offsets_free(e);
+	engine_free_ownership(e);
 	journal_free(e->j);
 	e->j = NULL;
 }
@@ -1565,7 +1241,7 @@ engine_stop_cb(uv_timer_t *t)
 	bool quiet;
 
 	/* Records still lingering go out before the relay is asked to be idle. */
-	engine_linger_flush(e, true);
+	offsets_linger_flush(e, true);
 	quiet = steps_done && e->settle_head == NULL &&
 	    (e->relay == NULL || relay_idle(e->relay));
 
@@ -1724,7 +1400,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		goto fail;
 	/* Nothing goes out before the assignment says which rows are ours. */
 	relay_hold(e->relay, true);
-	relay_set_ack_cb(e->relay, engine_acked, e);
+	relay_set_ack_cb(e->relay, offsets_acked, e);
 	conf = kafka_conf_new(cf, consumer_defaults, forced, cause);
 	if (conf == NULL) {
 		err = -EINVAL;

@@ -13,7 +13,7 @@
 #include "journal.h"
 #include "saga.h"
 
-#define ENGINE_HOLD_OPEN INT64_MAX	/* a hold whose work goes on */
+#define OFFSETS_HOLD_OPEN INT64_MAX	/* a hold whose work goes on */
 
 /*
  * One consumed message.  Its offset is committed only when everything it
@@ -24,7 +24,7 @@ struct hold {
 	struct hold *next;		/* in its partition's queue, by offset */
 	struct hold *order_next;	/* on its order's list, or resolved in the transaction */
 	int64_t offset;
-	int64_t need;			/* the outbox id to be acknowledged, or ENGINE_HOLD_OPEN */
+	int64_t need;			/* the outbox id to be acknowledged, or OFFSETS_HOLD_OPEN */
 };
 
 struct tp_queue {
@@ -154,6 +154,71 @@ struct order_ctx {
 
 /* Something orderd cannot go on with: the engine's owner stops it (exit 1). */
 void engine_fatal(struct engine *e, const char *why);
+/* A write to the journal failed: orderd stops (the journal has the rest). */
+void engine_journal_fatal(struct engine *e, const char *what, int err)
+    __attribute__((noreturn));
+/* One journal transaction: begin sets e->now; commit first closes the
+ * marks (changelog records, holds resolved), then releases what the
+ * relay has acknowledged. */
+void engine_begin(struct engine *e);
+void engine_commit(struct engine *e);
+
+/* A journal call that may only fail with -EEXIST (a duplicate, changing
+ * nothing); any other error stops orderd. */
+#define JCHECK(e, what, call) do { \
+	int jc_err_ = (call); \
+	if (jc_err_ < 0 && jc_err_ != -EEXIST) \
+		engine_journal_fatal((e), (what), jc_err_); \
+} while (0)
+
+/* offsets.c: when an input offset may be stored. */
+
+/* A consumed message, last on its partition's queue: its offset waits. */
+struct hold *offsets_hold_new(struct engine *e, const char *topic, int32_t partition,
+    int64_t offset);
+/* After the message was applied: h waits for its order when the order is
+ * marked or in flight, else it is resolved with this transaction. */
+void offsets_hold_attach(struct engine *e, struct hold *h, const char *order_id);
+/* The order changed in the open transaction (partition: of what touched
+ * it, or -1); the caller sets the mark's state and bumped. */
+struct order_mark *offsets_mark(struct engine *e, const char *order_id, int32_t partition);
+/* Before a commit: records written, holds of orders at rest resolved;
+ * true when any was.  After it: those holds wait for outbox row need. */
+bool offsets_close_marks(struct engine *e);
+void offsets_resolve(struct engine *e, int64_t need);
+/* Stores every partition's offset up to its first hold not acknowledged
+ * (after each commit; offsets_acked on each acknowledgement). */
+void offsets_release(struct engine *e);
+void offsets_acked(void *arg);
+/* Writes the records of lingering orders whose time is up (all with force)
+ * in a transaction of its own; returns whether there was any. */
+bool offsets_linger_flush(struct engine *e, bool force);
+/* True when no consumed message waits and no order is marked. */
+bool offsets_idle(const struct engine *e);
+/* After a revocation: the (empty) queues of the partitions go. */
+void offsets_drop_queues(struct engine *e);
+void offsets_free(struct engine *e);
+
+/* ownership.c: the partitions owned now, looked at for every event. */
+
+/* The epoch of an owned partition (0 when not owned). */
+static inline int64_t
+ownership_epoch(const struct engine *e, int32_t partition)
+{
+	for (int i = 0; i < e->nowned; i++)
+		if (e->owned[i] == partition)
+			return e->epochs[i];
+	return 0;
+}
+
+static inline bool
+ownership_owns(const struct engine *e, int32_t partition)
+{
+	for (int i = 0; i < e->nowned; i++)
+		if (e->owned[i] == partition)
+			return true;
+	return false;
+}
 
 /* steps.c: the Redis side of the steps. */
 
