@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <librdkafka/rdkafka.h>
 #include <uthash.h>
 #include <uv.h>
 
@@ -162,6 +163,13 @@ void engine_journal_fatal(struct engine *e, const char *what, int err)
  * relay has acknowledged. */
 void engine_begin(struct engine *e);
 void engine_commit(struct engine *e);
+/* Loads an order (a missing one is SAGA_NONE with no lines); its row is
+ * released with engine_order_done. */
+void engine_order_load(struct engine *e, const char *order_id, struct order_ctx *oc);
+void engine_order_done(struct order_ctx *oc);
+/* journal_orders_with_unapplied_events' callback: the order has waiting
+ * or parked events (arg is the engine). */
+int engine_waiter_load(const char *order_id, void *arg);
 
 /* A journal call that may only fail with -EEXIST (a duplicate, changing
  * nothing); any other error stops orderd. */
@@ -199,7 +207,13 @@ bool offsets_idle(const struct engine *e);
 void offsets_drop_queues(struct engine *e);
 void offsets_free(struct engine *e);
 
-/* ownership.c: the partitions owned now, looked at for every event. */
+/* ownership.c: the partitions owned, their epochs, restore, revocation. */
+
+/* The consumer's rebalance callback (kafka_rebalance_fn; arg is the engine). */
+void ownership_rebalance(struct kafka *k, bool assign,
+    const rd_kafka_topic_partition_list_t *parts, void *arg);
+void ownership_free(struct engine *e);
+
 
 /* The epoch of an owned partition (0 when not owned). */
 static inline int64_t
