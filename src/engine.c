@@ -36,8 +36,6 @@ struct waiter {
 	char order_id[EVENT_ORDER_ID_MAX + 1];
 };
 
-static void engine_order_parse(struct order_ctx *oc);
-static void engine_settle(struct engine *e);
 
 /* A write to the journal failed: orderd cannot keep its promise without
  * it, so it stops; the next start replays the journal (nothing was acked). */
@@ -101,7 +99,7 @@ engine_order_load(struct engine *e, const char *order_id, struct order_ctx *oc)
 }
 
 /* Fills the saga's view of an order from its row. */
-static void
+void
 engine_order_parse(struct order_ctx *oc)
 {
 	if (saga_state_parse(oc->row.state, &oc->so.state) < 0)
@@ -223,7 +221,7 @@ engine_output(struct engine *e, const struct order_ctx *oc, enum saga_output typ
  * (returned as a new flight, to be sent after the commit), its output and
  * its deadline.  oc is updated to the new state.
  */
-static void
+void
 engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects *fx,
     const struct event *ev, const char *cause_event_id, const char *traceparent)
 {
@@ -386,7 +384,7 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
  * Applies the events that waited for this order, in arrival order, until
  * one of them starts steps again (the rest wait for those).
  */
-static void
+void
 engine_drain_waiting(struct engine *e, const char *order_id)
 {
 	struct journal_inbox_row *rows;
@@ -548,7 +546,7 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 	event_free(&ev);
 }
 
-static void
+void
 engine_flow_control(struct engine *e)
 {
 	bool over = e->steps_in_memory > ENGINE_STEPS_HIGH;
@@ -577,7 +575,7 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	engine_begin(e);
 	/* Settling first, in the same transaction: one fsync for both, and the
 	 * events of this batch see the orders' latest states. */
-	engine_settle(e);
+	settle_flights(e);
 	for (size_t i = 0; i < n; i++) {
 		/* Fetched before a revocation took its partition away: the
 		 * owner reads it again from the committed offset. */
@@ -595,102 +593,6 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	 * (offsets_release), not at this commit. */
 	for (size_t i = 0; i < n; i++)
 		rd_kafka_message_destroy(msgs[i]);
-	steps_send(e);
-	engine_flow_control(e);
-}
-
-/* One result for the whole transition, its steps' ids consecutive: one
- * journal write for all of them. */
-static bool
-engine_uniform(const struct flight *f)
-{
-	for (int i = 1; i < f->nsteps; i++)
-		if (f->steps[i].result != f->steps[0].result ||
-		    f->steps[i].step_id != f->steps[0].step_id + i)
-			return false;
-	return f->nsteps > 0;
-}
-
-/*
- * Settles every flight whose steps all answered, inside the open
- * transaction: results, the next state, more steps or the output, then
- * the events that waited for the order.
- */
-static void
-engine_settle(struct engine *e)
-{
-	struct flight *f, *next;
-
-	if (e->settle_head == NULL)
-		return;
-	f = e->settle_head;
-	e->settle_head = NULL;
-	e->settle_tail = &e->settle_head;
-	fault_at(FAULT_AFTER_REDIS);
-	for (struct flight *r = f; r != NULL; r = r->next)
-		if (r->recovered)
-			fault_at(FAULT_DURING_RECOVERY);
-	for (; f != NULL; f = next) {
-		bool has[SAGA_MAX_LINES] = { false };
-		enum saga_step_result res[SAGA_MAX_LINES];
-		struct saga_effects fx;
-		struct order_ctx oc;
-
-		next = f->next;
-		if (engine_uniform(f))
-			JCHECK(e, "recording step results", journal_step_results(e->j,
-			    f->steps[0].step_id, f->steps[f->nsteps - 1].step_id,
-			    saga_result_name(f->steps[0].result), e->now));
-		for (int i = 0; i < f->nsteps; i++) {
-			struct flight_step *s = &f->steps[i];
-
-			if (!engine_uniform(f))
-				JCHECK(e, "recording a step result", journal_step_result(e->j,
-				    s->step_id, saga_result_name(s->result), e->now));
-			if (s->line >= 0 && s->line < SAGA_MAX_LINES) {
-				has[s->line] = true;
-				res[s->line] = s->result;
-			}
-			if ((f->kind == SAGA_STEP_COMMIT && s->result != SAGA_RES_COMMITTED) ||
-			    (f->kind == SAGA_STEP_RELEASE && s->result != SAGA_RES_RELEASED &&
-			    s->result != SAGA_RES_REJECTED))
-				log_msg(LOG_LEVEL_ERROR, "saga", f->order_id,
-				    "%s of %s answered %s: Redis lost this reservation "
-				    "(see orderctl reconcile)", saga_step_name(f->kind), s->sku,
-				    saga_result_name(s->result));
-		}
-		/* The flight's copy of the order is the order: nothing else
-		 * changed it while the steps were out. */
-		memset(&oc, 0, sizeof(oc));
-		snprintf(oc.order_id, sizeof(oc.order_id), "%s", f->order_id);
-		oc.exists = true;
-		oc.row = f->snap;
-		f->snap.items = f->snap.lines = NULL;
-		engine_order_parse(&oc);
-		/* Out of the map first: the effects may start the order's next flight. */
-		HASH_DEL(e->flights, f);
-		saga_settle(&oc.so, f->kind, has, res, &fx);
-		engine_effects(e, &oc, &fx, NULL, NULL, f->traceparent ? f->traceparent :
-		    oc.row.traceparent);
-		if (fx.nsteps == 0)
-			engine_drain_waiting(e, f->order_id);
-		engine_order_done(&oc);
-		steps_flight_free(e, f);
-	}
-}
-
-/* After the loop's I/O: settles what Redis answered, unless a consumed
- * batch already did it in its own transaction this turn. */
-static void
-engine_settle_cb(uv_check_t *c)
-{
-	struct engine *e = c->data;
-
-	if (e->settle_head == NULL)
-		return;
-	engine_begin(e);
-	engine_settle(e);
-	engine_commit(e);
 	steps_send(e);
 	engine_flow_control(e);
 }
@@ -1077,7 +979,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	if ((err = kafka_consumer_new(&e->consumer, loop, conf, topics, 2,
 	    (size_t)cf->consumer_batch_max, engine_on_batch, ownership_rebalance, e, cause)) < 0)
 		goto fail;
-	uv_check_start(&e->settle_check, engine_settle_cb);
+	uv_check_start(&e->settle_check, settle_cb);
 	uv_timer_start(&e->deadline_timer, engine_deadline_cb, 0, ENGINE_DEADLINE_TICK_MS);
 	log_info("engine", "consuming %s and %s as group %s; journal %s", cf->topic_orders,
 	    cf->topic_payments, cf->consumer_group, cf->journal_path);

@@ -167,6 +167,18 @@ void engine_commit(struct engine *e);
  * released with engine_order_done. */
 void engine_order_load(struct engine *e, const char *order_id, struct order_ctx *oc);
 void engine_order_done(struct order_ctx *oc);
+/* Fills the saga's view of an order (oc->so) from its row. */
+void engine_order_parse(struct order_ctx *oc);
+/* Writes what a transition did: the order row, its steps' intents (a new
+ * flight on the send list), its output and its deadline; oc takes the new
+ * state.  ev and cause_event_id may be NULL (settling, deadlines). */
+void engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects *fx,
+    const struct event *ev, const char *cause_event_id, const char *traceparent);
+/* Applies the events that waited for this order, in arrival order, until
+ * one of them starts steps again. */
+void engine_drain_waiting(struct engine *e, const char *order_id);
+/* Pauses consuming while too many steps wait for Redis, resumes below half. */
+void engine_flow_control(struct engine *e);
 /* journal_orders_with_unapplied_events' callback: the order has waiting
  * or parked events (arg is the engine). */
 int engine_waiter_load(const char *order_id, void *arg);
@@ -233,6 +245,14 @@ ownership_owns(const struct engine *e, int32_t partition)
 			return true;
 	return false;
 }
+
+/* settle.c: the transitions whose steps all answered. */
+
+/* Settles every flight on the settle list inside the open transaction. */
+void settle_flights(struct engine *e);
+/* The loop's check callback: settles, in a transaction of its own, what
+ * Redis answered in this turn (unless a batch did already). */
+void settle_cb(uv_check_t *c);
 
 /* steps.c: the Redis side of the steps. */
 
