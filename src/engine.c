@@ -25,8 +25,6 @@
 #include "util.h"
 
 #define ENGINE_STEPS_HIGH 20000		/* pause consuming above this many steps in memory */
-#define ENGINE_DEADLINE_TICK_MS 250
-#define ENGINE_DEADLINES_PER_TICK 256
 #define ENGINE_DLQ_VALUE_MAX 4000000	/* under the relay's message.max.bytes */
 
 /* An order with events that wait (for its steps) or are parked (for its
@@ -597,50 +595,6 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	engine_flow_control(e);
 }
 
-static void
-engine_deadline_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-	char (*ids)[JOURNAL_ORDER_ID_MAX + 1];
-	int n;
-
-	if (e->stopping)
-		return;
-	ids = xmalloc(ENGINE_DEADLINES_PER_TICK * sizeof(*ids));
-	n = journal_deadlines_due(e->j, util_now_ms(), ENGINE_DEADLINES_PER_TICK, ids);
-	if (n < 0) {
-		log_error("engine", "reading deadlines: %s", journal_errmsg(e->j));
-		free(ids);
-		return;
-	}
-	if (n == 0) {
-		free(ids);
-		return;
-	}
-	engine_begin(e);
-	for (int i = 0; i < n; i++) {
-		struct order_ctx oc;
-		struct saga_effects fx;
-		int in_flight;
-
-		engine_order_load(e, ids[i], &oc);
-		in_flight = steps_in_flight(e, ids[i]);
-		saga_apply(&oc.so, in_flight > 0, SAGA_EV_DEADLINE, &fx);
-		if (fx.disposition != SAGA_WAIT) {
-			JCHECK(e, "firing a deadline", journal_deadline_fired(e->j, ids[i], e->now));
-			if (fx.disposition == SAGA_APPLIED) {
-				e->stats.deadlines_fired++;
-				log_msg(LOG_LEVEL_INFO, "saga", ids[i], "payment deadline passed");
-			}
-			engine_effects(e, &oc, &fx, NULL, NULL, oc.row.traceparent);
-		}
-		engine_order_done(&oc);
-	}
-	engine_commit(e);
-	free(ids);
-	steps_send(e);
-}
-
 /* Something orderd cannot go on with: its owner stops it (exit 1). */
 void
 engine_fatal(struct engine *e, const char *why)
@@ -980,7 +934,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	    (size_t)cf->consumer_batch_max, engine_on_batch, ownership_rebalance, e, cause)) < 0)
 		goto fail;
 	uv_check_start(&e->settle_check, settle_cb);
-	uv_timer_start(&e->deadline_timer, engine_deadline_cb, 0, ENGINE_DEADLINE_TICK_MS);
+	deadlines_start(e);
 	log_info("engine", "consuming %s and %s as group %s; journal %s", cf->topic_orders,
 	    cf->topic_payments, cf->consumer_group, cf->journal_path);
 	*out = e;

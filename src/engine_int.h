@@ -191,6 +191,11 @@ int engine_waiter_load(const char *order_id, void *arg);
 		engine_journal_fatal((e), (what), jc_err_); \
 } while (0)
 
+/* deadlines.c: payment deadlines. */
+
+/* Starts polling the journal for deadlines that passed (deadline_timer). */
+void deadlines_start(struct engine *e);
+
 /* offsets.c: when an input offset may be stored. */
 
 /* A consumed message, last on its partition's queue: its offset waits. */
