@@ -224,6 +224,17 @@ bool offsets_idle(const struct engine *e);
 void offsets_drop_queues(struct engine *e);
 void offsets_free(struct engine *e);
 
+/* outputs.c: the outbox rows of outputs and dead letters. */
+
+/* Writes one output event of oc to the outbox (a repeat of its id is a no-op). */
+void outputs_event(struct engine *e, const struct order_ctx *oc, enum saga_output type,
+    const char *payment_id, const char *traceparent);
+/* A message that cannot be processed (error): journaled in dlq, its bytes
+ * to the DLQ topic; an OrderCreated whose envelope was good (rejectable,
+ * ev) is answered with OrderRejected(invalid). */
+void outputs_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *topic,
+    const char *error, const struct event *ev, bool rejectable, const char *traceparent);
+
 /* ownership.c: the partitions owned, their epochs, restore, revocation. */
 
 /* The consumer's rebalance callback (kafka_rebalance_fn; arg is the engine). */
