@@ -1,4 +1,4 @@
-/* engine.c: orderd's core loop work: journal first, then Redis, then the outbox, for every batch of events. */
+/* engine.c: the batch pipeline (decode, journal, saga, steps, outputs: journal first, then Redis, then the outbox) and the engine's lifecycle. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -8,7 +8,6 @@
 
 #include <jansson.h>
 #include <uthash.h>
-#include <utlist.h>
 
 #include "cluster.h"
 #include "config.h"
@@ -32,7 +31,6 @@ struct waiter {
 	UT_hash_handle hh;
 	char order_id[EVENT_ORDER_ID_MAX + 1];
 };
-
 
 /* A write to the journal failed: orderd cannot keep its promise without
  * it, so it stops; the next start replays the journal (nothing was acked). */

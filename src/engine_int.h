@@ -90,57 +90,69 @@ struct flight {
 
 struct waiter;
 
+/*
+ * The engine.  Each group of fields belongs to the file named on it: that
+ * file writes them, the others read them (or call its functions);
+ * engine.c initialises and closes every handle.
+ */
 struct engine {
+	/* engine.c: the handles, the transaction, the lifecycle. */
 	uv_loop_t *loop;
 	struct config *cf;
 	struct journal *j;
 	struct cluster *redis;		/* one server, or the cluster's masters */
 	struct kafka *consumer;
 	struct relay *relay;
-	uv_timer_t deadline_timer;
-	uv_timer_t retry_timer;
-	uv_timer_t stop_timer;
-	uv_timer_t check_timer;		/* re-checks a Redis that lost its data */
-	uv_timer_t revoke_timer;	/* a revocation waits for its work to finish */
-	uv_timer_t linger_timer;	/* writes the records of orders at rest long enough */
-	uv_check_t settle_check;
-	int open_handles;
-
-	struct flight *flights;		/* every flight, by order id: "in flight?" */
+	int64_t now;			/* of the transaction being written */
+	bool outbox_added;		/* in this transaction (outputs.c, offsets.c too) */
+	bool paused;			/* consuming paused: too many steps wait */
 	struct waiter *waiters;		/* orders with waiting or parked events */
-	struct flight *settle_head, **settle_tail;
-	struct flight *retry_head;	/* answered with an error: sent again later */
-	struct flight *send_head, **send_tail;
-	int64_t steps_in_memory;
-	bool paused;
-	bool outbox_added;
-	bool redis_ready;		/* up, scripts loaded, and still holding the inventory */
-	bool redis_was_up;		/* Redis took our credentials once since start */
+	struct engine_stats stats;	/* every file counts its own */
 	void (*fatal_cb)(const char *why, void *arg);	/* see engine_set_fatal */
 	void *fatal_arg;
+	uv_timer_t stop_timer;
+	int open_handles;
+	bool stopping;
+	int64_t stop_deadline;
+	void (*done)(void *arg);
+	void *done_arg;
 
-	int64_t now;			/* of the transaction being written */
-	struct engine_stats stats;
+	/* steps.c: the flights and the Redis connection's state. */
+	struct flight *flights;		/* every flight, by order id: "in flight?" */
+	struct flight *send_head, **send_tail;
+	struct flight *retry_head;	/* answered with an error: sent again later */
+	struct flight *settle_head, **settle_tail;	/* all answered: for settle.c */
+	int64_t steps_in_memory;
+	bool redis_ready;		/* up, scripts loaded, and still holding the inventory */
+	bool redis_was_up;		/* Redis took our credentials once since start */
+	uv_timer_t retry_timer;
+	uv_timer_t check_timer;		/* re-checks a Redis that lost its data */
 
-	/* Offsets and ownership (several instances, see README). */
+	/* settle.c: settles after the loop's I/O. */
+	uv_check_t settle_check;
+
+	/* deadlines.c */
+	uv_timer_t deadline_timer;
+
+	/* offsets.c: holds, marks, lingering records (see README, "Running
+	 * more than one instance"). */
 	struct tp_queue *tps;
 	struct order_mark *marks;
 	struct order_mark *dirty_head;
 	struct hold *resolved;		/* resolved in the open transaction */
+	int nlingering;			/* marks at rest whose record waits */
+	struct order_mark *linger_head;
+	uv_timer_t linger_timer;	/* writes the records of orders at rest long enough */
+	bool flush_marks;		/* no record may linger (set by a revocation, a stop) */
+
+	/* ownership.c: the partitions owned. */
 	int32_t *owned;			/* orders partitions assigned now */
 	int64_t *epochs;		/* and the epoch of each */
 	int nowned;
 	bool assigned;			/* the group assigned partitions once */
 	bool revoking;
-	bool flush_marks;		/* no record may linger (revocation, stop) */
-	int nlingering;			/* marks at rest whose record waits */
-	struct order_mark *linger_head;
 	int64_t revoke_started;
-
-	bool stopping;
-	int64_t stop_deadline;
-	void (*done)(void *arg);
-	void *done_arg;
+	uv_timer_t revoke_timer;	/* a revocation waits for its work to finish */
 };
 
 /* An order as the saga and the outputs need it. */
