@@ -226,6 +226,10 @@ void offsets_resolve(struct engine *e, int64_t need);
 /* Stores every partition's offset up to its first hold not acknowledged
  * (after each commit; offsets_acked on each acknowledgement). */
 void offsets_release(struct engine *e);
+/* offsets_release's decision for one partition: takes off q the holds at
+ * its head whose need is at most acked (every row up to it acknowledged)
+ * and returns the last one's offset, to be stored, or -1. */
+int64_t offsets_take(struct tp_queue *q, int64_t acked);
 void offsets_acked(void *arg);
 /* Writes the records of lingering orders whose time is up (all with force)
  * in a transaction of its own; returns whether there was any. */

@@ -257,6 +257,25 @@ offsets_resolve(struct engine *e, int64_t need)
 	e->resolved = NULL;
 }
 
+/* Takes off q the holds at its head whose outputs are all acknowledged
+ * (their need at most acked): returns the offset of the last one, the one
+ * to store, or -1 when the head still waits. */
+int64_t
+offsets_take(struct tp_queue *q, int64_t acked)
+{
+	struct hold *h;
+	int64_t last = -1;
+
+	while ((h = q->head) != NULL && h->need != OFFSETS_HOLD_OPEN && h->need <= acked) {
+		q->head = h->next;
+		if (q->head == NULL)
+			q->tail = &q->head;
+		last = h->offset;
+		free(h);
+	}
+	return last;
+}
+
 /* Stores the offset of every partition up to its first message whose
  * outputs are not all acknowledged yet. */
 void
@@ -266,16 +285,8 @@ offsets_release(struct engine *e)
 	struct tp_queue *q, *tmp;
 
 	HASH_ITER(hh, e->tps, q, tmp) {
-		struct hold *h;
-		int64_t last = -1;
+		int64_t last = offsets_take(q, acked);
 
-		while ((h = q->head) != NULL && h->need != OFFSETS_HOLD_OPEN && h->need <= acked) {
-			q->head = h->next;
-			if (q->head == NULL)
-				q->tail = &q->head;
-			last = h->offset;
-			free(h);
-		}
 		if (last >= 0 && e->consumer != NULL)
 			kafka_store_offset(e->consumer, q->topic, q->partition, last);
 	}
