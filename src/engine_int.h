@@ -12,6 +12,7 @@
 #include "engine.h"
 #include "event.h"
 #include "journal.h"
+#include "kafka.h"
 #include "saga.h"
 
 #define OFFSETS_HOLD_OPEN INT64_MAX	/* a hold whose work goes on */
@@ -257,6 +258,28 @@ void outputs_dead_letter(struct engine *e, const rd_kafka_message_t *m, const ch
 void ownership_rebalance(struct kafka *k, bool assign,
     const rd_kafka_topic_partition_list_t *parts, void *arg);
 void ownership_free(struct engine *e);
+
+/* What taking partitions did (the assignment's log line). */
+struct ownership_taken {
+	int64_t records;		/* changelog records read */
+	int64_t restored;		/* orders taken from them */
+	int64_t rows, steps;		/* superseded: of partitions owned elsewhere */
+};
+
+/* Reads partitions of the changelog: kafka_read_partitions, or a test's. */
+typedef int (*ownership_read_fn)(const struct config *cf, const char *topic,
+    const int32_t *parts, int nparts, int timeout_ms, kafka_record_fn fn, void *arg,
+    char **cause);
+
+/*
+ * An assignment's decisions, without the consumer: takes the n partitions
+ * parts (a malloc'd array the engine keeps), restores their orders from
+ * the changelog (read), sets their epochs, supersedes what belongs to
+ * partitions owned elsewhere, in one transaction.  Returns 0, or read's
+ * negative errno with *cause, the transaction left open: the caller stops.
+ */
+int ownership_take(struct engine *e, int32_t *parts, int n, ownership_read_fn read,
+    struct ownership_taken *out, char **cause);
 
 
 /* The epoch of an owned partition (0 when not owned). */

@@ -208,48 +208,35 @@ ownership_restore_record(int32_t partition, const void *key, size_t key_len,
 }
 
 /*
- * The group assigned partitions: restore their orders from the changelog,
- * take ownership with a new epoch, supersede what this journal holds of
- * partitions owned elsewhere, resume the steps of its own, then consume.
- * Blocking: nothing else is consumed meanwhile anyway.
+ * Takes the n partitions parts (the array is the engine's now) in one
+ * transaction: restores their orders from the changelog through read
+ * (a record applies when its (epoch, version) is higher than the
+ * journal's, whatever its offset), gives each partition the epoch after
+ * the highest that this journal or the changelog knows, and supersedes
+ * the unpublished rows and unanswered steps of partitions owned elsewhere.
  */
-static void
-ownership_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
+int
+ownership_take(struct engine *e, int32_t *parts, int n, ownership_read_fn read,
+    struct ownership_taken *out, char **cause)
 {
-	int64_t t0 = util_now_ms(), rows = 0, steps = 0;
 	struct restore_ctx rc = { .e = e };
-	char list[256] = "", *cause = NULL;
-	size_t off = 0;
-	int n = 0, err;
+	int err;
 
-	if (e->revoking) {
-		e->revoking = false;
-		uv_timer_stop(&e->revoke_timer);
-	}
-	e->flush_marks = e->stopping;
+	memset(out, 0, sizeof(*out));
 	free(e->owned);
 	free(e->epochs);
-	e->owned = xcalloc((size_t)parts->cnt + 1, sizeof(*e->owned));
-	e->epochs = xcalloc((size_t)parts->cnt + 1, sizeof(*e->epochs));
-	for (int i = 0; i < parts->cnt; i++) {
-		if (strcmp(parts->elems[i].topic, e->cf->topic_orders) != 0)
-			continue;
-		e->owned[n++] = parts->elems[i].partition;
-		if (off < sizeof(list))
-			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
-			    n > 1 ? "," : "", (int)parts->elems[i].partition);
-	}
+	e->owned = parts;
+	e->epochs = xcalloc((size_t)n + 1, sizeof(*e->epochs));
 	e->nowned = n;
 	rc.parts = e->owned;
 	rc.nparts = n;
 	rc.max_epoch = xcalloc((size_t)n + 1, sizeof(*rc.max_epoch));
 	engine_begin(e);
 	if (e->cf->topic_state[0] != '\0' && n > 0) {
-		err = kafka_read_partitions(e->cf, e->cf->topic_state, e->owned, n,
-		    OWNERSHIP_RESTORE_MS, ownership_restore_record, &rc, &cause);
+		err = read(e->cf, e->cf->topic_state, e->owned, n, OWNERSHIP_RESTORE_MS,
+		    ownership_restore_record, &rc, cause);
 		if (err < 0)
-			log_fatal("engine", "restoring partitions [%s] from the changelog: %s",
-			    list, cause);
+			return err;	/* the caller stops orderd: this transaction never commits */
 	}
 	for (int i = 0; i < n; i++) {
 		int64_t mine = 0;
@@ -258,7 +245,8 @@ ownership_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
 		e->epochs[i] = (mine > rc.max_epoch[i] ? mine : rc.max_epoch[i]) + 1;
 	}
 	JCHECK(e, "taking partitions", journal_owned_set(e->j, e->owned, e->epochs, n));
-	JCHECK(e, "superseding", journal_supersede_unowned(e->j, e->now, &rows, &steps));
+	JCHECK(e, "superseding", journal_supersede_unowned(e->j, e->now, &out->rows,
+	    &out->steps));
 	engine_commit(e);
 	free(rc.max_epoch);
 	free(rc.buf);
@@ -270,11 +258,49 @@ ownership_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
 			free(r);
 		}
 	}
+	out->records = rc.records;
+	out->restored = rc.restored;
+	return 0;
+}
+
+/*
+ * The group assigned partitions: restore their orders from the changelog,
+ * take ownership with a new epoch, supersede what this journal holds of
+ * partitions owned elsewhere, resume the steps of its own, then consume.
+ * Blocking: nothing else is consumed meanwhile anyway.
+ */
+static void
+ownership_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
+{
+	int64_t t0 = util_now_ms();
+	struct ownership_taken taken;
+	char list[256] = "", *cause = NULL;
+	int32_t *owned;
+	size_t off = 0;
+	int n = 0, err;
+
+	if (e->revoking) {
+		e->revoking = false;
+		uv_timer_stop(&e->revoke_timer);
+	}
+	e->flush_marks = e->stopping;
+	owned = xcalloc((size_t)parts->cnt + 1, sizeof(*owned));
+	for (int i = 0; i < parts->cnt; i++) {
+		if (strcmp(parts->elems[i].topic, e->cf->topic_orders) != 0)
+			continue;
+		owned[n++] = parts->elems[i].partition;
+		if (off < sizeof(list))
+			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
+			    n > 1 ? "," : "", (int)parts->elems[i].partition);
+	}
+	if ((err = ownership_take(e, owned, n, kafka_read_partitions, &taken, &cause)) < 0)
+		log_fatal("engine", "restoring partitions [%s] from the changelog: %s",
+		    list, cause);
 	log_info("engine", "assigned partitions [%s] of %s: restored %lld orders from %lld "
 	    "changelog records in %lld ms; %lld outbox rows and %lld steps of partitions "
-	    "owned elsewhere superseded", list, e->cf->topic_orders, (long long)rc.restored,
-	    (long long)rc.records, (long long)(util_now_ms() - t0), (long long)rows,
-	    (long long)steps);
+	    "owned elsewhere superseded", list, e->cf->topic_orders, (long long)taken.restored,
+	    (long long)taken.records, (long long)(util_now_ms() - t0), (long long)taken.rows,
+	    (long long)taken.steps);
 	if ((err = ownership_recover(e, &cause)) < 0)
 		log_fatal("engine", "%s", cause);
 	if (!e->assigned) {
