@@ -1,4 +1,4 @@
-/* engine_int.h: the state the engine's files share (struct engine and the types of its jobs), private to them: nothing else includes it. */
+/* engine_int.h: the state the engine's files share (struct engine and the types of its jobs), private to them and their unit tests (tests/engine_fixture.h): nothing else includes it. */
 #ifndef ORDERD_ENGINE_INT_H
 #define ORDERD_ENGINE_INT_H
 
