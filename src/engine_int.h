@@ -281,6 +281,7 @@ typedef int (*ownership_read_fn)(const struct config *cf, const char *topic,
 int ownership_take(struct engine *e, int32_t *parts, int n, ownership_read_fn read,
     struct ownership_taken *out, char **cause);
 
+/* The partitions owned, looked at for every event: inline. */
 
 /* The epoch of an owned partition (0 when not owned). */
 static inline int64_t
