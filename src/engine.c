@@ -1,4 +1,4 @@
-/* engine.c: orderd's core loop work: journal first, then Redis, then the outbox, for every batch of events. */
+/* engine.c: the batch pipeline (decode, journal, saga, steps, outputs: journal first, then Redis, then the outbox) and the engine's lifecycle. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -8,11 +8,11 @@
 
 #include <jansson.h>
 #include <uthash.h>
-#include <utlist.h>
 
 #include "cluster.h"
 #include "config.h"
 #include "engine.h"
+#include "engine_int.h"
 #include "event.h"
 #include "fault.h"
 #include "inventory.h"
@@ -24,88 +24,6 @@
 #include "util.h"
 
 #define ENGINE_STEPS_HIGH 20000		/* pause consuming above this many steps in memory */
-#define ENGINE_DEADLINE_TICK_MS 250
-#define ENGINE_DEADLINES_PER_TICK 256
-#define ENGINE_RETRY_MS 1000		/* a step Redis answered with an error */
-#define ENGINE_DLQ_VALUE_MAX 4000000	/* under the relay's message.max.bytes */
-#define ENGINE_INVENTORY_CHECK_MS 5000	/* how often a Redis that lost its data is looked at */
-#define ENGINE_REVOKE_MS 30000		/* to finish a revoked assignment's work */
-#define ENGINE_LINGER_TICK_MS 50	/* how often lingering records are looked at */
-#define ENGINE_RESTORE_MS 120000	/* to read a partition of the changelog */
-#define ENGINE_RESTORE_BATCH 2000	/* changelog records per journal commit */
-#define ENGINE_HOLD_OPEN INT64_MAX	/* a hold whose work goes on */
-
-/*
- * One consumed message.  Its offset is committed only when everything it
- * caused (outbox rows, the order's changelog record) is acknowledged by the
- * broker: then a new owner of its partition needs nothing but Kafka.
- */
-struct hold {
-	struct hold *next;		/* in its partition's queue, by offset */
-	struct hold *order_next;	/* on its order's list, or resolved in the transaction */
-	int64_t offset;
-	int64_t need;			/* the outbox id to be acknowledged, or ENGINE_HOLD_OPEN */
-};
-
-struct tp_queue {
-	UT_hash_handle hh;
-	char key[EVENT_ORDER_ID_MAX + 32];	/* "partition/topic" */
-	const char *topic;		/* in key */
-	int32_t partition;
-	struct hold *head, **tail;
-};
-
-/* An order touched in the open transaction, or with work going on: the
- * holds of the messages for it wait until it comes to rest. */
-struct order_mark {
-	UT_hash_handle hh;
-	char order_id[EVENT_ORDER_ID_MAX + 1];
-	struct hold *holds;
-	struct order_mark *dirty_next;
-	bool dirty;			/* on the transaction's list */
-	bool bumped;			/* this transaction raised the row's version */
-	bool lingering;			/* at rest, its record deferred: */
-	struct order_mark *lprev, *lnext;	/* on linger_head, oldest first */
-	int32_t partition;		/* of what touched it (an order not created yet) */
-	enum saga_state state;		/* after the last transition */
-	int64_t rest_at;		/* when it came to rest (0: not at rest) */
-};
-
-struct flight;
-
-/* One Lua call of a transition. */
-struct flight_step {
-	struct flight *f;
-	int64_t step_id;
-	int line;
-	char sku[SAGA_SKU_MAX + 1];
-	int64_t qty;
-	enum saga_step_result result;
-	bool done;
-	bool sent;
-	int64_t sent_us;		/* when the Lua call went out */
-};
-
-/* The steps of one transition of one order: the order's next event waits
- * until all of them have their result.  While they are in flight nothing
- * else changes the order, so the flight keeps a copy of its row (snap) and
- * settling needs no journal read. */
-struct flight {
-	UT_hash_handle hh;		/* in engine.flights, by order_id */
-	struct flight *next;		/* on the engine's settle or send list */
-	struct journal_order snap;	/* the order row as the intents left it */
-	struct engine *e;
-	char order_id[EVENT_ORDER_ID_MAX + 1];
-	enum saga_step_kind kind;
-	char *traceparent;		/* of the causing event, copied to outputs */
-	bool listed;			/* on the send list */
-	bool recovered;			/* rebuilt from the journal at start */
-	bool warned;			/* an error of its steps was logged */
-	int64_t created_us;		/* when its intents were written */
-	int nsteps;
-	int ndone;
-	struct flight_step steps[];
-};
 
 /* An order with events that wait (for its steps) or are parked (for its
  * OrderCreated): settling it looks for them in the journal, others skip. */
@@ -114,83 +32,9 @@ struct waiter {
 	char order_id[EVENT_ORDER_ID_MAX + 1];
 };
 
-struct adjustment {
-	struct engine *e;
-	char id[64];
-};
-
-struct engine {
-	uv_loop_t *loop;
-	struct config *cf;
-	struct journal *j;
-	struct cluster *redis;		/* one server, or the cluster's masters */
-	struct kafka *consumer;
-	struct relay *relay;
-	uv_timer_t deadline_timer;
-	uv_timer_t retry_timer;
-	uv_timer_t stop_timer;
-	uv_timer_t check_timer;		/* re-checks a Redis that lost its data */
-	uv_timer_t revoke_timer;	/* a revocation waits for its work to finish */
-	uv_timer_t linger_timer;	/* writes the records of orders at rest long enough */
-	uv_check_t settle_check;
-	int open_handles;
-
-	struct flight *flights;		/* every flight, by order id: "in flight?" */
-	struct waiter *waiters;		/* orders with waiting or parked events */
-	struct flight *settle_head, **settle_tail;
-	struct flight *retry_head;	/* answered with an error: sent again later */
-	struct flight *send_head, **send_tail;
-	int64_t steps_in_memory;
-	bool paused;
-	bool outbox_added;
-	bool redis_ready;		/* up, scripts loaded, and still holding the inventory */
-	bool redis_was_up;		/* Redis took our credentials once since start */
-	void (*fatal_cb)(const char *why, void *arg);	/* see engine_set_fatal */
-	void *fatal_arg;
-
-	int64_t now;			/* of the transaction being written */
-	struct engine_stats stats;
-
-	/* Offsets and ownership (several instances, see README). */
-	struct tp_queue *tps;
-	struct order_mark *marks;
-	struct order_mark *dirty_head;
-	struct hold *resolved;		/* resolved in the open transaction */
-	int32_t *owned;			/* orders partitions assigned now */
-	int64_t *epochs;		/* and the epoch of each */
-	int nowned;
-	bool assigned;			/* the group assigned partitions once */
-	bool revoking;
-	bool flush_marks;		/* no record may linger (revocation, stop) */
-	int nlingering;			/* marks at rest whose record waits */
-	struct order_mark *linger_head;
-	int64_t revoke_started;
-
-	bool stopping;
-	int64_t stop_deadline;
-	void (*done)(void *arg);
-	void *done_arg;
-};
-
-/* An order as the saga and the outputs need it. */
-struct order_ctx {
-	char order_id[EVENT_ORDER_ID_MAX + 1];
-	bool exists;
-	struct journal_order row;
-	struct saga_order so;
-};
-
-static void engine_send(struct engine *e);
-static void engine_order_parse(struct order_ctx *oc);
-static void engine_settle(struct engine *e);
-static void engine_retry_cb(uv_timer_t *t);
-static void engine_close_marks(struct engine *e);
-static void engine_linger_cb(uv_timer_t *t);
-static void engine_release(struct engine *e);
-
 /* A write to the journal failed: orderd cannot keep its promise without
  * it, so it stops; the next start replays the journal (nothing was acked). */
-static void
+void
 engine_journal_fatal(struct engine *e, const char *what, int err)
 {
 	journal_rollback(e->j);
@@ -198,13 +42,7 @@ engine_journal_fatal(struct engine *e, const char *what, int err)
 	    journal_errmsg(e->j));
 }
 
-#define JCHECK(e, what, call) do { \
-	int jc_err_ = (call); \
-	if (jc_err_ < 0 && jc_err_ != -EEXIST) \
-		engine_journal_fatal((e), (what), jc_err_); \
-} while (0)
-
-static void
+void
 engine_begin(struct engine *e)
 {
 	int err = journal_begin(e->j);
@@ -215,32 +53,27 @@ engine_begin(struct engine *e)
 	e->outbox_added = false;
 }
 
-static void
+void
 engine_commit(struct engine *e)
 {
 	int64_t t0, need = 0;
 	int err;
 
-	engine_close_marks(e);
-	if (e->resolved != NULL)
+	if (offsets_close_marks(e))
 		JCHECK(e, "reading the outbox", journal_outbox_max_id(e->j, &need));
 	t0 = util_mono_us();
 	err = journal_commit(e->j);
 	metrics_observe(&e->stats.commit_latency, util_mono_us() - t0);
 	if (err < 0)
 		engine_journal_fatal(e, "commit", err);
-	/* Every row up to the last one in the outbox now: a little more than
-	 * these messages caused, never less. */
-	for (struct hold *h = e->resolved; h != NULL; h = h->order_next)
-		h->need = need;
-	e->resolved = NULL;
+	offsets_resolve(e, need);
 	if (e->outbox_added && e->relay != NULL)
 		relay_kick(e->relay);
-	engine_release(e);
+	offsets_release(e);
 }
 
 /* Loads an order; a missing one is SAGA_NONE with no lines. */
-static void
+void
 engine_order_load(struct engine *e, const char *order_id, struct order_ctx *oc)
 {
 	int err;
@@ -261,7 +94,7 @@ engine_order_load(struct engine *e, const char *order_id, struct order_ctx *oc)
 }
 
 /* Fills the saga's view of an order from its row. */
-static void
+void
 engine_order_parse(struct order_ctx *oc)
 {
 	if (saga_state_parse(oc->row.state, &oc->so.state) < 0)
@@ -280,55 +113,10 @@ engine_order_parse(struct order_ctx *oc)
 			oc->so.reason_line = i;
 }
 
-static void
+void
 engine_order_done(struct order_ctx *oc)
 {
 	journal_order_release(&oc->row);
-}
-
-static void
-engine_list_send(struct engine *e, struct flight *f)
-{
-	if (f->listed)
-		return;
-	f->listed = true;
-	f->next = NULL;
-	*e->send_tail = f;
-	e->send_tail = &f->next;
-}
-
-static struct flight *
-engine_flight_new(struct engine *e, const struct order_ctx *oc,
-    enum saga_step_kind kind, int nsteps, const char *traceparent)
-{
-	struct flight *f = xcalloc(1, sizeof(*f) + (size_t)nsteps * sizeof(f->steps[0]));
-
-	f->e = e;
-	f->created_us = util_mono_us();
-	snprintf(f->order_id, sizeof(f->order_id), "%s", oc->order_id);
-	f->kind = kind;
-	f->nsteps = nsteps;
-	f->traceparent = traceparent && *traceparent ? xstrdup(traceparent) : NULL;
-	for (int i = 0; i < nsteps; i++)
-		f->steps[i].f = f;
-	f->snap = oc->row;
-	f->snap.items = oc->row.items ? xstrdup(oc->row.items) : NULL;
-	f->snap.lines = oc->row.lines ? xstrdup(oc->row.lines) : NULL;
-	HASH_ADD_STR(e->flights, order_id, f);
-	e->steps_in_memory += nsteps;
-	e->stats.steps_in_flight += nsteps;
-	return f;
-}
-
-/* Frees a flight already taken out of engine.flights. */
-static void
-engine_flight_free(struct engine *e, struct flight *f)
-{
-	e->steps_in_memory -= f->nsteps;
-	e->stats.steps_in_flight -= f->nsteps;
-	journal_order_release(&f->snap);
-	free(f->traceparent);
-	free(f);
 }
 
 static void
@@ -357,363 +145,11 @@ engine_waiter_take(struct engine *e, const char *order_id)
 	return true;
 }
 
-static int
+int
 engine_waiter_load(const char *order_id, void *arg)
 {
 	engine_waiter_add(arg, order_id);
 	return 0;
-}
-
-static bool
-engine_in_flight(struct engine *e, const char *order_id)
-{
-	struct flight *f;
-
-	HASH_FIND_STR(e->flights, order_id, f);
-	return f != NULL;
-}
-
-/* The order's mark, made when missing. */
-static struct order_mark *
-engine_mark_get(struct engine *e, const char *order_id, int32_t partition)
-{
-	struct order_mark *m;
-
-	HASH_FIND_STR(e->marks, order_id, m);
-	if (m == NULL) {
-		m = xcalloc(1, sizeof(*m));
-		snprintf(m->order_id, sizeof(m->order_id), "%s", order_id);
-		m->partition = -1;
-		HASH_ADD_STR(e->marks, order_id, m);
-	}
-	if (partition >= 0)
-		m->partition = partition;
-	return m;
-}
-
-/* The order changed in the open transaction: at its end, if it is at rest,
- * its changelog record is written and its holds resolved. */
-static struct order_mark *
-engine_mark(struct engine *e, const char *order_id, int32_t partition)
-{
-	struct order_mark *m = engine_mark_get(e, order_id, partition);
-
-	if (!m->dirty) {
-		m->dirty = true;
-		m->dirty_next = e->dirty_head;
-		e->dirty_head = m;
-	}
-	return m;
-}
-
-static struct tp_queue *
-engine_tp(struct engine *e, const char *topic, int32_t partition)
-{
-	char key[sizeof(((struct tp_queue *)0)->key)];
-	struct tp_queue *q;
-
-	snprintf(key, sizeof(key), "%d/%s", (int)partition, topic);
-	HASH_FIND_STR(e->tps, key, q);
-	if (q == NULL) {
-		q = xcalloc(1, sizeof(*q));
-		snprintf(q->key, sizeof(q->key), "%s", key);
-		/* Our copy: librdkafka's name lives as long as its topic handle. */
-		q->topic = strchr(q->key, '/') + 1;
-		q->partition = partition;
-		q->tail = &q->head;
-		HASH_ADD_STR(e->tps, key, q);
-	}
-	return q;
-}
-
-static struct hold *
-engine_hold_new(struct engine *e, const rd_kafka_message_t *m)
-{
-	struct tp_queue *q = engine_tp(e, rd_kafka_topic_name(m->rkt), m->partition);
-	struct hold *h = xcalloc(1, sizeof(*h));
-
-	h->offset = m->offset;
-	h->need = ENGINE_HOLD_OPEN;
-	*q->tail = h;
-	q->tail = &h->next;
-	return h;
-}
-
-static bool engine_in_flight(struct engine *e, const char *order_id);
-
-/* After a message was applied: its hold waits for its order when the order
- * is not at rest, else it is resolved with this transaction. */
-static void
-engine_hold_attach(struct engine *e, struct hold *h, const char *order_id)
-{
-	struct order_mark *m = NULL;
-
-	if (order_id != NULL && order_id[0] != '\0') {
-		HASH_FIND_STR(e->marks, order_id, m);
-		if (m == NULL && engine_in_flight(e, order_id))
-			m = engine_mark_get(e, order_id, -1);
-	}
-	if (m != NULL) {
-		h->order_next = m->holds;
-		m->holds = h;
-	} else {
-		h->order_next = e->resolved;
-		e->resolved = h;
-	}
-}
-
-/* The epoch of an owned partition (0 when not owned). */
-static int64_t
-engine_epoch(const struct engine *e, int32_t partition)
-{
-	for (int i = 0; i < e->nowned; i++)
-		if (e->owned[i] == partition)
-			return e->epochs[i];
-	return 0;
-}
-
-static bool
-engine_owns(const struct engine *e, int32_t partition)
-{
-	for (int i = 0; i < e->nowned; i++)
-		if (e->owned[i] == partition)
-			return true;
-	return false;
-}
-
-/* The order's changelog record, into the outbox. */
-static void
-engine_snapshot(struct engine *e, const struct order_mark *m)
-{
-	int64_t epoch, parked = 0;
-	char id[37];
-	/* The row's version grew with its update in this transaction; an order
-	 * touched otherwise (created, or a parked event) needs a bump of its own. */
-	int err = m->bumped ? 0 : journal_order_bump(e->j, m->order_id);
-
-	if (err == 0) {
-		JCHECK(e, "writing a changelog record", journal_changelog_add(e->j,
-		    m->order_id, e->cf->topic_state, e->now));
-	} else if (err == -ENOENT) {
-		/* Not created: what is parked for it, if anything. */
-		JCHECK(e, "counting parked events", journal_parked_count(e->j, m->order_id,
-		    &parked));
-		if (parked == 0 || m->partition < 0)
-			return;
-		epoch = engine_epoch(e, m->partition);
-		event_state_id(id, m->order_id, epoch, parked);
-		err = journal_changelog_add_parked(e->j, m->order_id, e->cf->topic_state, id,
-		    e->now, m->partition, epoch);
-		if (err == -EEXIST)
-			return;
-		JCHECK(e, "writing a changelog record", err);
-	} else {
-		engine_journal_fatal(e, "bumping an order's version", err);
-	}
-	e->outbox_added = true;
-}
-
-/*
- * Whether the record of an order at rest waits a little: an order RESERVED
- * waits for its payment, which usually comes within milliseconds and puts
- * it in flight again, so its record would be replaced by the next one at
- * once.  Waiting saves a record (a journal row, a message, a mark) per order.
- * It delays only the offsets of the order's messages (their holds resolve
- * with the record), never an output; a crash meanwhile is the same as a
- * crash before the record: the messages come again from Kafka.
- */
-static bool
-engine_linger(const struct engine *e, const struct order_mark *m)
-{
-	int64_t linger = e->cf->saga_state_record_linger_ms;
-
-	return linger > 0 && !e->flush_marks && e->cf->topic_state[0] != '\0' &&
-	    m->state == SAGA_RESERVED && e->now - m->rest_at < linger;
-}
-
-/* Puts every lingering mark whose time is up (every one with force) back on
- * the dirty list of a transaction of its own: engine_close_marks writes their
- * records.  Returns whether there was any. */
-static bool
-engine_linger_flush(struct engine *e, bool force)
-{
-	int64_t linger = e->cf->saga_state_record_linger_ms;
-	struct order_mark *m, *next;
-
-	/* Oldest first: the head tells whether anything is due. */
-	if (e->linger_head == NULL || e->j == NULL ||
-	    (!force && util_now_ms() - e->linger_head->rest_at < linger))
-		return false;
-	engine_begin(e);
-	for (m = e->linger_head; m != NULL; m = next) {
-		next = m->lnext;
-		if (!force && e->now - m->rest_at < linger)
-			break;
-		engine_mark(e, m->order_id, -1);
-	}
-	engine_commit(e);
-	return true;
-}
-
-static void
-engine_linger_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-
-	engine_linger_flush(e, false);
-	if (e->nlingering == 0)
-		uv_timer_stop(t);
-}
-
-/* Before a commit: every order touched that is at rest gets its changelog
- * record (unless it lingers), and the holds of its messages are resolved. */
-static void
-engine_close_marks(struct engine *e)
-{
-	struct order_mark *m, *next;
-
-	for (m = e->dirty_head; m != NULL; m = next) {
-		next = m->dirty_next;
-		m->dirty = false;
-		m->dirty_next = NULL;
-		if (m->lingering) {
-			m->lingering = false;
-			e->nlingering--;
-			DL_DELETE2(e->linger_head, m, lprev, lnext);
-		}
-		if (engine_in_flight(e, m->order_id)) {
-			m->bumped = false;
-			m->rest_at = 0;
-			continue;
-		}
-		if (m->rest_at == 0)
-			m->rest_at = e->now;
-		if (engine_linger(e, m)) {
-			/* Its row's version bump is left unused: a record in a
-			 * later transaction bumps it again. */
-			m->bumped = false;
-			m->lingering = true;
-			e->nlingering++;
-			DL_APPEND2(e->linger_head, m, lprev, lnext);
-			if (!uv_is_active((uv_handle_t *)&e->linger_timer))
-				uv_timer_start(&e->linger_timer, engine_linger_cb,
-				    ENGINE_LINGER_TICK_MS, ENGINE_LINGER_TICK_MS);
-			continue;
-		}
-		if (e->cf->topic_state[0] != '\0')
-			engine_snapshot(e, m);
-		while (m->holds != NULL) {
-			struct hold *h = m->holds;
-
-			m->holds = h->order_next;
-			h->order_next = e->resolved;
-			e->resolved = h;
-		}
-		HASH_DEL(e->marks, m);
-		free(m);
-	}
-	e->dirty_head = NULL;
-}
-
-/* Stores the offset of every partition up to its first message whose
- * outputs are not all acknowledged yet. */
-static void
-engine_release(struct engine *e)
-{
-	int64_t acked = e->relay != NULL ? relay_acked_through(e->relay) : 0;
-	struct tp_queue *q, *tmp;
-
-	HASH_ITER(hh, e->tps, q, tmp) {
-		struct hold *h;
-		int64_t last = -1;
-
-		while ((h = q->head) != NULL && h->need != ENGINE_HOLD_OPEN && h->need <= acked) {
-			q->head = h->next;
-			if (q->head == NULL)
-				q->tail = &q->head;
-			last = h->offset;
-			free(h);
-		}
-		if (last >= 0 && e->consumer != NULL)
-			kafka_store_offset(e->consumer, q->topic, q->partition, last);
-	}
-}
-
-static void
-engine_acked(void *arg)
-{
-	engine_release(arg);
-}
-
-/* True when no consumed message waits for anything. */
-static bool
-engine_holds_empty(const struct engine *e)
-{
-	const struct tp_queue *q, *tmp;
-
-	HASH_ITER(hh, e->tps, q, tmp)
-		if (q->head != NULL)
-			return false;
-	return e->resolved == NULL;
-}
-
-/* Writes one output event to the outbox (a repeat of its id is a no-op). */
-static void
-engine_output(struct engine *e, const struct order_ctx *oc, enum saga_output type,
-    const char *payment_id, const char *traceparent)
-{
-	struct event_output out = {
-		.type = type,
-		.order_id = oc->order_id,
-		.occurred_ms = e->now,
-		.amount_cents = oc->row.amount_cents,
-		.currency = oc->row.currency,
-		.customer_id = oc->row.customer_id,
-		.payment_id = payment_id ? payment_id : oc->row.payment_id,
-		.items_json = oc->row.items,
-		.reason = saga_reason_name(oc->so.reason),
-		.sku = NULL,
-	};
-	struct journal_outbox_row row = { 0 };
-	char event_id[37];
-	json_t *headers;
-	char *payload, *hjson;
-
-	if (type == SAGA_OUT_ORDER_REJECTED && oc->so.reason == SAGA_REASON_OUT_OF_STOCK)
-		out.sku = oc->so.reason_line >= 0 ? oc->so.lines[oc->so.reason_line].sku :
-		    oc->row.reason_sku[0] ? oc->row.reason_sku : NULL;
-	event_output_id(event_id, oc->order_id, type, out.payment_id);
-	out.event_id = event_id;
-	payload = event_encode(&out);
-	if (payload == NULL)
-		log_fatal("engine", "order %s: cannot encode %s", oc->order_id,
-		    saga_output_name(type));
-	/* The relay adds event_id from its column; only other headers here. */
-	if (traceparent != NULL && *traceparent) {
-		headers = json_pack("{s:s}", "traceparent", traceparent);
-		hjson = json_dumps(headers, JSON_COMPACT);
-		json_decref(headers);
-	} else {
-		hjson = xstrdup("{}");
-	}
-
-	row.topic = type == SAGA_OUT_PAYMENT_REQUESTED || type == SAGA_OUT_REFUND_REQUESTED ?
-	    e->cf->topic_payment_requests : e->cf->topic_order_events;
-	row.key = oc->order_id;
-	row.key_len = strlen(oc->order_id);
-	row.event_id = event_id;
-	row.order_id = oc->order_id;
-	row.type = saga_output_name(type);
-	row.headers = hjson;
-	row.payload = payload;
-	row.payload_len = strlen(payload);
-	row.created_at = e->now;
-	JCHECK(e, "adding to the outbox", journal_outbox_add(e->j, &row));
-	e->outbox_added = true;
-	log_msg(LOG_LEVEL_DEBUG, "saga", oc->order_id, "%s queued (%s)",
-	    saga_output_name(type), event_id);
-	free(payload);
-	free(hjson);
 }
 
 /*
@@ -721,7 +157,7 @@ engine_output(struct engine *e, const struct order_ctx *oc, enum saga_output typ
  * (returned as a new flight, to be sent after the commit), its output and
  * its deadline.  oc is updated to the new state.
  */
-static void
+void
 engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects *fx,
     const struct event *ev, const char *cause_event_id, const char *traceparent)
 {
@@ -734,7 +170,7 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 
 	if (fx->disposition != SAGA_APPLIED)
 		return;
-	m = engine_mark(e, oc->order_id, oc->row.partition);
+	m = offsets_mark(e, oc->order_id, oc->row.partition);
 	m->state = fx->state;
 	if (fx->state != oc->so.state && (unsigned)fx->state <= SAGA_CANCELLED)
 		e->stats.sagas_by_state[fx->state]++;
@@ -767,10 +203,10 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 		oc->exists = true;
 	} else if (fx->state != prev_state || fx->reason != prev_reason || payment_id != NULL) {
 		/* Settling commits or releases leaves the row as it is: no write. */
-		int64_t epoch = engine_epoch(e, oc->row.partition);
+		int64_t epoch = ownership_epoch(e, oc->row.partition);
 		int err = journal_order_update(e->j, oc->order_id, saga_state_name(fx->state),
 		    payment_id, saga_reason_name(fx->reason), reason_sku, e->now,
-		    engine_owns(e, oc->row.partition) ? &epoch : NULL);
+		    ownership_owns(e, oc->row.partition) ? &epoch : NULL);
 
 		JCHECK(e, "updating an order", err);
 		m->bumped = err == 0;
@@ -782,7 +218,7 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 			snprintf(oc->row.payment_id, sizeof(oc->row.payment_id), "%s", payment_id);
 	}
 	if (fx->nsteps > 0) {
-		struct flight *f = engine_flight_new(e, oc, fx->steps[0].kind, fx->nsteps,
+		struct flight *f = steps_flight_new(e, oc, fx->steps[0].kind, fx->nsteps,
 		    traceparent);
 
 		for (int i = 0; i < fx->nsteps; i++) {
@@ -796,10 +232,10 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 			    saga_step_name(f->kind), l->sku, l->qty, cause_event_id, e->now,
 			    &s->step_id));
 		}
-		engine_list_send(e, f);
+		steps_list_send(e, f);
 	}
 	if (fx->output != SAGA_OUT_NONE)
-		engine_output(e, oc, fx->output, ev ? ev->payment_id : NULL, traceparent);
+		outputs_event(e, oc, fx->output, ev ? ev->payment_id : NULL, traceparent);
 	if (fx->deadline == SAGA_DEADLINE_SET)
 		JCHECK(e, "setting a deadline", journal_deadline_set(e->j, oc->order_id,
 		    e->now + e->cf->saga_payment_timeout_ms));
@@ -847,7 +283,7 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 		memcpy(oc.so.lines, ev->lines, (size_t)ev->nlines * sizeof(ev->lines[0]));
 	}
 	if (oc.exists)
-		in_flight = engine_in_flight(e, ev->order_id);
+		in_flight = steps_in_flight(e, ev->order_id);
 	saga_apply(&oc.so, in_flight > 0, ev->type, &fx);
 	if (inbox != NULL) {
 		struct journal_event row = *inbox;
@@ -867,7 +303,7 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 		if (fx.disposition == SAGA_PARK) {
 			e->stats.parked++;
 			/* Its changelog record carries it to a new owner. */
-			engine_mark(e, ev->order_id, inbox->partition);
+			offsets_mark(e, ev->order_id, inbox->partition);
 		}
 		if (fx.disposition == SAGA_PARK || fx.disposition == SAGA_WAIT)
 			engine_waiter_add(e, ev->order_id);
@@ -884,7 +320,7 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
  * Applies the events that waited for this order, in arrival order, until
  * one of them starts steps again (the rest wait for those).
  */
-static void
+void
 engine_drain_waiting(struct engine *e, const char *order_id)
 {
 	struct journal_inbox_row *rows;
@@ -910,86 +346,13 @@ engine_drain_waiting(struct engine *e, const char *order_id)
 		}
 		engine_apply(e, &ev, NULL, rows[i].traceparent);
 		event_free(&ev);
-		if (engine_in_flight(e, order_id))
+		if (steps_in_flight(e, order_id))
 			break;
 	}
 	/* Those after the one that started steps wait for them in turn. */
 	if (i < n - 1)
 		engine_waiter_add(e, order_id);
 	journal_inbox_rows_free(rows, n);
-}
-
-/* A message that cannot be processed: journaled in dlq, its bytes go to
- * the DLQ topic with the reason in header "error"; an OrderCreated whose
- * envelope was good is answered with OrderRejected(invalid). */
-static void
-engine_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *topic,
-    const char *error, const struct event *ev, bool rejectable, const char *traceparent)
-{
-	struct journal_outbox_row row = { 0 };
-	char event_id[96], part[16], off[24];
-	json_t *headers;
-	char *hjson;
-	int err;
-
-	e->stats.dead_letters++;
-	log_msg(LOG_LEVEL_WARN, "engine", ev && ev->order_id[0] ? ev->order_id : NULL,
-	    "%s[%d]@%lld goes to the DLQ: %s", topic, (int)m->partition,
-	    (long long)m->offset, error);
-	err = journal_dlq_add(e->j, topic, m->partition, m->offset, m->key, m->key_len,
-	    error, m->payload, m->len, e->now);
-	if (err == -EEXIST)
-		return;		/* that offset was parked before a crash */
-	JCHECK(e, "parking a message", err);
-	snprintf(event_id, sizeof(event_id), "dlq:%s:%d:%lld", topic, (int)m->partition,
-	    (long long)m->offset);
-	snprintf(part, sizeof(part), "%d", (int)m->partition);
-	snprintf(off, sizeof(off), "%lld", (long long)m->offset);
-	headers = json_pack("{s:s, s:s, s:s, s:s}", "error", error,
-	    "orderd.topic", topic, "orderd.partition", part, "orderd.offset", off);
-	if (m->len > ENGINE_DLQ_VALUE_MAX) {
-		char n[24];
-
-		snprintf(n, sizeof(n), "%zu", m->len);
-		json_object_set_new(headers, "orderd.truncated", json_string(n));
-	}
-	if (traceparent != NULL)
-		json_object_set_new(headers, "traceparent", json_string(traceparent));
-	hjson = json_dumps(headers, JSON_COMPACT);
-	json_decref(headers);
-	row.topic = e->cf->topic_dlq;
-	row.key = m->key;
-	row.key_len = m->key_len;
-	row.event_id = event_id;
-	row.type = "DeadLetter";
-	row.headers = hjson;
-	row.payload = m->payload ? m->payload : "";
-	row.payload_len = m->len;
-	if (m->len > ENGINE_DLQ_VALUE_MAX) {
-		/* More than the relay may produce: the bytes stay in the journal's
-		 * dlq table (orderctl dlq list), the topic gets the headers. */
-		row.payload = "";
-		row.payload_len = 0;
-	}
-	row.created_at = e->now;
-	JCHECK(e, "adding to the outbox", journal_outbox_add(e->j, &row));
-	e->outbox_added = true;
-	free(hjson);
-
-	if (rejectable && ev != NULL) {
-		struct order_ctx oc;
-		struct saga_effects fx;
-
-		engine_order_load(e, ev->order_id, &oc);
-		if (!oc.exists)
-			oc.row.partition = m->partition;
-		saga_apply(&oc.so, false, SAGA_EV_ORDER_INVALID, &fx);
-		engine_effects(e, &oc, &fx, NULL, ev->event_id, traceparent);
-		engine_order_done(&oc);
-		/* A payment that came first now meets a rejected order: refund. */
-		if (fx.disposition == SAGA_APPLIED)
-			engine_drain_waiting(e, ev->order_id);
-	}
 }
 
 static const char *
@@ -1021,11 +384,11 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 	struct event ev;
 	bool rejectable;
 
-	struct hold *h = engine_hold_new(e, m);
+	struct hold *h = offsets_hold_new(e, topic, m->partition, m->offset);
 
 	if (event_decode(m->payload, m->len, m->key, m->key_len, &ev, &rejectable, err) < 0) {
-		engine_dead_letter(e, m, topic, err, &ev, rejectable, traceparent);
-		engine_hold_attach(e, h, rejectable ? ev.order_id : NULL);
+		outputs_dead_letter(e, m, topic, err, &ev, rejectable, traceparent);
+		offsets_hold_attach(e, h, rejectable ? ev.order_id : NULL);
 		event_free(&ev);
 		return;
 	}
@@ -1042,11 +405,11 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 		.payload_len = m->len,
 	};
 	engine_apply(e, &ev, &inbox, traceparent);
-	engine_hold_attach(e, h, ev.order_id);
+	offsets_hold_attach(e, h, ev.order_id);
 	event_free(&ev);
 }
 
-static void
+void
 engine_flow_control(struct engine *e)
 {
 	bool over = e->steps_in_memory > ENGINE_STEPS_HIGH;
@@ -1075,11 +438,11 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	engine_begin(e);
 	/* Settling first, in the same transaction: one fsync for both, and the
 	 * events of this batch see the orders' latest states. */
-	engine_settle(e);
+	settle_flights(e);
 	for (size_t i = 0; i < n; i++) {
 		/* Fetched before a revocation took its partition away: the
 		 * owner reads it again from the committed offset. */
-		if (!engine_owns(e, msgs[i]->partition))
+		if (!ownership_owns(e, msgs[i]->partition))
 			continue;
 		engine_consume_one(e, msgs[i]);
 		if (i == n / 2)
@@ -1090,770 +453,21 @@ engine_on_batch(rd_kafka_message_t **msgs, size_t n, void *arg)
 	e->stats.batches++;
 	metrics_observe(&e->stats.batch_size, (int64_t)n);
 	/* The offsets move when what the events caused is acknowledged
-	 * (engine_release), not at this commit. */
+	 * (offsets_release), not at this commit. */
 	for (size_t i = 0; i < n; i++)
 		rd_kafka_message_destroy(msgs[i]);
-	engine_send(e);
+	steps_send(e);
 	engine_flow_control(e);
-}
-
-/* Puts a flight aside for ENGINE_RETRY_MS, so an error is not retried in a
- * tight loop. */
-static void
-engine_retry_later(struct engine *e, struct flight *f)
-{
-	if (f->listed)
-		return;
-	f->listed = true;
-	f->next = e->retry_head;
-	e->retry_head = f;
-	if (!uv_is_active((uv_handle_t *)&e->retry_timer))
-		uv_timer_start(&e->retry_timer, engine_retry_cb, ENGINE_RETRY_MS, 0);
-}
-
-static void
-engine_step_reply(redisReply *reply, int status, void *arg)
-{
-	struct flight_step *s = arg;
-	struct flight *f = s->f;
-	struct engine *e = f->e;
-	enum saga_step_result res = SAGA_RES_RESERVED;
-
-	s->sent = false;
-	if (status < 0) {
-		/* Timed out or disconnected: sent again once Redis is back. */
-		if (status != -ECANCELED) {
-			e->stats.redis_retries++;
-			engine_list_send(e, f);
-		}
-		return;
-	}
-	if (reply->type != REDIS_REPLY_STATUS ||
-	    saga_result_parse(reply->str, &res) < 0 ||
-	    (f->kind == SAGA_STEP_COMMIT && res == SAGA_RES_MISSING)) {
-		/* An error, or a commit of a reservation Redis does not have (it
-		 * lost its data): settling would record a sale Redis never made.
-		 * Try again later; orderctl recover --rebuild-redis brings the
-		 * reservation back from the journal. */
-		if (!f->warned)
-			log_msg(LOG_LEVEL_ERROR, "redis", f->order_id, "%s of %s answered %s; "
-			    "retrying every %d ms%s", saga_step_name(f->kind), s->sku,
-			    reply->type == REDIS_REPLY_ERROR || reply->type == REDIS_REPLY_STATUS ?
-			    reply->str : "an unexpected reply", ENGINE_RETRY_MS,
-			    res == SAGA_RES_MISSING ? " (orderctl recover --rebuild-redis?)" : "");
-		f->warned = true;
-		e->stats.redis_retries++;
-		engine_retry_later(e, f);
-		return;
-	}
-	if (s->done)
-		return;
-	s->done = true;
-	s->result = res;
-	metrics_observe(&e->stats.redis_latency, util_mono_us() - s->sent_us);
-	metrics_observe(&e->stats.step_latency, util_mono_us() - f->created_us);
-	e->stats.steps_done++;
-	if (++f->ndone == f->nsteps) {
-		f->next = NULL;
-		*e->settle_tail = f;
-		e->settle_tail = &f->next;
-	}
-}
-
-/* Sends the calls of every flight on the send list (when Redis is up). */
-static void
-engine_send(struct engine *e)
-{
-	char prefix_keys[2][INVENTORY_KEY_MAX];
-	char qty[24];
-
-	while (e->send_head != NULL) {
-		struct flight *f = e->send_head;
-		enum inventory_script script = f->kind == SAGA_STEP_RESERVE ?
-		    INVENTORY_RESERVE : f->kind == SAGA_STEP_COMMIT ?
-		    INVENTORY_COMMIT : INVENTORY_RELEASE;
-
-		if (e->redis == NULL || !e->redis_ready || !cluster_is_up(e->redis))
-			return;
-		for (int i = 0; i < f->nsteps; i++) {
-			struct flight_step *s = &f->steps[i];
-			const char *keys[2] = { prefix_keys[0], prefix_keys[1] };
-			const char *args[2] = { f->order_id, qty };
-			int err;
-
-			if (s->done || s->sent)
-				continue;
-			/* The prefix, sku and order id limits make these fit;
-			 * a key cut short would be another order's. */
-			if (inventory_key_stock(prefix_keys[0], sizeof(prefix_keys[0]),
-			    e->cf->redis_prefix, s->sku) < 0 ||
-			    inventory_key_reservation(prefix_keys[1], sizeof(prefix_keys[1]),
-			    e->cf->redis_prefix, s->sku, f->order_id) < 0)
-				log_fatal("engine", "the Redis keys of sku %s of order %s do not fit "
-				    "in %d bytes", s->sku, f->order_id, INVENTORY_KEY_MAX);
-			snprintf(qty, sizeof(qty), "%lld", (long long)s->qty);
-			err = cluster_eval(e->redis, script, 2, keys,
-			    script == INVENTORY_RESERVE ? 2 : 1, args, engine_step_reply, s);
-			if (err == -ENOTCONN)
-				return;	/* stays listed; state_cb(true) sends again */
-			if (err < 0)
-				log_fatal("engine", "cluster_eval: %s", strerror(-err));
-			s->sent = true;
-			s->sent_us = util_mono_us();
-		}
-		e->send_head = f->next;
-		if (e->send_head == NULL)
-			e->send_tail = &e->send_head;
-		f->listed = false;
-		f->next = NULL;
-	}
-}
-
-/* One result for the whole transition, its steps' ids consecutive: one
- * journal write for all of them. */
-static bool
-engine_uniform(const struct flight *f)
-{
-	for (int i = 1; i < f->nsteps; i++)
-		if (f->steps[i].result != f->steps[0].result ||
-		    f->steps[i].step_id != f->steps[0].step_id + i)
-			return false;
-	return f->nsteps > 0;
-}
-
-/*
- * Settles every flight whose steps all answered, inside the open
- * transaction: results, the next state, more steps or the output, then
- * the events that waited for the order.
- */
-static void
-engine_settle(struct engine *e)
-{
-	struct flight *f, *next;
-
-	if (e->settle_head == NULL)
-		return;
-	f = e->settle_head;
-	e->settle_head = NULL;
-	e->settle_tail = &e->settle_head;
-	fault_at(FAULT_AFTER_REDIS);
-	for (struct flight *r = f; r != NULL; r = r->next)
-		if (r->recovered)
-			fault_at(FAULT_DURING_RECOVERY);
-	for (; f != NULL; f = next) {
-		bool has[SAGA_MAX_LINES] = { false };
-		enum saga_step_result res[SAGA_MAX_LINES];
-		struct saga_effects fx;
-		struct order_ctx oc;
-
-		next = f->next;
-		if (engine_uniform(f))
-			JCHECK(e, "recording step results", journal_step_results(e->j,
-			    f->steps[0].step_id, f->steps[f->nsteps - 1].step_id,
-			    saga_result_name(f->steps[0].result), e->now));
-		for (int i = 0; i < f->nsteps; i++) {
-			struct flight_step *s = &f->steps[i];
-
-			if (!engine_uniform(f))
-				JCHECK(e, "recording a step result", journal_step_result(e->j,
-				    s->step_id, saga_result_name(s->result), e->now));
-			if (s->line >= 0 && s->line < SAGA_MAX_LINES) {
-				has[s->line] = true;
-				res[s->line] = s->result;
-			}
-			if ((f->kind == SAGA_STEP_COMMIT && s->result != SAGA_RES_COMMITTED) ||
-			    (f->kind == SAGA_STEP_RELEASE && s->result != SAGA_RES_RELEASED &&
-			    s->result != SAGA_RES_REJECTED))
-				log_msg(LOG_LEVEL_ERROR, "saga", f->order_id,
-				    "%s of %s answered %s: Redis lost this reservation "
-				    "(see orderctl reconcile)", saga_step_name(f->kind), s->sku,
-				    saga_result_name(s->result));
-		}
-		/* The flight's copy of the order is the order: nothing else
-		 * changed it while the steps were out. */
-		memset(&oc, 0, sizeof(oc));
-		snprintf(oc.order_id, sizeof(oc.order_id), "%s", f->order_id);
-		oc.exists = true;
-		oc.row = f->snap;
-		f->snap.items = f->snap.lines = NULL;
-		engine_order_parse(&oc);
-		/* Out of the map first: the effects may start the order's next flight. */
-		HASH_DEL(e->flights, f);
-		saga_settle(&oc.so, f->kind, has, res, &fx);
-		engine_effects(e, &oc, &fx, NULL, NULL, f->traceparent ? f->traceparent :
-		    oc.row.traceparent);
-		if (fx.nsteps == 0)
-			engine_drain_waiting(e, f->order_id);
-		engine_order_done(&oc);
-		engine_flight_free(e, f);
-	}
-}
-
-/* After the loop's I/O: settles what Redis answered, unless a consumed
- * batch already did it in its own transaction this turn. */
-static void
-engine_settle_cb(uv_check_t *c)
-{
-	struct engine *e = c->data;
-
-	if (e->settle_head == NULL)
-		return;
-	engine_begin(e);
-	engine_settle(e);
-	engine_commit(e);
-	engine_send(e);
-	engine_flow_control(e);
-}
-
-static void
-engine_deadline_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-	char (*ids)[JOURNAL_ORDER_ID_MAX + 1];
-	int n;
-
-	if (e->stopping)
-		return;
-	ids = xmalloc(ENGINE_DEADLINES_PER_TICK * sizeof(*ids));
-	n = journal_deadlines_due(e->j, util_now_ms(), ENGINE_DEADLINES_PER_TICK, ids);
-	if (n < 0) {
-		log_error("engine", "reading deadlines: %s", journal_errmsg(e->j));
-		free(ids);
-		return;
-	}
-	if (n == 0) {
-		free(ids);
-		return;
-	}
-	engine_begin(e);
-	for (int i = 0; i < n; i++) {
-		struct order_ctx oc;
-		struct saga_effects fx;
-		int in_flight;
-
-		engine_order_load(e, ids[i], &oc);
-		in_flight = engine_in_flight(e, ids[i]);
-		saga_apply(&oc.so, in_flight > 0, SAGA_EV_DEADLINE, &fx);
-		if (fx.disposition != SAGA_WAIT) {
-			JCHECK(e, "firing a deadline", journal_deadline_fired(e->j, ids[i], e->now));
-			if (fx.disposition == SAGA_APPLIED) {
-				e->stats.deadlines_fired++;
-				log_msg(LOG_LEVEL_INFO, "saga", ids[i], "payment deadline passed");
-			}
-			engine_effects(e, &oc, &fx, NULL, NULL, oc.row.traceparent);
-		}
-		engine_order_done(&oc);
-	}
-	engine_commit(e);
-	free(ids);
-	engine_send(e);
-}
-
-static void
-engine_retry_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-	struct flight *f = e->retry_head, *next;
-
-	e->retry_head = NULL;
-	for (; f != NULL; f = next) {
-		next = f->next;
-		f->listed = false;
-		engine_list_send(e, f);
-	}
-	engine_send(e);
-}
-
-static void
-engine_adjustment_reply(redisReply *reply, int status, void *arg)
-{
-	struct adjustment *a = arg;
-	struct engine *e = a->e;
-
-	if (status == 0 && reply->type == REDIS_REPLY_ARRAY) {
-		int err = journal_stock_adjustment_applied(e->j, a->id, util_now_ms());
-
-		if (err < 0)
-			log_error("engine", "stock adjustment %s: %s", a->id, journal_errmsg(e->j));
-		else
-			log_info("engine", "stock adjustment %s applied", a->id);
-	} else if (status != -ECANCELED) {
-		log_warn("engine", "stock adjustment %s not applied yet; orderctl or the "
-		    "next start applies it", a->id);
-	}
-	free(a);
-}
-
-static int
-engine_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
-{
-	struct engine *e = arg;
-	struct adjustment *a = xcalloc(1, sizeof(*a));
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], q[24];
-	const char *keys[2] = { k1, k2 }, *args[2] = { id, q };
-
-	a->e = e;
-	snprintf(a->id, sizeof(a->id), "%s", id);
-	if (inventory_key_stock(k1, sizeof(k1), e->cf->redis_prefix, sku) < 0 ||
-	    inventory_key_adds(k2, sizeof(k2), e->cf->redis_prefix, sku) < 0) {
-		log_error("engine", "stock adjustment %s: the Redis keys of sku %s do not fit "
-		    "in %d bytes; not applied", id, sku, INVENTORY_KEY_MAX);
-		free(a);
-		return 0;
-	}
-	snprintf(q, sizeof(q), "%lld", (long long)qty);
-	if (cluster_eval(e->redis, INVENTORY_STOCK_ADD, 2, keys, 2, args,
-	    engine_adjustment_reply, a) < 0) {
-		/* Redis went down again: it stays unapplied in the journal and
-		 * goes out when Redis is ready next. */
-		log_warn("engine", "stock adjustment %s not sent (Redis is not up); it goes "
-		    "out when Redis is back", id);
-		free(a);
-	}
-	return 0;
-}
-
-static void engine_check_inventory(struct engine *e);
-static void engine_check_inventory_cb(uv_timer_t *t);
-
-/* Redis holds the inventory: stock added while it was away goes in, the
- * steps that waited go out. */
-static void
-engine_redis_ready(struct engine *e)
-{
-	e->redis_ready = true;
-	e->stats.redis_up = true;
-	journal_stock_adjustments_unapplied(e->j, engine_adjustment_one, e);
-	engine_send(e);
-}
-
-static void
-engine_inventory_reply(redisReply *reply, int status, void *arg)
-{
-	struct engine *e = arg;
-
-	if (status == -ECANCELED)
-		return;
-	if (status == 0 && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0) {
-		/* A Redis restarted without persistence, or flushed: reserving
-		 * against it would reject orders and commits would sell nothing. */
-		if (!e->stats.redis_lost)
-			log_error("engine", "Redis has lost the inventory (no stock for a sku "
-			    "the journal added): steps wait; stop orderd and run orderctl "
-			    "recover --rebuild-redis");
-		e->stats.redis_lost = true;
-		uv_timer_start(&e->check_timer, engine_check_inventory_cb,
-		    ENGINE_INVENTORY_CHECK_MS, 0);
-		return;
-	}
-	if (status < 0)
-		return;		/* down again: state_cb(true) checks anew */
-	if (e->stats.redis_lost)
-		log_info("engine", "Redis holds the inventory again");
-	e->stats.redis_lost = false;
-	engine_redis_ready(e);
-}
-
-static void
-engine_check_inventory(struct engine *e)
-{
-	char sku[SAGA_SKU_MAX + 1], key[INVENTORY_KEY_MAX];
-	const char *argv[2] = { "EXISTS", key };
-	int found = journal_stock_adjustment_latest_applied(e->j, sku, sizeof(sku));
-
-	if (found <= 0) {
-		engine_redis_ready(e);
-		return;
-	}
-	if (inventory_key_stock(key, sizeof(key), e->cf->redis_prefix, sku) < 0)
-		log_fatal("engine", "the Redis key of sku %s does not fit in %d bytes", sku,
-		    INVENTORY_KEY_MAX);
-	if (cluster_command_argv(e->redis, 1, 2, argv, NULL, engine_inventory_reply, e) < 0)
-		return;		/* down again: state_cb(true) checks anew */
-}
-
-static void
-engine_check_inventory_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-
-	if (e->redis != NULL && cluster_is_up(e->redis) && !e->stopping)
-		engine_check_inventory(e);
 }
 
 /* Something orderd cannot go on with: its owner stops it (exit 1). */
-static void
+void
 engine_fatal(struct engine *e, const char *why)
 {
 	if (e->fatal_cb != NULL)
 		e->fatal_cb(why, e->fatal_arg);
 	else
 		log_fatal("engine", "%s", why);
-}
-
-static void
-engine_redis_state(bool up, void *arg)
-{
-	struct engine *e = arg;
-
-	e->redis_ready = false;
-	e->stats.redis_up = false;
-	if (!up) {
-		log_warn("engine", "Redis is down: steps wait, events are still journaled");
-		return;
-	}
-	e->redis_was_up = true;
-	engine_check_inventory(e);
-}
-
-/*
- * Redis refused our credentials (or our ACL user may not load the
- * scripts).  Before it ever accepted them this is the configuration:
- * orderd stops, exit 1, rather than journal events it can never settle.
- * Later it is most likely a password rotation caught half-way: redis.c has
- * logged it and retries, and a SIGHUP with the new password ends it.
- */
-static void
-engine_redis_refused(const char *why, void *arg)
-{
-	struct engine *e = arg;
-	char *msg;
-
-	if (e->stopping)
-		return;
-	if (e->redis_was_up) {
-		log_error("redis", "%s; retrying (a SIGHUP applies new credentials)", why);
-		return;
-	}
-	msg = xasprintf("redis: %s", why);
-	engine_fatal(e, msg);
-	free(msg);
-}
-
-/* Recovery: every step whose intent has no result is sent again.  The
- * steps of one transition are consecutive rows of one order. */
-struct recover_step {
-	int64_t id;
-	char order_id[EVENT_ORDER_ID_MAX + 1];
-	enum saga_step_kind kind;
-	char sku[SAGA_SKU_MAX + 1];
-	int64_t qty;
-};
-
-struct recover_ctx {
-	struct recover_step *v;
-	size_t n, cap;
-};
-
-static int
-engine_recover_collect(const struct journal_step *st, void *arg)
-{
-	struct recover_ctx *rc = arg;
-	struct recover_step *r;
-
-	if (rc->n == rc->cap) {
-		rc->cap = rc->cap ? rc->cap * 2 : 64;
-		rc->v = xrealloc(rc->v, rc->cap * sizeof(*rc->v));
-	}
-	r = &rc->v[rc->n++];
-	r->id = st->id;
-	snprintf(r->order_id, sizeof(r->order_id), "%s", st->order_id);
-	if (saga_step_parse(st->kind, &r->kind) < 0)
-		log_fatal("engine", "step %lld has an unknown kind '%s'", (long long)st->id,
-		    st->kind);
-	snprintf(r->sku, sizeof(r->sku), "%s", st->sku);
-	r->qty = st->qty;
-	return 0;
-}
-
-static int
-engine_recover(struct engine *e, char **cause)
-{
-	struct recover_ctx rc = { NULL, 0, 0 };
-	int64_t pending, published, oldest;
-	int norders = 0, n;
-
-	n = journal_steps_in_flight(e->j, engine_recover_collect, &rc);
-	if (n < 0) {
-		free(rc.v);
-		*cause = xasprintf("reading steps in flight: %s", journal_errmsg(e->j));
-		return n;
-	}
-	for (size_t i = 0; i < rc.n; ) {
-		size_t k = i;
-		struct order_ctx oc;
-		struct flight *f;
-
-		while (k < rc.n && strcmp(rc.v[k].order_id, rc.v[i].order_id) == 0 &&
-		    rc.v[k].kind == rc.v[i].kind)
-			k++;
-		/* Still under way in this process (an assignment that came back
-		 * before its revocation finished). */
-		if (engine_in_flight(e, rc.v[i].order_id)) {
-			i = k;
-			continue;
-		}
-		engine_order_load(e, rc.v[i].order_id, &oc);
-		f = engine_flight_new(e, &oc, rc.v[i].kind, (int)(k - i),
-		    oc.row.traceparent);
-		for (size_t m = i; m < k; m++) {
-			struct flight_step *s = &f->steps[m - i];
-
-			s->step_id = rc.v[m].id;
-			snprintf(s->sku, sizeof(s->sku), "%s", rc.v[m].sku);
-			s->qty = rc.v[m].qty;
-			s->line = -1;
-			for (int l = 0; l < oc.so.nlines; l++)
-				if (strcmp(oc.so.lines[l].sku, s->sku) == 0)
-					s->line = l;
-		}
-		engine_order_done(&oc);
-		f->recovered = true;
-		engine_list_send(e, f);
-		norders++;
-		i = k;
-	}
-	free(rc.v);
-	if (journal_orders_with_unapplied_events(e->j, engine_waiter_load, e) < 0) {
-		*cause = xasprintf("reading waiting events: %s", journal_errmsg(e->j));
-		return -EIO;
-	}
-	if (journal_outbox_stats(e->j, &pending, &published, &oldest) < 0)
-		pending = 0;
-	{
-		char (*ids)[JOURNAL_ORDER_ID_MAX + 1] = xmalloc(1000 * sizeof(*ids));
-		int due = journal_deadlines_due(e->j, util_now_ms(), 1000, ids);
-
-		free(ids);
-		log_info("engine", "recovered from the journal: %d steps in flight for %d "
-		    "orders, %lld outbox rows to publish, %s%d payment deadlines passed",
-		    n, norders, (long long)pending, due == 1000 ? "over " : "",
-		    due < 0 ? 0 : due);
-	}
-	return 0;
-}
-
-/* An order a restore took from the changelog (counted once). */
-struct restored {
-	UT_hash_handle hh;
-	char order_id[EVENT_ORDER_ID_MAX + 1];
-};
-
-struct restore_ctx {
-	struct engine *e;
-	struct restored *orders;
-	const int32_t *parts;
-	int64_t *max_epoch;		/* per entry of parts */
-	int nparts;
-	int64_t records, restored;
-	char *buf;
-	size_t cap;
-};
-
-/* One changelog record: into the journal when newer than what it has. */
-static int
-engine_restore_record(int32_t partition, const void *key, size_t key_len,
-    const void *value, size_t len, void *arg)
-{
-	struct restore_ctx *rc = arg;
-	struct engine *e = rc->e;
-	const char *order_id, *state;
-	json_t *rec;
-	int64_t epoch;
-	int err;
-
-	(void)key;
-	(void)key_len;
-	if (value == NULL)
-		return 0;	/* a tombstone */
-	rec = json_loadb(value, len, 0, NULL);
-	order_id = json_string_value(json_object_get(rec, "order_id"));
-	state = json_string_value(json_object_get(rec, "state"));
-	if (rec == NULL || order_id == NULL || state == NULL ||
-	    !json_is_integer(json_object_get(rec, "epoch")) ||
-	    !json_is_integer(json_object_get(rec, "version"))) {
-		log_warn("engine", "changelog partition %d: a record that is not one of "
-		    "orderd's; skipped", (int)partition);
-		json_decref(rec);
-		return 0;
-	}
-	epoch = json_integer_value(json_object_get(rec, "epoch"));
-	for (int i = 0; i < rc->nparts; i++)
-		if (rc->parts[i] == partition && epoch > rc->max_epoch[i])
-			rc->max_epoch[i] = epoch;
-	rc->records++;
-	if (!engine_in_flight(e, order_id)) {
-		if (len + 1 > rc->cap) {
-			rc->cap = len + 1;
-			rc->buf = xrealloc(rc->buf, rc->cap);
-		}
-		memcpy(rc->buf, value, len);
-		rc->buf[len] = '\0';
-		err = journal_restore(e->j, rc->buf, order_id, strcmp(state, "NONE") == 0,
-		    e->cf->topic_state, e->now);
-		if (err < 0) {
-			json_decref(rec);
-			return err;
-		}
-		if (err > 0) {
-			struct restored *r;
-
-			HASH_FIND_STR(rc->orders, order_id, r);
-			if (r == NULL) {
-				r = xcalloc(1, sizeof(*r));
-				snprintf(r->order_id, sizeof(r->order_id), "%s", order_id);
-				HASH_ADD_STR(rc->orders, order_id, r);
-				rc->restored++;
-			}
-		}
-	}
-	json_decref(rec);
-	if (rc->records % ENGINE_RESTORE_BATCH == 0) {
-		engine_commit(e);
-		engine_begin(e);
-	}
-	return 0;
-}
-
-/*
- * The group assigned partitions: restore their orders from the changelog,
- * take ownership with a new epoch, supersede what this journal holds of
- * partitions owned elsewhere, resume the steps of its own, then consume.
- * Blocking: nothing else is consumed meanwhile anyway.
- */
-static void
-engine_assign(struct engine *e, const rd_kafka_topic_partition_list_t *parts)
-{
-	int64_t t0 = util_now_ms(), rows = 0, steps = 0;
-	struct restore_ctx rc = { .e = e };
-	char list[256] = "", *cause = NULL;
-	size_t off = 0;
-	int n = 0, err;
-
-	if (e->revoking) {
-		e->revoking = false;
-		uv_timer_stop(&e->revoke_timer);
-	}
-	e->flush_marks = e->stopping;
-	free(e->owned);
-	free(e->epochs);
-	e->owned = xcalloc((size_t)parts->cnt + 1, sizeof(*e->owned));
-	e->epochs = xcalloc((size_t)parts->cnt + 1, sizeof(*e->epochs));
-	for (int i = 0; i < parts->cnt; i++) {
-		if (strcmp(parts->elems[i].topic, e->cf->topic_orders) != 0)
-			continue;
-		e->owned[n++] = parts->elems[i].partition;
-		if (off < sizeof(list))
-			off += (size_t)snprintf(list + off, sizeof(list) - off, "%s%d",
-			    n > 1 ? "," : "", (int)parts->elems[i].partition);
-	}
-	e->nowned = n;
-	rc.parts = e->owned;
-	rc.nparts = n;
-	rc.max_epoch = xcalloc((size_t)n + 1, sizeof(*rc.max_epoch));
-	engine_begin(e);
-	if (e->cf->topic_state[0] != '\0' && n > 0) {
-		err = kafka_read_partitions(e->cf, e->cf->topic_state, e->owned, n,
-		    ENGINE_RESTORE_MS, engine_restore_record, &rc, &cause);
-		if (err < 0)
-			log_fatal("engine", "restoring partitions [%s] from the changelog: %s",
-			    list, cause);
-	}
-	for (int i = 0; i < n; i++) {
-		int64_t mine = 0;
-
-		JCHECK(e, "reading an epoch", journal_partition_epoch(e->j, e->owned[i], &mine));
-		e->epochs[i] = (mine > rc.max_epoch[i] ? mine : rc.max_epoch[i]) + 1;
-	}
-	JCHECK(e, "taking partitions", journal_owned_set(e->j, e->owned, e->epochs, n));
-	JCHECK(e, "superseding", journal_supersede_unowned(e->j, e->now, &rows, &steps));
-	engine_commit(e);
-	free(rc.max_epoch);
-	free(rc.buf);
-	{
-		struct restored *r, *tmp;
-
-		HASH_ITER(hh, rc.orders, r, tmp) {
-			HASH_DEL(rc.orders, r);
-			free(r);
-		}
-	}
-	log_info("engine", "assigned partitions [%s] of %s: restored %lld orders from %lld "
-	    "changelog records in %lld ms; %lld outbox rows and %lld steps of partitions "
-	    "owned elsewhere superseded", list, e->cf->topic_orders, (long long)rc.restored,
-	    (long long)rc.records, (long long)(util_now_ms() - t0), (long long)rows,
-	    (long long)steps);
-	if ((err = engine_recover(e, &cause)) < 0)
-		log_fatal("engine", "%s", cause);
-	if (!e->assigned) {
-		e->assigned = true;
-		relay_hold(e->relay, false);
-	}
-	/* Flow control holds for the new partitions too. */
-	kafka_pause(e->consumer, e->paused);
-	kafka_assign(e->consumer, parts);
-	engine_send(e);
-}
-
-static void
-engine_revoke_cb(uv_timer_t *t)
-{
-	struct engine *e = t->data;
-	bool quiet;
-
-	engine_linger_flush(e, true);
-	quiet = e->flights == NULL && e->settle_head == NULL && e->marks == NULL &&
-	    engine_holds_empty(e);
-
-	if (!quiet && util_now_ms() - e->revoke_started < ENGINE_REVOKE_MS)
-		return;
-	if (!quiet)
-		/* Its steps are in the journal; a new owner runs them again
-		 * from Kafka and the changelog, and so does this process when
-		 * it starts again. */
-		log_fatal("engine", "partitions revoked, but %lld steps could not finish "
-		    "within %d ms (Redis away?): exiting so that they move cleanly",
-		    (long long)e->stats.steps_in_flight, ENGINE_REVOKE_MS);
-	uv_timer_stop(t);
-	kafka_commit_sync(e->consumer);
-	e->revoking = false;
-	e->nowned = 0;
-	engine_begin(e);
-	JCHECK(e, "giving partitions up", journal_owned_set(e->j, NULL, NULL, 0));
-	engine_commit(e);
-	{
-		struct tp_queue *q, *tmp;
-
-		HASH_ITER(hh, e->tps, q, tmp) {
-			HASH_DEL(e->tps, q);
-			free(q);
-		}
-	}
-	log_info("engine", "partitions revoked: steps finished, outbox flushed, offsets "
-	    "committed in %lld ms", (long long)(util_now_ms() - e->revoke_started));
-	kafka_assign(e->consumer, NULL);
-}
-
-static void
-engine_rebalance(struct kafka *k, bool assign, const rd_kafka_topic_partition_list_t *parts,
-    void *arg)
-{
-	struct engine *e = arg;
-
-	(void)k;
-	if (assign) {
-		engine_assign(e, parts);
-		return;
-	}
-	/* Eager rebalancing: everything goes; the work under way finishes
-	 * first, and nothing new is fetched meanwhile. */
-	log_info("engine", "partitions revoked: finishing in-flight steps, flushing the "
-	    "outbox, committing offsets");
-	e->revoking = true;
-	e->flush_marks = true;
-	e->revoke_started = util_now_ms();
-	kafka_pause(e->consumer, true);
-	uv_timer_start(&e->revoke_timer, engine_revoke_cb, 0, 20);
 }
 
 static int
@@ -1942,60 +556,16 @@ engine_redis_closed(void *arg)
 	uv_close((uv_handle_t *)&e->settle_check, engine_handle_closed);
 }
 
-/* Every flight, sent or not: their intents are in the journal for the next start. */
+/* The orders with waiting or parked events: the journal has them too. */
 static void
-engine_free_flights(struct engine *e)
+engine_free_waiters(struct engine *e)
 {
-	struct flight *f, *tmp;
+	struct waiter *w, *wt;
 
-	HASH_ITER(hh, e->flights, f, tmp) {
-		HASH_DEL(e->flights, f);
-		engine_flight_free(e, f);
+	HASH_ITER(hh, e->waiters, w, wt) {
+		HASH_DEL(e->waiters, w);
+		free(w);
 	}
-	e->send_head = NULL;
-	e->send_tail = &e->send_head;
-	e->settle_head = NULL;
-	e->settle_tail = &e->settle_head;
-	e->retry_head = NULL;
-	{
-		struct waiter *w, *wt;
-
-		HASH_ITER(hh, e->waiters, w, wt) {
-			HASH_DEL(e->waiters, w);
-			free(w);
-		}
-	}
-}
-
-/* Holds, marks and ownership: all in memory only. */
-static void
-engine_free_holds(struct engine *e)
-{
-	struct tp_queue *q, *qt;
-	struct order_mark *m, *mt;
-	struct hold *h;
-
-	HASH_ITER(hh, e->tps, q, qt) {
-		while ((h = q->head) != NULL) {
-			q->head = h->next;
-			free(h);
-		}
-		HASH_DEL(e->tps, q);
-		free(q);
-	}
-	HASH_ITER(hh, e->marks, m, mt) {
-		HASH_DEL(e->marks, m);
-		free(m);
-	}
-	e->dirty_head = NULL;
-	e->linger_head = NULL;
-	e->nlingering = 0;
-	e->resolved = NULL;	/* those are in the queues, freed above */
-	free(e->owned);
-	free(e->epochs);
-	e->owned = NULL;
-	e->epochs = NULL;
-	e->nowned = 0;
 }
 
 static void
@@ -2042,8 +612,10 @@ engine_finish(struct engine *e)
 	} else {
 		engine_redis_closed(e);
 	}
-	engine_free_flights(e);
-	engine_free_holds(e);
+	steps_free(e);
+	engine_free_waiters(e);
+	offsets_free(e);
+	ownership_free(e);
 	journal_free(e->j);
 	e->j = NULL;
 }
@@ -2058,7 +630,7 @@ engine_stop_cb(uv_timer_t *t)
 	bool quiet;
 
 	/* Records still lingering go out before the relay is asked to be idle. */
-	engine_linger_flush(e, true);
+	offsets_linger_flush(e, true);
 	quiet = steps_done && e->settle_head == NULL &&
 	    (e->relay == NULL || relay_idle(e->relay));
 
@@ -2160,7 +732,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		.timeout_ms = cf->redis_timeout_ms,
 		.user = cf->redis_user,
 		.password = cf->redis_secret,
-		.refused_cb = engine_redis_refused,
+		.refused_cb = steps_redis_refused,
 	};
 	char *scripts[INVENTORY_SCRIPT_COUNT] = { NULL };
 	const char *forced[] = {
@@ -2203,10 +775,10 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	if ((err = journal_open(&e->j, cf->journal_path, &jo, cause)) < 0)
 		goto fail;
 	/* The steps under way are resumed when the group assigns partitions:
-	 * only those of the partitions this process gets (engine_assign). */
+	 * only those of the partitions this process gets (ownership_assign). */
 	if ((err = inventory_read_scripts(scripts, cause)) < 0)
 		goto fail;
-	err = cluster_new(&e->redis, loop, &ro, scripts, engine_redis_state, e);
+	err = cluster_new(&e->redis, loop, &ro, scripts, steps_redis_state, e);
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
 		free(scripts[i]);
 	if (err < 0) {
@@ -2217,17 +789,17 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		goto fail;
 	/* Nothing goes out before the assignment says which rows are ours. */
 	relay_hold(e->relay, true);
-	relay_set_ack_cb(e->relay, engine_acked, e);
+	relay_set_ack_cb(e->relay, offsets_acked, e);
 	conf = kafka_conf_new(cf, consumer_defaults, forced, cause);
 	if (conf == NULL) {
 		err = -EINVAL;
 		goto fail;
 	}
 	if ((err = kafka_consumer_new(&e->consumer, loop, conf, topics, 2,
-	    (size_t)cf->consumer_batch_max, engine_on_batch, engine_rebalance, e, cause)) < 0)
+	    (size_t)cf->consumer_batch_max, engine_on_batch, ownership_rebalance, e, cause)) < 0)
 		goto fail;
-	uv_check_start(&e->settle_check, engine_settle_cb);
-	uv_timer_start(&e->deadline_timer, engine_deadline_cb, 0, ENGINE_DEADLINE_TICK_MS);
+	uv_check_start(&e->settle_check, settle_cb);
+	deadlines_start(e);
 	log_info("engine", "consuming %s and %s as group %s; journal %s", cf->topic_orders,
 	    cf->topic_payments, cf->consumer_group, cf->journal_path);
 	*out = e;
