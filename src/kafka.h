@@ -152,6 +152,8 @@ void kafka_fault(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Whether kafka_fault() was called: what would only repeat the refusal
  * (the relay's producing) stops. */
 bool kafka_faulted(void);
+/* The configuration kafka_set_fault_handler() was given (NULL: none). */
+const struct config *kafka_fault_config(void);
 /* Whether a broker's error is a refusal of this principal (authorization,
  * authentication, TLS). */
 bool kafka_err_is_access(rd_kafka_resp_err_t e);
