@@ -63,23 +63,15 @@ engine_owning_partition_0(void)
 static int64_t
 row_id(struct engine *e, const char *order_id, const char *type)
 {
-	char *sql = xasprintf("SELECT id FROM outbox WHERE order_id = '%s' AND type = '%s'",
+	return ef_sqlf(e, "SELECT id FROM outbox WHERE order_id = '%s' AND type = '%s'",
 	    order_id, type);
-	int64_t id = ef_sql(e, sql);
-
-	free(sql);
-	return id;
 }
 
 static int64_t
 records_of(struct engine *e, const char *order_id)
 {
-	char *sql = xasprintf("SELECT count(*) FROM outbox WHERE order_id = '%s' AND "
+	return ef_sqlf(e, "SELECT count(*) FROM outbox WHERE order_id = '%s' AND "
 	    "type = 'OrderState'", order_id);
-	int64_t n = ef_sql(e, sql);
-
-	free(sql);
-	return n;
 }
 
 /* ---- Every order of acknowledgements ---- */

@@ -98,22 +98,14 @@ take(struct engine *e, const int32_t *list, int n, struct ownership_taken *taken
 static int64_t
 order_sql(struct engine *e, const char *what, const char *order_id)
 {
-	char *sql = xasprintf("SELECT %s FROM orders WHERE order_id = '%s'", what, order_id);
-	int64_t v = ef_sql(e, sql);
-
-	free(sql);
-	return v;
+	return ef_sqlf(e, "SELECT %s FROM orders WHERE order_id = '%s'", what, order_id);
 }
 
 static bool
 order_state_is(struct engine *e, const char *order_id, const char *state)
 {
-	char *sql = xasprintf("SELECT count(*) FROM orders WHERE order_id = '%s' AND state = '%s'",
-	    order_id, state);
-	int64_t n = ef_sql(e, sql);
-
-	free(sql);
-	return n == 1;
+	return ef_sqlf(e, "SELECT count(*) FROM orders WHERE order_id = '%s' AND state = '%s'",
+	    order_id, state) == 1;
 }
 
 static bool
@@ -239,23 +231,15 @@ END_TEST
 static int64_t
 superseded_rows(struct engine *e, const char *order_id)
 {
-	char *sql = xasprintf("SELECT count(*) FROM outbox WHERE order_id = '%s' AND "
+	return ef_sqlf(e, "SELECT count(*) FROM outbox WHERE order_id = '%s' AND "
 	    "superseded_at IS NOT NULL", order_id);
-	int64_t n = ef_sql(e, sql);
-
-	free(sql);
-	return n;
 }
 
 static int64_t
 open_steps(struct engine *e, const char *order_id)
 {
-	char *sql = xasprintf("SELECT count(*) FROM saga_steps WHERE order_id = '%s' AND "
+	return ef_sqlf(e, "SELECT count(*) FROM saga_steps WHERE order_id = '%s' AND "
 	    "result IS NULL", order_id);
-	int64_t n = ef_sql(e, sql);
-
-	free(sql);
-	return n;
 }
 
 static int

@@ -2,6 +2,7 @@
 #include "autoconfig.h"
 
 #include <check.h>
+#include <stdarg.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,5 +148,20 @@ ef_sql(struct engine *e, const char *sql)
 	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL)
 		n = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
+	return n;
+}
+
+int64_t
+ef_sqlf(struct engine *e, const char *fmt, ...)
+{
+	va_list ap;
+	char *sql;
+	int64_t n;
+
+	va_start(ap, fmt);
+	ck_assert_int_ge(vasprintf(&sql, fmt, ap), 0);
+	va_end(ap);
+	n = ef_sql(e, sql);
+	free(sql);
 	return n;
 }

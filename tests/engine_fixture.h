@@ -26,5 +26,7 @@ void ef_land(struct engine *e, const char *order_id);
 int64_t ef_output(struct engine *e, const char *order_id, const char *type);
 /* One integer from the journal (the engine's connection), or -1 without a row. */
 int64_t ef_sql(struct engine *e, const char *sql);
+/* ef_sql of a query made with printf's format. */
+int64_t ef_sqlf(struct engine *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif
