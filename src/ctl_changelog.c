@@ -277,7 +277,7 @@ ctl_changelog(struct changelog *cl)
 		goto fail;
 	}
 	if (journal_report(c->j, "changelog_tables", NULL, 0, NULL, NULL) < 0 ||
-	    journal_begin(c->j) < 0) {
+	    journal_begin(c->j, "orderctl") < 0) {
 		err = -EIO;
 		ctl_fail("journal: %s", journal_errmsg(c->j));
 		goto fail;

@@ -114,7 +114,7 @@ ctl_reconcile_load(struct ctl *c)
 	plen = ks.plen;
 	keys = ks.v;
 	nkeys = ks.n;
-	if (journal_begin(c->j) < 0) {
+	if (journal_begin(c->j, "orderctl") < 0) {
 		err = ctl_fail("journal: %s", journal_errmsg(c->j));
 		goto out;
 	}

@@ -237,7 +237,7 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 		return 1;
 
 	/* One read transaction: the counters and the records of one moment. */
-	if (journal_begin_read(c->j) < 0)
+	if (journal_begin_read(c->j, "orderctl") < 0)
 		return ctl_fail("journal: %s", journal_errmsg(c->j));
 	if (journal_report(c->j, "restore_stock", NULL, 0, ctl_restore_stock_row, &rs) < 0 ||
 	    (!rs.failed &&

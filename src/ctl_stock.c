@@ -48,7 +48,7 @@ ctl_stock_add(struct ctl *c, int argc, char **argv)
 	/* Journaled first: what Redis gets is never more than the journal knows. */
 	uuid_generate_random(u);
 	uuid_unparse_lower(u, id);
-	if ((err = journal_begin(c->j)) < 0 ||
+	if ((err = journal_begin(c->j, "orderctl")) < 0 ||
 	    (err = journal_stock_adjustment_add(c->j, id, argv[0], qty, util_now_ms())) < 0 ||
 	    (err = journal_commit(c->j)) < 0) {
 		journal_rollback(c->j);

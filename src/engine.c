@@ -37,15 +37,13 @@ struct waiter {
 void
 engine_journal_fatal(struct engine *e, const char *what, int err)
 {
-	journal_rollback(e->j);
-	log_fatal("engine", "journal: %s: %s (%s)", what, strerror(-err),
-	    journal_errmsg(e->j));
+	journal_fatal(e->j, "engine", what, err);
 }
 
 void
 engine_begin(struct engine *e)
 {
-	int err = journal_begin(e->j);
+	int err = journal_begin(e->j, "engine");
 
 	if (err < 0)
 		engine_journal_fatal(e, "begin", err);
@@ -338,10 +336,23 @@ engine_drain_waiting(struct engine *e, const char *order_id)
 
 		if (event_decode(rows[i].payload, rows[i].payload_len, order_id,
 		    strlen(order_id), &ev, &rejectable, err) < 0) {
-			/* It was valid when it was journaled: the journal is damaged. */
-			log_error("engine", "waiting event %s no longer decodes: %s",
-			    rows[i].event_id, err);
+			/* It was valid when it was journaled: the journal was changed
+			 * (by hand, or by a version that reads events otherwise).
+			 * Left waiting it would hold the order for ever (a payment
+			 * lost that way ends in a timeout and no refund): it goes to
+			 * the DLQ, out of the waiting, and the order goes on. */
+			struct dead_letter d = { rows[i].topic, rows[i].partition,
+			    rows[i].offset, order_id, strlen(order_id), rows[i].payload,
+			    rows[i].payload_len };
+			char why[EVENT_ERROR_MAX + 64];
+
+			snprintf(why, sizeof(why), "journaled event no longer decodes: %s", err);
+			log_msg(LOG_LEVEL_ERROR, "engine", order_id, "waiting event %s no "
+			    "longer decodes (%s): to the DLQ", rows[i].event_id, err);
 			event_free(&ev);
+			outputs_dead_letter(e, &d, why, NULL, false, rows[i].traceparent);
+			JCHECK(e, "updating the inbox", journal_inbox_set_status(e->j, order_id,
+			    rows[i].event_id, "ignored", e->now));
 			continue;
 		}
 		engine_apply(e, &ev, NULL, rows[i].traceparent);
@@ -387,7 +398,10 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 	struct hold *h = offsets_hold_new(e, topic, m->partition, m->offset);
 
 	if (event_decode(m->payload, m->len, m->key, m->key_len, &ev, &rejectable, err) < 0) {
-		outputs_dead_letter(e, m, topic, err, &ev, rejectable, traceparent);
+		struct dead_letter d = { topic, m->partition, m->offset, m->key, m->key_len,
+		    m->payload, m->len };
+
+		outputs_dead_letter(e, &d, err, &ev, rejectable, traceparent);
 		offsets_hold_attach(e, h, rejectable ? ev.order_id : NULL);
 		event_free(&ev);
 		return;
@@ -470,10 +484,9 @@ engine_fatal(struct engine *e, const char *why)
 		log_fatal("engine", "%s", why);
 }
 
-static int
-engine_check_topics(struct engine *e, char **cause)
+int
+engine_check_topics(const struct config *cf, char **cause)
 {
-	const struct config *cf = e->cf;
 	const char *topics[] = { cf->topic_orders, cf->topic_payments, cf->topic_state,
 	    cf->topic_payment_requests, cf->topic_order_events, cf->topic_dlq };
 	int n = cf->topic_state[0] != '\0' ? 6 : 2, parts[6], err;
@@ -616,7 +629,7 @@ engine_finish(struct engine *e)
 	engine_free_waiters(e);
 	offsets_free(e);
 	ownership_free(e);
-	journal_free(e->j);
+	/* The journal is main()'s: it outlives the engine. */
 	e->j = NULL;
 }
 
@@ -702,8 +715,20 @@ engine_consumer(struct engine *e)
 	return e->consumer;
 }
 
+void
+engine_journal_options(const struct config *cf, struct journal_options *jo)
+{
+	memset(jo, 0, sizeof(*jo));
+	jo->synchronous_full = cf->journal_synchronous_full;
+	/* How long a writer waits for another process's lock (orderctl, a
+	 * sqlite3 shell) before orderd stops: journal_fatal. */
+	jo->busy_timeout_ms = 5000;
+	jo->checkpoint_thread = true;
+}
+
 int
-engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause)
+engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, struct journal *j,
+    char **cause)
 {
 	static const char *const consumer_defaults[] = {
 		"auto.offset.reset", "earliest",
@@ -719,11 +744,6 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 		NULL,
 	};
 	struct engine *e = xcalloc(1, sizeof(*e));
-	struct journal_options jo = {
-		.synchronous_full = cf->journal_synchronous_full,
-		.busy_timeout_ms = 5000,
-		.checkpoint_thread = true,
-	};
 	struct cluster_options ro = {
 		.cluster = cf->redis_cluster,
 		.nodes = cf->redis_nodes,
@@ -754,6 +774,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	*out = NULL;
 	e->loop = loop;
 	e->cf = cf;
+	e->j = j;
 	e->settle_tail = &e->settle_head;
 	e->send_tail = &e->send_head;
 	uv_timer_init(loop, &e->deadline_timer);
@@ -768,12 +789,6 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause
 	e->linger_timer.data = e;
 	e->open_handles = 7;
 
-	/* First: a broker that refuses us fails the start before anything
-	 * else is opened. */
-	if ((err = engine_check_topics(e, cause)) < 0)
-		goto fail;
-	if ((err = journal_open(&e->j, cf->journal_path, &jo, cause)) < 0)
-		goto fail;
 	/* The steps under way are resumed when the group assigns partitions:
 	 * only those of the partitions this process gets (ownership_assign). */
 	if ((err = inventory_read_scripts(scripts, cause)) < 0)

@@ -33,19 +33,34 @@ struct engine_stats {
 	struct metrics_hist batch_size;		/* events per consumed batch (not us) */
 };
 
-/* The parts a metrics endpoint reads besides the stats (owned by e). */
+/* The parts a metrics endpoint reads besides the stats (the journal is
+ * main()'s, the rest e's). */
 struct journal *engine_journal(struct engine *e);
 struct relay *engine_relay(struct engine *e);
 struct kafka *engine_consumer(struct engine *e);
 
 /*
- * Opens the journal, connects Redis and the relay, recovers what the
- * journal says was under way, then starts consuming.  cf must outlive the
- * engine (SIGHUP updates it in place through engine_reload).  Returns 0 or
- * a negative errno with *cause (caller frees); -EINVAL means bad
- * configuration or topics.
+ * The broker's side of a start, before anything is opened: every topic
+ * orderd reads or writes described (waiting for a broker still starting),
+ * the rights it needs there, the inputs co-partitioned.  Returns 0 or a
+ * negative errno with *cause (caller frees): -EACCES refused, -ETIMEDOUT
+ * no broker, -EINVAL topics.
  */
-int engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, char **cause);
+int engine_check_topics(const struct config *cf, char **cause);
+/* The options orderd opens its journal with (main() opens it). */
+struct journal_options;
+void engine_journal_options(const struct config *cf, struct journal_options *jo);
+/*
+ * Connects Redis and the relay, recovers what the journal j says was under
+ * way, then starts consuming.  j is main()'s, opened with
+ * engine_journal_options, and outlives the engine; the engine, the relay
+ * and retention write to it in turn on the loop (journal_begin names who).
+ * cf must outlive the engine (SIGHUP updates it in place through
+ * engine_reload).  Returns 0 or a negative errno with *cause (caller
+ * frees); -EINVAL means bad configuration or topics.
+ */
+int engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, struct journal *j,
+    char **cause);
 /* Applies the reloadable keys of next (SIGHUP). */
 void engine_reload(struct engine *e, const struct config *next);
 /*

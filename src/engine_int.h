@@ -196,9 +196,18 @@ void engine_flow_control(struct engine *e);
  * or parked events (arg is the engine). */
 int engine_waiter_load(const char *order_id, void *arg);
 
-/* A journal call that may only fail with -EEXIST (a duplicate, changing
- * nothing); any other error stops orderd. */
+/* A journal call that must succeed: any error, -EEXIST included (an order
+ * or a step already there means memory and journal disagree), stops
+ * orderd. */
 #define JCHECK(e, what, call) do { \
+	int jc_err_ = (call); \
+	if (jc_err_ < 0) \
+		engine_journal_fatal((e), (what), jc_err_); \
+} while (0)
+/* The same for an idempotent insert, whose -EEXIST is a duplicate that
+ * changes nothing (an output whose deterministic event id is there
+ * already: a re-derived transition). */
+#define JCHECK_DUP(e, what, call) do { \
 	int jc_err_ = (call); \
 	if (jc_err_ < 0 && jc_err_ != -EEXIST) \
 		engine_journal_fatal((e), (what), jc_err_); \
@@ -246,10 +255,21 @@ void offsets_free(struct engine *e);
 /* Writes one output event of oc to the outbox (a repeat of its id is a no-op). */
 void outputs_event(struct engine *e, const struct order_ctx *oc, enum saga_output type,
     const char *payment_id, const char *traceparent);
+/* A dead letter: where it was read and its bytes (a consumed message, or
+ * a journaled event that no longer decodes). */
+struct dead_letter {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const void *key;
+	size_t key_len;
+	const void *payload;
+	size_t len;
+};
 /* A message that cannot be processed (error): journaled in dlq, its bytes
  * to the DLQ topic; an OrderCreated whose envelope was good (rejectable,
  * ev) is answered with OrderRejected(invalid). */
-void outputs_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *topic,
+void outputs_dead_letter(struct engine *e, const struct dead_letter *m,
     const char *error, const struct event *ev, bool rejectable, const char *traceparent);
 
 /* ownership.c: the partitions owned, their epochs, restore, revocation. */
@@ -258,6 +278,11 @@ void outputs_dead_letter(struct engine *e, const rd_kafka_message_t *m, const ch
 void ownership_rebalance(struct kafka *k, bool assign,
     const rd_kafka_topic_partition_list_t *parts, void *arg);
 void ownership_free(struct engine *e);
+/* Sends again the steps the journal has in flight (of owned partitions),
+ * and loads the orders with waiting events.  Returns 0, or a negative
+ * errno with *cause (caller frees): -EBADMSG for a step that belongs to no
+ * line of its order. */
+int ownership_recover(struct engine *e, char **cause);
 
 /* What taking partitions did (the assignment's log line). */
 struct ownership_taken {

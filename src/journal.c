@@ -78,25 +78,36 @@ journal_run_one(struct journal *j, sqlite3_stmt *st)
 }
 
 static int
-journal_begin_with(struct journal *j, sqlite3_stmt *begin)
+journal_begin_with(struct journal *j, sqlite3_stmt *begin, const char *who)
 {
-	int err = journal_run(j, begin);
+	int err;
 
-	if (err == 0)
-		j->in_tx = true;
+	if (j->tx_owner != NULL) {
+		log_error("journal", "%s may not begin a transaction while %s's is open "
+		    "(one writer at a time)", who, j->tx_owner);
+		return -EDEADLK;
+	}
+	if ((err = journal_run(j, begin)) == 0)
+		j->tx_owner = who;
 	return err;
 }
 
 int
-journal_begin(struct journal *j)
+journal_begin(struct journal *j, const char *who)
 {
-	return journal_begin_with(j, j->begin);
+	return journal_begin_with(j, j->begin, who);
 }
 
 int
-journal_begin_read(struct journal *j)
+journal_begin_read(struct journal *j, const char *who)
 {
-	return journal_begin_with(j, j->begin_read);
+	return journal_begin_with(j, j->begin_read, who);
+}
+
+const char *
+journal_tx_owner(const struct journal *j)
+{
+	return j->tx_owner;
 }
 
 int
@@ -105,7 +116,7 @@ journal_commit(struct journal *j)
 	int err = journal_run(j, j->commit);
 
 	if (err == 0)
-		j->in_tx = false;
+		j->tx_owner = NULL;
 	return err;
 }
 
@@ -114,7 +125,23 @@ journal_rollback(struct journal *j)
 {
 	if (sqlite3_get_autocommit(j->db) == 0)
 		journal_run(j, j->rollback);
-	j->in_tx = false;
+	j->tx_owner = NULL;
+}
+
+void
+journal_fatal(struct journal *j, const char *who, const char *what, int err)
+{
+	char msg[512];
+
+	/* The message first: the rollback would replace it. */
+	snprintf(msg, sizeof(msg), "%s", sqlite3_errmsg(j->db));
+	journal_rollback(j);
+	if (err == -EBUSY)
+		log_fatal(who, "journal: %s: another process held the journal's write "
+		    "lock for more than %d ms (a sqlite3 shell inside BEGIN, or a "
+		    "long orderctl command?): stopping; nothing is lost, start orderd "
+		    "again once it lets go", what, j->busy_timeout_ms);
+	log_fatal(who, "journal: %s: %s (%s)", what, strerror(-err), msg);
 }
 
 void

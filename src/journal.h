@@ -31,12 +31,29 @@ const char *journal_errmsg(struct journal *j);
 /* The user_version of an open journal. */
 int journal_version(struct journal *j);
 
-/* A group commit: everything between begin and commit is one transaction.
- * begin takes the write lock at once (BEGIN IMMEDIATE). */
-int journal_begin(struct journal *j);
+/*
+ * A group commit: everything between begin and commit is one transaction.
+ * begin takes the write lock at once (BEGIN IMMEDIATE).  who names the
+ * module that writes ("engine", "relay", "retention", "orderctl"): one
+ * connection has one writer at a time, so a begin while another module's
+ * transaction is open is a bug, refused with -EDEADLK and a log line (the
+ * open transaction is left as it was).  -EBUSY: another process held the
+ * journal's write lock longer than the busy timeout (journal_busy_fatal).
+ */
+int journal_begin(struct journal *j, const char *who);
 /* A read transaction (BEGIN DEFERRED): the reports run until journal_commit
  * see one moment of the journal, and no writer waits for it (orderctl). */
-int journal_begin_read(struct journal *j);
+int journal_begin_read(struct journal *j, const char *who);
+/* The module whose transaction is open, or NULL. */
+const char *journal_tx_owner(const struct journal *j);
+/*
+ * The one policy for a journal write that failed on orderd's loop (a busy
+ * journal included): roll back, log what who was doing, the error and, for
+ * -EBUSY, who may hold the lock, then exit(1).  Nothing is lost: what was
+ * not committed was not acknowledged, and the next start replays it.
+ */
+void journal_fatal(struct journal *j, const char *who, const char *what, int err)
+    __attribute__((noreturn));
 int journal_commit(struct journal *j);
 void journal_rollback(struct journal *j);
 

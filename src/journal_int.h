@@ -103,7 +103,10 @@ struct journal {
 	int nreports;
 	sqlite3_stmt *stmt[JQ_COUNT];
 	sqlite3_stmt *begin, *begin_read, *commit, *rollback;
-	bool in_tx;
+	/* Who holds the open transaction ("engine", "relay", ...), or
+	 * NULL: one writer at a time, asserted by journal_begin. */
+	const char *tx_owner;
+	int busy_timeout_ms;
 };
 
 /* ---- journal.c: running statements ---- */

@@ -274,8 +274,8 @@ journal_open(struct journal **out, const char *path,
 		goto fail;
 	}
 	sqlite3_extended_result_codes(j->db, 1);
-	sqlite3_busy_timeout(j->db, opt && opt->busy_timeout_ms > 0 ?
-	    opt->busy_timeout_ms : 5000);
+	j->busy_timeout_ms = opt && opt->busy_timeout_ms > 0 ? opt->busy_timeout_ms : 5000;
+	sqlite3_busy_timeout(j->db, j->busy_timeout_ms);
 	/* WAL lets orderctl and the sqlite3 shell read while orderd writes;
 	 * FULL makes every commit durable before Kafka offsets move. */
 	pragmas = xasprintf("PRAGMA journal_mode = WAL;"

@@ -121,7 +121,7 @@ offsets_snapshot(struct engine *e, const struct order_mark *m)
 	int err = m->bumped ? 0 : journal_order_bump(e->j, m->order_id);
 
 	if (err == 0) {
-		JCHECK(e, "writing a changelog record", journal_changelog_add(e->j,
+		JCHECK_DUP(e, "writing a changelog record", journal_changelog_add(e->j,
 		    m->order_id, e->cf->topic_state, e->now));
 	} else if (err == -ENOENT) {
 		/* Not created: what is parked for it, if anything. */

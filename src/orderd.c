@@ -14,6 +14,7 @@
 #include "config.h"
 #include "engine.h"
 #include "fault.h"
+#include "journal.h"
 #include "kafka.h"
 #include "log.h"
 #include "notify.h"
@@ -29,6 +30,9 @@ struct orderd {
 	uv_signal_t sigterm, sigint, sighup;
 	struct tool_config_args args;
 	struct config *cf;
+	/* The journal: opened here, handed to the engine (and through it the
+	 * relay) and retention, freed after the loop ends. */
+	struct journal *journal;
 	struct engine *engine;
 	struct retention *retention;	/* NULL until the engine runs */
 	struct status *status;		/* /metrics, /healthz; NULL when disabled */
@@ -72,7 +76,7 @@ orderd_stop(struct orderd *o, int grace_ms)
 	status_close(o->status);
 	o->status = NULL;
 	notify_stopping();
-	/* Before the engine: engine_stop frees the journal retention writes to. */
+	/* Before the engine: no retention pass may start while it stops. */
 	retention_close(o->retention);
 	o->retention = NULL;
 	if (o->engine != NULL)
@@ -248,12 +252,23 @@ main(int argc, char **argv)
 	log_info("orderd", "orderd %s starting", PACKAGE_VERSION);
 	/* A broker that refuses a right or the credentials stops orderd. */
 	kafka_set_fault_handler(o.cf, orderd_on_fatal, &o);
-	err = engine_new(&o.engine, &o.loop, o.cf, &cause);
+	/* First: a broker that refuses us fails the start before anything
+	 * else is opened. */
+	err = engine_check_topics(o.cf, &cause);
+	if (err == 0) {
+		struct journal_options jo;
+
+		engine_journal_options(o.cf, &jo);
+		err = journal_open(&o.journal, o.cf->journal_path, &jo, &cause);
+	}
+	if (err == 0)
+		err = engine_new(&o.engine, &o.loop, o.cf, o.journal, &cause);
 	if (err == 0)
 		engine_set_fatal(o.engine, orderd_on_fatal, &o);
-	/* Retention shares the engine's journal connection (one thread). */
+	/* Retention writes to the same connection, between the engine's
+	 * transactions (one thread; journal_begin asserts it). */
 	if (err == 0)
-		retention_new(&o.retention, &o.loop, engine_journal(o.engine), o.cf);
+		retention_new(&o.retention, &o.loop, o.journal, o.cf);
 	if (err == 0 && o.cf->http_listen[0] != '\0')
 		err = status_new(&o.status, &o.loop, o.cf, o.engine, &cause);
 	if (err < 0) {
@@ -272,6 +287,8 @@ main(int argc, char **argv)
 	uv_run(&o.loop, UV_RUN_DEFAULT);
 	if (uv_loop_close(&o.loop) != 0)
 		log_warn("orderd", "handles left open at exit");
+	/* Last: the engine, the relay and retention are gone. */
+	journal_free(o.journal);
 	if (status == 0 && o.exit_status == 0)
 		log_info("orderd", "stopped");
 	config_free(o.cf);

@@ -69,7 +69,7 @@ outputs_event(struct engine *e, const struct order_ctx *oc, enum saga_output typ
 	row.payload = payload;
 	row.payload_len = strlen(payload);
 	row.created_at = e->now;
-	JCHECK(e, "adding to the outbox", journal_outbox_add(e->j, &row));
+	JCHECK_DUP(e, "adding to the outbox", journal_outbox_add(e->j, &row));
 	e->outbox_added = true;
 	log_msg(LOG_LEVEL_DEBUG, "saga", oc->order_id, "%s queued (%s)",
 	    saga_output_name(type), event_id);
@@ -81,9 +81,10 @@ outputs_event(struct engine *e, const struct order_ctx *oc, enum saga_output typ
  * the DLQ topic with the reason in header "error"; an OrderCreated whose
  * envelope was good is answered with OrderRejected(invalid). */
 void
-outputs_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *topic,
+outputs_dead_letter(struct engine *e, const struct dead_letter *m,
     const char *error, const struct event *ev, bool rejectable, const char *traceparent)
 {
+	const char *topic = m->topic;
 	struct journal_outbox_row row = { 0 };
 	char event_id[96], part[16], off[24];
 	json_t *headers;
@@ -130,7 +131,7 @@ outputs_dead_letter(struct engine *e, const rd_kafka_message_t *m, const char *t
 		row.payload_len = 0;
 	}
 	row.created_at = e->now;
-	JCHECK(e, "adding to the outbox", journal_outbox_add(e->j, &row));
+	JCHECK_DUP(e, "adding to the outbox", journal_outbox_add(e->j, &row));
 	e->outbox_added = true;
 	free(hjson);
 

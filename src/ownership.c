@@ -58,7 +58,17 @@ ownership_recover_collect(const struct journal_step *st, void *arg)
 	return 0;
 }
 
+/* The order's line of sku, or -1. */
 static int
+ownership_line_of(const struct order_ctx *oc, const char *sku)
+{
+	for (int l = 0; l < oc->so.nlines; l++)
+		if (strcmp(oc->so.lines[l].sku, sku) == 0)
+			return l;
+	return -1;
+}
+
+int
 ownership_recover(struct engine *e, char **cause)
 {
 	struct recover_ctx rc = { NULL, 0, 0 };
@@ -86,6 +96,22 @@ ownership_recover(struct engine *e, char **cause)
 			continue;
 		}
 		engine_order_load(e, rc.v[i].order_id, &oc);
+		/* A step for a sku that is not among the order's lines (or of
+		 * an order that is not there) came from a journal changed by
+		 * hand: its answer would count for no line, and a REJECTED one
+		 * would still let PaymentRequested out.  Refused, before any. */
+		for (size_t m = i; m < k; m++) {
+			if (ownership_line_of(&oc, rc.v[m].sku) >= 0)
+				continue;
+			*cause = xasprintf("journal: step %lld (%s of %s) of order %s is for no "
+			    "line of %s: the journal was changed by hand or is damaged; "
+			    "correct or delete that step (sqlite3, saga_steps) and start again",
+			    (long long)rc.v[m].id, saga_step_name(rc.v[m].kind), rc.v[m].sku,
+			    rc.v[m].order_id, oc.exists ? "the order" : "an order not there");
+			engine_order_done(&oc);
+			free(rc.v);
+			return -EBADMSG;
+		}
 		f = steps_flight_new(e, &oc, rc.v[i].kind, (int)(k - i),
 		    oc.row.traceparent);
 		for (size_t m = i; m < k; m++) {
@@ -94,10 +120,7 @@ ownership_recover(struct engine *e, char **cause)
 			s->step_id = rc.v[m].id;
 			snprintf(s->sku, sizeof(s->sku), "%s", rc.v[m].sku);
 			s->qty = rc.v[m].qty;
-			s->line = -1;
-			for (int l = 0; l < oc.so.nlines; l++)
-				if (strcmp(oc.so.lines[l].sku, s->sku) == 0)
-					s->line = l;
+			s->line = ownership_line_of(&oc, s->sku);
 		}
 		engine_order_done(&oc);
 		f->recovered = true;

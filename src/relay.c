@@ -243,12 +243,11 @@ relay_mark_cb(uv_timer_t *t)
 
 	if (r->nacked == 0)
 		return;
-	if ((err = journal_begin(r->j)) < 0) {
-		/* orderctl may hold the write lock a moment: try again. */
-		log_warn("relay", "journal busy (%s); marking later", journal_errmsg(r->j));
-		uv_timer_start(&r->mark_timer, relay_mark_cb, 50, 0);
-		return;
-	}
+	/* A busy journal (another process held its lock past the busy
+	 * timeout) stops orderd, as it does for the engine: the rows stay
+	 * unmarked, and are published again after the restart. */
+	if ((err = journal_begin(r->j, "relay")) < 0)
+		journal_fatal(r->j, "relay", "marking published rows", err);
 	/* Acknowledgements come nearly in id order: runs of consecutive ids
 	 * are marked with one statement each. */
 	qsort(r->acked, r->nacked, sizeof(*r->acked), relay_cmp_id);
@@ -256,15 +255,11 @@ relay_mark_cb(uv_timer_t *t)
 		for (k = i + 1; k < r->nacked && r->acked[k] <= r->acked[k - 1] + 1; k++)
 			;
 		if ((err = journal_outbox_published_range(r->j, r->acked[i], r->acked[k - 1],
-		    now)) < 0) {
-			journal_rollback(r->j);
-			log_fatal("relay", "marking outbox rows %lld..%lld published: %s",
-			    (long long)r->acked[i], (long long)r->acked[k - 1],
-			    journal_errmsg(r->j));
-		}
+		    now)) < 0)
+			journal_fatal(r->j, "relay", "marking published rows", err);
 	}
 	if ((err = journal_commit(r->j)) < 0)
-		log_fatal("relay", "journal commit: %s", journal_errmsg(r->j));
+		journal_fatal(r->j, "relay", "commit", err);
 	r->stats.published += r->nacked;
 	r->nacked = 0;
 }

@@ -50,7 +50,7 @@ retention_txn(struct retention *r, int64_t now)
 	int batch = cf->retention_batch, n, err;
 	bool done = false;
 
-	if ((err = journal_begin(r->j)) < 0)
+	if ((err = journal_begin(r->j, "retention")) < 0)
 		return err;
 	if (!r->inbox_done) {
 		n = journal_inbox_prune(r->j, now -
@@ -103,6 +103,9 @@ retention_tick(uv_timer_t *t)
 	while (txns < RETENTION_TXNS_PER_TICK && !(r->inbox_done && r->outbox_done)) {
 		int n = retention_txn(r, now);
 
+		if (n == -EBUSY)
+			/* One policy for a busy journal, whoever writes. */
+			journal_fatal(r->j, "retention", "deleting old rows", n);
 		if (n < 0) {
 			/* Not worth stopping orderd for: the rows stay until the
 			 * next pass, and nothing depends on their being gone. */

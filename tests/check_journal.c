@@ -200,7 +200,7 @@ START_TEST(test_changelog_record_ids_follow_the_version)
 	char *path, id[37], *sql;
 	struct journal *j = open_new(&path);
 
-	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_begin(j, "test"), 0);
 	ck_assert_int_eq(journal_owned_set(j, &part, &epoch, 1), 0);
 	ck_assert_int_eq(journal_order_insert(j, "o1", &o, "e1", 10), 0);
 	ck_assert_int_eq(journal_order_bump(j, "o1"), 0);
@@ -336,7 +336,7 @@ START_TEST(test_inbox_duplicate_changes_nothing)
 	ck_assert_int_eq(count_rows(path, "SELECT kafka_offset FROM inbox WHERE event_id = 'e1'"), 5);
 	ck_assert_int_eq(count_rows(path, "SELECT length(payload) FROM inbox"), 7);
 	/* A duplicate inside a transaction leaves the rest of the batch intact. */
-	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_begin(j, "test"), 0);
 	struct journal_event e2 = event("e2", 6), e3 = event("e3", 7);
 	ck_assert_int_eq(journal_inbox_add(j, &e2), 0);
 	ck_assert_int_eq(journal_inbox_add(j, &ev), -EEXIST);
@@ -445,7 +445,7 @@ START_TEST(test_batch_is_atomic)
 	struct journal *j = open_new(&path);
 	struct journal_event e1 = event("k1", 1), e2 = event("k2", 2);
 
-	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_begin(j, "test"), 0);
 	ck_assert_int_eq(journal_inbox_add(j, &e1), 0);
 	outbox_add(j, "out1", 0);
 	ck_assert_int_eq(journal_stock_adjustment_add(j, "adj1", "A", 10, 1), 0);
@@ -457,7 +457,7 @@ START_TEST(test_batch_is_atomic)
 	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM outbox"), 0);
 	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM stock_adjustments"), 0);
 	/* The journal is usable after the rollback. */
-	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_begin(j, "test"), 0);
 	ck_assert_int_eq(journal_inbox_add(j, &e1), 0);
 	ck_assert_int_eq(journal_commit(j), 0);
 	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 1);
@@ -482,7 +482,7 @@ START_TEST(test_uncommitted_batch_of_dead_process_is_gone)
 		char *cause;
 		struct journal *cj;
 
-		if (journal_open(&cj, path, &opts, &cause) != 0 || journal_begin(cj) != 0)
+		if (journal_open(&cj, path, &opts, &cause) != 0 || journal_begin(cj, "test") != 0)
 			_exit(3);
 		for (int i = 0; i < 50; i++) {
 			char id[16];
@@ -532,7 +532,7 @@ START_TEST(test_sigkill_mid_write_keeps_committed_batches)
 		if (journal_open(&cj, path, &opts, &cause) != 0)
 			_exit(3);
 		for (uint32_t batch = 0; ; batch++) {
-			if (journal_begin(cj) != 0)
+			if (journal_begin(cj, "test") != 0)
 				_exit(4);
 			for (int i = 0; i < KILL_BATCH; i++) {
 				char id[32];
@@ -588,7 +588,7 @@ START_TEST(test_reader_while_writer_holds_the_lock)
 	int64_t pending, published, oldest;
 
 	outbox_add(j, "before", 0);
-	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_begin(j, "test"), 0);
 	ck_assert_int_eq(journal_inbox_add(j, &e1), 0);
 	/* orderctl reads while orderd is inside a transaction (WAL). */
 	struct journal_options quick = { .synchronous_full = true, .busy_timeout_ms = 100 };
@@ -596,14 +596,47 @@ START_TEST(test_reader_while_writer_holds_the_lock)
 	ck_assert_int_eq(journal_outbox_stats(other, &pending, &published, &oldest), 0);
 	ck_assert_int_eq(pending, 1);
 	/* A second writer waits for busy_timeout, then gets -EBUSY, not corruption. */
-	ck_assert_int_eq(journal_begin(other), -EBUSY);
+	ck_assert_int_eq(journal_begin(other, "test"), -EBUSY);
 	ck_assert_int_eq(journal_commit(j), 0);
-	ck_assert_int_eq(journal_begin(other), 0);
+	ck_assert_int_eq(journal_begin(other, "test"), 0);
 	ck_assert_int_eq(journal_commit(other), 0);
 	journal_free(other);
 	journal_free(j);
 	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM pragma_journal_mode "
 	    "WHERE journal_mode = 'wal'"), 1);
+	free(path);
+}
+END_TEST
+
+/* One connection, one writer at a time: a module's begin inside another's
+ * transaction is refused, and the open one goes on untouched. */
+START_TEST(test_single_writer_asserted)
+{
+	char *path;
+	struct journal *j = open_new(&path);
+	struct journal_event e1 = event("w1", 1), e2 = event("w2", 2);
+
+	ck_assert_ptr_null(journal_tx_owner(j));
+	ck_assert_int_eq(journal_begin(j, "engine"), 0);
+	ck_assert_str_eq(journal_tx_owner(j), "engine");
+	ck_assert_int_eq(journal_inbox_add(j, &e1), 0);
+	ck_assert_int_eq(journal_begin(j, "relay"), -EDEADLK);
+	ck_assert_int_eq(journal_begin_read(j, "retention"), -EDEADLK);
+	ck_assert_int_eq(journal_begin(j, "engine"), -EDEADLK);
+	ck_assert_str_eq(journal_tx_owner(j), "engine");
+	/* The engine's transaction is still open and still its own. */
+	ck_assert_int_eq(journal_inbox_add(j, &e2), 0);
+	ck_assert_int_eq(journal_commit(j), 0);
+	ck_assert_ptr_null(journal_tx_owner(j));
+	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 2);
+	/* Free again: the relay may begin now, and a rollback frees it too. */
+	ck_assert_int_eq(journal_begin(j, "relay"), 0);
+	ck_assert_str_eq(journal_tx_owner(j), "relay");
+	journal_rollback(j);
+	ck_assert_ptr_null(journal_tx_owner(j));
+	ck_assert_int_eq(journal_begin(j, "retention"), 0);
+	ck_assert_int_eq(journal_commit(j), 0);
+	journal_free(j);
 	free(path);
 }
 END_TEST
@@ -677,9 +710,9 @@ START_TEST(test_read_transaction)
 
 	ck_assert_int_eq(journal_dlq_add(j, "orders", 0, 1, NULL, 0, "one", "x", 1, 1000), 0);
 	ck_assert_int_eq(journal_open(&other, path, &quick, &cause), 0);
-	ck_assert_int_eq(journal_begin_read(j), 0);
+	ck_assert_int_eq(journal_begin_read(j, "test"), 0);
 	ck_assert_int_eq(journal_report(j, "dlq", NULL, 0, report_row, &s), 1);
-	ck_assert_int_eq(journal_begin(other), 0);
+	ck_assert_int_eq(journal_begin(other, "test"), 0);
 	ck_assert_int_eq(journal_dlq_add(other, "orders", 0, 2, NULL, 0, "two", "x", 1, 1000), 0);
 	ck_assert_int_eq(journal_commit(other), 0);
 	ck_assert_int_eq(journal_report(j, "dlq", NULL, 0, NULL, NULL), 1);
@@ -709,7 +742,7 @@ START_TEST(test_checkpoint_thread_bounds_the_wal)
 	ck_assert_int_eq(journal_open(&j, path, &ck, &cause), 0);
 	/* 120 MiB of rows, four times what one checkpoint interval holds. */
 	for (int t = 0; t < 60; t++) {
-		ck_assert_int_eq(journal_begin(j), 0);
+		ck_assert_int_eq(journal_begin(j, "test"), 0);
 		for (int i = 0; i < 256; i++, rows++) {
 			struct journal_event ev = event(id, rows);
 
@@ -759,6 +792,7 @@ journal_suite(void)
 	tcase_add_test(tc, test_uncommitted_batch_of_dead_process_is_gone);
 	tcase_add_test(tc, test_sigkill_mid_write_keeps_committed_batches);
 	tcase_add_test(tc, test_reader_while_writer_holds_the_lock);
+	tcase_add_test(tc, test_single_writer_asserted);
 	tcase_add_test(tc, test_report_rows_by_name);
 	tcase_add_test(tc, test_read_transaction);
 	tcase_add_test(tc, test_checkpoint_thread_bounds_the_wal);

@@ -275,7 +275,7 @@ START_TEST(test_relay_holds_changelog_records_until_outputs_are_acked)
 	ck_assert_msg(admin != NULL, "%s", err);
 	create_topic(admin, state, 1);
 	ck_assert_msg(journal_open(&j, jpath, &jo, &cause) == 0, "%s", cause);
-	ck_assert_int_eq(journal_begin(j), 0);
+	ck_assert_int_eq(journal_begin(j, "test"), 0);
 	ck_assert_int_eq(journal_outbox_add(j, &a), 0);
 	ck_assert_int_eq(journal_outbox_add(j, &b), 0);
 	ck_assert_int_eq(journal_commit(j), 0);

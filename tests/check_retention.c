@@ -138,7 +138,7 @@ fill(struct fixture *f)
 {
 	int64_t old = f->now - 200 * HOUR_MS, young = f->now - HOUR_MS, step;
 
-	ck_assert_int_eq(journal_begin(f->j), 0);
+	ck_assert_int_eq(journal_begin(f->j, "test"), 0);
 	for (int i = 0; i < 1200; i++)
 		add_event(f, "old", i, i % 2 ? "applied" : "ignored", old + i);
 	for (int i = 0; i < 3; i++) {
@@ -262,7 +262,7 @@ START_TEST(test_young_journal_costs_one_short_look)
 	int64_t young = util_now_ms() - HOUR_MS;
 
 	fixture_open(&f);
-	ck_assert_int_eq(journal_begin(f.j), 0);
+	ck_assert_int_eq(journal_begin(f.j, "test"), 0);
 	for (int i = 0; i < 3000; i++) {
 		add_event(&f, "young", i, "applied", young + i);
 		add_output(&f, "young", i, young + i, young + i + 1);
