@@ -31,7 +31,7 @@ redis_arm_timer(struct redis *r)
 		uv_timer_stop(&r->timer);
 		return;
 	}
-	left_us = r->sent.head->start_us + (int64_t)r->timeout_ms * 1000 - util_mono_us();
+	left_us = r->sent.head->deadline_us - util_mono_us();
 	uv_timer_start(&r->timer, redis_on_timer,
 	    left_us <= 0 ? 0 : (uint64_t)(left_us + 999) / 1000, 0);
 }
@@ -45,6 +45,7 @@ redis_send(struct redis *r, struct redis_call *c, int argc, const char **argv,
 	    redisAsyncCommandArgv(r->ac, redis_on_reply, c, argc, argv, argvlen) != REDIS_OK)
 		return -ENOTCONN;
 	c->start_us = util_mono_us();
+	c->deadline_us = c->start_us + (int64_t)r->timeout_ms * 1000;
 	redis_list_push(&r->sent, c);
 	/* Calls are answered in order, so only the oldest needs a deadline;
 	 * a running timer already covers an older call. */
@@ -163,20 +164,21 @@ void
 redis_on_timer(uv_timer_t *t)
 {
 	struct redis *r = t->data;
-	int64_t waited_us;
+	struct redis_call *c = r->sent.head;
 
 	if (r->ac == NULL)
 		return;
 	if (r->state == REDIS_STATE_CONNECTING) {
 		snprintf(r->why, sizeof(r->why), "connect timed out after %d ms", r->timeout_ms);
 		redis_drop(r, -ETIMEDOUT);
-	} else if (r->sent.head != NULL) {
-		waited_us = util_mono_us() - r->sent.head->start_us;
-		if (waited_us < (int64_t)r->timeout_ms * 1000) {
+	} else if (c != NULL) {
+		if (util_mono_us() < c->deadline_us) {
 			redis_arm_timer(r);	/* the oldest call is younger than the last deadline */
 			return;
 		}
-		snprintf(r->why, sizeof(r->why), "no reply within %d ms", r->timeout_ms);
+		/* Its own timeout, which a reload may have changed since. */
+		snprintf(r->why, sizeof(r->why), "no reply within %lld ms",
+		    (long long)((c->deadline_us - c->start_us + 999) / 1000));
 		redis_drop(r, -ETIMEDOUT);
 	}
 	redis_settle(r);
@@ -270,6 +272,24 @@ redis_command_argv(struct redis *r, int argc, const char *const *argv,
 	}
 	r->pending++;
 	return 0;
+}
+
+void
+redis_set_timeout(struct redis *r, int timeout_ms)
+{
+	int64_t cap;
+
+	if (timeout_ms <= 0 || timeout_ms == r->timeout_ms)
+		return;
+	r->timeout_ms = timeout_ms;
+	/* A shorter timeout caps the calls already sent: none waits longer
+	 * than the new value from now, and the deadlines stay in the order
+	 * of the calls, as the one timer on the oldest call needs. */
+	cap = util_mono_us() + (int64_t)timeout_ms * 1000;
+	for (struct redis_call *c = r->sent.tail; c != NULL && c->deadline_us > cap; c = c->prev)
+		c->deadline_us = cap;
+	if (r->ac != NULL && !r->closing)
+		redis_arm_timer(r);
 }
 
 size_t

@@ -46,7 +46,11 @@ struct redis_call {
 	void *arg;
 	int status;		/* on r->failed: what cb will be told */
 	bool retried;		/* the NOSCRIPT retry was used */
-	int64_t start_us;	/* when sent, for the timeout */
+	int64_t start_us;	/* when sent */
+	/* When it times out: start_us + timeout_ms, or earlier when
+	 * redis_set_timeout() shortened it.  Never before an older call's,
+	 * so the oldest call's is the next. */
+	int64_t deadline_us;
 	/* Script calls keep their arguments for the NOSCRIPT retry; they live
 	 * in the same allocation, after the record. */
 	int argc;
@@ -62,7 +66,7 @@ struct redis {
 	uv_loop_t *loop;
 	char *host;
 	int port;
-	int timeout_ms;
+	int timeout_ms;		/* for calls sent from now on, and connects */
 	int backoff_min_ms;
 	int backoff_max_ms;
 	char *src[INVENTORY_SCRIPT_COUNT];
