@@ -635,6 +635,11 @@ config_handler(void *arg, const char *section, const char *name, const char *val
 		return 0;
 	}
 	if (config_name_is(sec, CONFIG_KAFKA)) {
+		if (config_kafka_check(name, value, &why) < 0) {
+			config_parse_fail(p, "%s", why);
+			free(why);
+			return 0;
+		}
 		config_kafka_set(p->cf, name, value);
 		return 1;
 	}
@@ -784,6 +789,10 @@ config_apply_override(struct config *cf, const char *raw, char **cause)
 		if (strcspn(kafka_key, "=:;#[] \t\r\n") != key.len) {
 			*cause = xasprintf("-s %s: '%s' is not a librdkafka property name",
 			    arg, name + strlen(CONFIG_KAFKA) + 1);
+			goto fail;
+		}
+		if (config_kafka_check(kafka_key, value, &why) < 0) {
+			*cause = xasprintf("-s %s: %s", arg, why);
 			goto fail;
 		}
 		config_kafka_set(cf, kafka_key, value);

@@ -55,5 +55,8 @@ int config_kafka_find(const struct config *cf, const char *key);
 void config_kafka_set(struct config *cf, const char *key, const char *value);
 /* Whether a librdkafka property name says it holds a secret. */
 bool config_kafka_is_secret(const char *key);
+/* Whether orderd can honour key = value in [kafka]: 0, or -EINVAL and *why
+ * (caller frees), one line that names the key and says why not. */
+int config_kafka_check(const char *key, const char *value, char **why);
 
 #endif

@@ -1,9 +1,11 @@
-/* config_kafka.c: the [kafka] section: the librdkafka properties in the order of their first mention, and which of them hold secrets. */
+/* config_kafka.c: the [kafka] section: the librdkafka properties in the order of their first mention, which of them hold secrets, and the ones orderd cannot honour. */
 #include "autoconfig.h"
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config.h"
 #include "config_int.h"
@@ -57,4 +59,70 @@ config_kafka_set(struct config *cf, const char *key, const char *value)
 	cf->kafka[cf->nkafka].value = xstrdup(value);
 	cf->kafka[cf->nkafka].secret = NULL;
 	cf->nkafka++;
+}
+
+/* A librdkafka boolean as it parses them: 1 true, 0 false, -1 neither
+ * (which librdkafka itself refuses). */
+static int
+config_kafka_bool(const char *v)
+{
+	if (strcasecmp(v, "true") == 0 || strcasecmp(v, "t") == 0 || strcmp(v, "1") == 0)
+		return 1;
+	if (strcasecmp(v, "false") == 0 || strcasecmp(v, "f") == 0 || strcmp(v, "0") == 0)
+		return 0;
+	return -1;
+}
+
+/*
+ * The keys whose value would break what orderd builds on; the programs
+ * that share the file (orderd-paysim's rebalance is eager too) refuse them
+ * alike.  librdkafka would take them, and some orderd overrides anyway, so
+ * without this they would be ignored or stop consumption without a word.
+ */
+int
+config_kafka_check(const char *key, const char *value, char **why)
+{
+	/* kafka.c's rebalance callback assigns and revokes whole assignments
+	 * (cooperative-sticky needs incremental ones, and its first
+	 * rebalance stops consuming), and an order's events are on the
+	 * partition of the same number in orders and payments, which only
+	 * the range assignor gives to one instance (not roundrobin). */
+	if (strcmp(key, "partition.assignment.strategy") == 0 && strcmp(value, "range") != 0) {
+		*why = xasprintf("kafka.%s: '%s' cannot be used: orderd's rebalance is eager, and "
+		    "an order's orders and payments partitions must go to one instance: range "
+		    "only (the default)", key, value);
+		return -EINVAL;
+	}
+	/* KIP-848's protocol assigns incrementally, whatever the assignor. */
+	if (strcmp(key, "group.protocol") == 0 && strcasecmp(value, "classic") != 0) {
+		*why = xasprintf("kafka.%s: '%s' cannot be used: its assignments are incremental, "
+		    "and orderd's rebalance is eager: classic only (the default)", key, value);
+		return -EINVAL;
+	}
+	/* The offset rule (offsets.c): an offset is stored after the journal
+	 * commit and the outputs' acknowledgement, then auto-committed. */
+	if (strcmp(key, "enable.auto.offset.store") == 0 && config_kafka_bool(value) == 1) {
+		*why = xasprintf("kafka.%s: '%s' cannot be used: orderd stores an input's offset "
+		    "itself, once what the input caused is journaled and published (it sets "
+		    "false)", key, value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "enable.auto.commit") == 0 && config_kafka_bool(value) == 0) {
+		*why = xasprintf("kafka.%s: '%s' cannot be used: orderd has librdkafka commit the "
+		    "offsets it stored (it sets true)", key, value);
+		return -EINVAL;
+	}
+	if (strcmp(key, "group.id") == 0) {
+		*why = xasprintf("kafka.%s: set [consumer] group instead (orderd sets group.id "
+		    "itself, and would ignore this one)", key);
+		return -EINVAL;
+	}
+	/* The relay and the tools produce outside any transaction. */
+	if (strcmp(key, "transactional.id") == 0 && *value != '\0') {
+		*why = xasprintf("kafka.%s: cannot be used: orderd's producers are idempotent, not "
+		    "transactional, and a transactional producer refuses every record outside a "
+		    "transaction", key);
+		return -EINVAL;
+	}
+	return 0;
 }
