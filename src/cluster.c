@@ -803,6 +803,25 @@ cluster_set_auth(struct cluster *c, const char *user, const char *password)
 	util_secret_free(old);
 }
 
+void
+cluster_set_timeout(struct cluster *c, int timeout_ms)
+{
+	int64_t cap;
+
+	if (timeout_ms <= 0)
+		return;
+	for (int i = 0; i < c->nnodes; i++)
+		redis_set_timeout(c->nodes[i]->r, timeout_ms);
+	/* Nodes met later, and calls parked from now on. */
+	c->ro.timeout_ms = timeout_ms;
+	/* As redis_set_timeout() does for the calls sent: a parked call waits
+	 * no longer than the new value from now. */
+	cap = util_mono_us() + (int64_t)timeout_ms * 1000;
+	for (struct cluster_call *k = c->parked; k != NULL; k = k->next)
+		if (k->deadline_us > cap)
+			k->deadline_us = cap;
+}
+
 bool
 cluster_is_up(const struct cluster *c)
 {

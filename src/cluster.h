@@ -145,6 +145,11 @@ int cluster_command_argv(struct cluster *c, int key_arg, int argc, const char *c
 /* redis_set_auth() on every node's connection, and for nodes met later. */
 void cluster_set_auth(struct cluster *c, const char *user, const char *password);
 
+/* redis_set_timeout() on every node's connection, for nodes met later, and
+ * for the calls waiting for a node or a slot (none waits longer than
+ * timeout_ms from now). */
+void cluster_set_timeout(struct cluster *c, int timeout_ms);
+
 bool cluster_is_up(const struct cluster *c);
 /* Calls accepted whose callback has not run yet. */
 size_t cluster_pending(const struct cluster *c);

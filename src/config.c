@@ -344,25 +344,6 @@ config_key_format(const struct config *cf, const struct config_key *k)
 	return xstrdup("");
 }
 
-/* Whether a librdkafka property name says it holds a secret. */
-bool
-config_kafka_is_secret(const char *key)
-{
-	static const char *const words[] = {
-		"password", "secret", "token", "credential", "key.pem", "ssl_key",
-		"oauthbearer.config",
-	};
-	size_t n = strlen(key);
-
-	/* KEY_file names the file that holds KEY: a path, not a secret. */
-	if (n > 5 && strcmp(key + n - 5, "_file") == 0)
-		return false;
-	for (size_t i = 0; i < UTIL_ARRAY_SIZE(words); i++)
-		if (strstr(key, words[i]) != NULL)
-			return true;
-	return false;
-}
-
 bool
 config_is_secret(const char *name)
 {
@@ -516,36 +497,6 @@ config_register_secrets(const struct config *cf)
 	}
 }
 
-int
-config_kafka_find(const struct config *cf, const char *key)
-{
-	for (int i = 0; i < cf->nkafka; i++)
-		if (strcmp(cf->kafka[i].key, key) == 0)
-			return i;
-	return -1;
-}
-
-/* A key seen again replaces its value where it first appeared, so the
- * order librdkafka sees stays the order of first mention. */
-static void
-config_kafka_set(struct config *cf, const char *key, const char *value)
-{
-	int i = config_kafka_find(cf, key);
-
-	if (i >= 0) {
-		free(cf->kafka[i].value);
-		cf->kafka[i].value = xstrdup(value);
-		util_secret_free(cf->kafka[i].secret);
-		cf->kafka[i].secret = NULL;
-		return;
-	}
-	cf->kafka = xrealloc(cf->kafka, (size_t)(cf->nkafka + 1) * sizeof(*cf->kafka));
-	cf->kafka[cf->nkafka].key = xstrdup(key);
-	cf->kafka[cf->nkafka].value = xstrdup(value);
-	cf->kafka[cf->nkafka].secret = NULL;
-	cf->nkafka++;
-}
-
 void
 config_free(struct config *cf)
 {
@@ -684,6 +635,11 @@ config_handler(void *arg, const char *section, const char *name, const char *val
 		return 0;
 	}
 	if (config_name_is(sec, CONFIG_KAFKA)) {
+		if (config_kafka_check(name, value, &why) < 0) {
+			config_parse_fail(p, "%s", why);
+			free(why);
+			return 0;
+		}
 		config_kafka_set(p->cf, name, value);
 		return 1;
 	}
@@ -833,6 +789,10 @@ config_apply_override(struct config *cf, const char *raw, char **cause)
 		if (strcspn(kafka_key, "=:;#[] \t\r\n") != key.len) {
 			*cause = xasprintf("-s %s: '%s' is not a librdkafka property name",
 			    arg, name + strlen(CONFIG_KAFKA) + 1);
+			goto fail;
+		}
+		if (config_kafka_check(kafka_key, value, &why) < 0) {
+			*cause = xasprintf("-s %s: %s", arg, why);
 			goto fail;
 		}
 		config_kafka_set(cf, kafka_key, value);

@@ -1,4 +1,4 @@
-/* config_int.h: the key table and the helpers that config.c shares with config_report.c, for those two files only. */
+/* config_int.h: the key table and the helpers that config.c, config_report.c and config_kafka.c share, for those files only. */
 #ifndef ORDERD_CONFIG_INT_H
 #define ORDERD_CONFIG_INT_H
 
@@ -47,9 +47,16 @@ char *config_key_format(const struct config *cf, const struct config_key *k);
 /* Stores value in k's field of cf; 0, or -EINVAL with *why set. */
 int config_key_set(struct config *cf, const struct config_key *k, const char *value,
     char **why);
+/* ---- config_kafka.c ---- */
+
 /* The index of key in cf's [kafka] list, or -1. */
 int config_kafka_find(const struct config *cf, const char *key);
+/* Sets key in cf's [kafka] list: a key seen again keeps its place. */
+void config_kafka_set(struct config *cf, const char *key, const char *value);
 /* Whether a librdkafka property name says it holds a secret. */
 bool config_kafka_is_secret(const char *key);
+/* Whether orderd can honour key = value in [kafka]: 0, or -EINVAL and *why
+ * (caller frees), one line that names the key and says why not. */
+int config_kafka_check(const char *key, const char *value, char **why);
 
 #endif

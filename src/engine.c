@@ -681,6 +681,9 @@ engine_reload(struct engine *e, const struct config *next)
 	/* Credential rotation: e->cf has the new ones already. */
 	if (e->redis != NULL)
 		cluster_set_auth(e->redis, e->cf->redis_user, e->cf->redis_secret);
+	/* The calls sent from now on, on every node. */
+	if (e->redis != NULL)
+		cluster_set_timeout(e->redis, e->cf->redis_timeout_ms);
 }
 
 void

@@ -102,6 +102,14 @@ int redis_command_argv(struct redis *r, int argc, const char *const *argv,
  */
 void redis_set_auth(struct redis *r, const char *user, const char *password);
 
+/*
+ * A new timeout_ms (SIGHUP); <= 0 is ignored.  Every call sent from now on
+ * waits at most timeout_ms, and so does every later connect.  A call
+ * already sent keeps its deadline, but waits no longer than timeout_ms
+ * from now; a connect under way keeps its own.
+ */
+void redis_set_timeout(struct redis *r, int timeout_ms);
+
 /* True between state_cb(true) and the loss of that connection or redis_close(). */
 bool redis_is_up(const struct redis *r);
 /* Calls accepted whose callback has not run yet. */

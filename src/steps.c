@@ -334,8 +334,9 @@ steps_redis_state(bool up, void *arg)
  * Redis refused our credentials (or our ACL user may not load the
  * scripts).  Before it ever accepted them this is the configuration:
  * orderd stops, exit 1, rather than journal events it can never settle.
- * Later it is most likely a password rotation caught half-way: redis.c has
- * logged it and retries, and a SIGHUP with the new password ends it.
+ * Later it is most likely a password rotation caught half-way:
+ * redis_conn.c has logged it and retries, and a SIGHUP with the new
+ * password ends it.
  */
 void
 steps_redis_refused(const char *why, void *arg)

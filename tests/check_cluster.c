@@ -194,6 +194,7 @@ enum fake_rule_kind {
 	FAKE_NEED_ASKING,	/* serves the slot only after ASKING, else MOVED target */
 	FAKE_TRYAGAIN,		/* answers TRYAGAIN, times times (-1: always) */
 	FAKE_NOSCRIPT,		/* answers NOSCRIPT until a SCRIPT LOAD came */
+	FAKE_SILENT,		/* never answers: a node that hangs */
 };
 
 struct fake_rule {
@@ -223,7 +224,7 @@ struct fake {
 	int nconns;
 	/* What it saw and answered. */
 	int served;		/* commands with a key that it ran */
-	int moved, asked, tryagain, askings, cluster_slots, loads, scans;
+	int moved, asked, tryagain, askings, cluster_slots, loads, scans, silent;
 };
 
 /* The map every fake answers CLUSTER SLOTS with: [lo, hi] -> fake. */
@@ -336,6 +337,10 @@ fake_command(struct fake_conn *fc, redisReply *req)
 	key = strcasecmp(cmd, "EVALSHA") == 0 ? req->element[3]->str : req->element[1]->str;
 	slot = slot_of(key);
 	rule = fake_rule(f, slot);
+	if (rule != NULL && rule->kind == FAKE_SILENT) {
+		f->silent++;
+		return;
+	}
 	if (rule != NULL && rule->kind == FAKE_MOVED) {
 		f->moved++;
 		fake_send(fc, "-MOVED %d 127.0.0.1:%d\r\n", slot, fakes[rule->target].port);
@@ -786,6 +791,85 @@ START_TEST(test_tryagain_gives_up_after_timeout)
 }
 END_TEST
 
+/* SIGHUP's redis.timeout_ms reaches every node: a hanging master's calls
+ * time out after the new value, and so does a call waiting for a slot,
+ * parked before the change. */
+START_TEST(test_set_timeout_every_node)
+{
+	struct state st;
+	struct cluster *c = router(&st, 5000);
+	char busy[INVENTORY_KEY_MAX], lo[INVENTORY_KEY_MAX], hi[INVENTORY_KEY_MAX];
+	struct result parked, r0, r1;
+	int64_t t1, took_ms;
+
+	key_in(busy, sizeof(busy), 0, 4095);
+	key_in(lo, sizeof(lo), 4096, 8191);
+	key_in(hi, sizeof(hi), 8192, 16383);
+	fake_add_rule(0, cluster_keyslot(busy, strlen(busy)), FAKE_TRYAGAIN, 0, -1);
+	fake_add_rule(0, cluster_keyslot(lo, strlen(lo)), FAKE_SILENT, 0, -1);
+	fake_add_rule(1, cluster_keyslot(hi, strlen(hi)), FAKE_SILENT, 0, -1);
+	eval(c, busy, &parked);
+	run_for(100);
+	ck_assert(!parked.done);
+	t1 = util_mono_us();
+	cluster_set_timeout(c, 300);
+	ck_assert(run_until(&parked.done, 3000));
+	took_ms = (util_mono_us() - t1) / 1000;
+	ck_assert_msg(took_ms >= 250 && took_ms < 1500, "gave up after %lld ms, not 300",
+	    (long long)took_ms);
+	ck_assert_int_eq(parked.type, REDIS_REPLY_ERROR);
+	ck_assert_msg(strncmp(parked.str, "TRYAGAIN", 8) == 0, "%s", parked.str);
+
+	t1 = util_mono_us();
+	eval(c, lo, &r0);
+	eval(c, hi, &r1);
+	ck_assert(run_until(&r0.done, 3000) && run_until(&r1.done, 3000));
+	took_ms = (util_mono_us() - t1) / 1000;
+	ck_assert_msg(took_ms >= 250 && took_ms < 1500, "timed out after %lld ms, not 300",
+	    (long long)took_ms);
+	ck_assert_int_eq(r0.status, -ETIMEDOUT);
+	ck_assert_int_eq(r1.status, -ETIMEDOUT);
+	ck_assert_int_eq(fakes[0].silent, 1);
+	ck_assert_int_eq(fakes[1].silent, 1);
+	router_close(c, &st);
+}
+END_TEST
+
+/* ... and a node met after the change connects with the new value. */
+START_TEST(test_set_timeout_new_node)
+{
+	struct state st;
+	struct cluster *c = router(&st, 5000);
+	char key[INVENTORY_KEY_MAX];
+	struct result r;
+	int64_t t1, took_ms;
+	int slot;
+
+	cluster_set_timeout(c, 300);
+	key_in(key, sizeof(key), 0, 8191);
+	slot = cluster_keyslot(key, strlen(key));
+	/* The slot moves to fake 2, unknown so far, which hangs. */
+	fake_add_rule(0, slot, FAKE_MOVED, 2, -1);
+	fake_add_rule(2, slot, FAKE_SILENT, 0, -1);
+	nranges = 0;
+	if (slot > 0)
+		ranges[nranges++] = (struct fake_range){ 0, slot - 1, 0 };
+	ranges[nranges++] = (struct fake_range){ slot, slot, 2 };
+	if (slot < 8191)
+		ranges[nranges++] = (struct fake_range){ slot + 1, 8191, 0 };
+	ranges[nranges++] = (struct fake_range){ 8192, 16383, 1 };
+	t1 = util_mono_us();
+	eval(c, key, &r);
+	ck_assert(run_until(&r.done, 3000));
+	took_ms = (util_mono_us() - t1) / 1000;
+	ck_assert_int_eq(r.status, -ETIMEDOUT);
+	ck_assert_int_eq(fakes[2].silent, 1);
+	ck_assert_msg(took_ms >= 250 && took_ms < 1500, "timed out after %lld ms, not 300",
+	    (long long)took_ms);
+	router_close(c, &st);
+}
+END_TEST
+
 START_TEST(test_redirect_loop_is_capped)
 {
 	struct state st;
@@ -1101,6 +1185,8 @@ cluster_suite(void)
 	tcase_add_test(fake, test_tryagain_is_retried);
 	tcase_add_test(fake, test_tryagain_gives_up_after_timeout);
 	tcase_add_test(fake, test_redirect_loop_is_capped);
+	tcase_add_test(fake, test_set_timeout_every_node);
+	tcase_add_test(fake, test_set_timeout_new_node);
 	tcase_add_test(fake, test_close_cancels_waiting_calls);
 	tcase_add_test(fake, test_no_node_answers);
 	tcase_add_test(fake, test_bad_options);

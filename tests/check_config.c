@@ -386,6 +386,80 @@ START_TEST(test_kafka_pass_through)
 }
 END_TEST
 
+/* [kafka] keys orderd cannot honour: its rebalance is eager, an order's
+ * orders and payments partitions stay on one instance, it stores offsets
+ * itself, names its group in [consumer], and its producers are not
+ * transactional. */
+#define STRATEGY_WHY "cannot be used: orderd's rebalance is eager, and an order's orders " \
+	"and payments partitions must go to one instance: range only (the default)"
+#define PROTOCOL_WHY "cannot be used: its assignments are incremental, and orderd's " \
+	"rebalance is eager: classic only (the default)"
+#define STORE_WHY "cannot be used: orderd stores an input's offset itself, once what the " \
+	"input caused is journaled and published (it sets false)"
+#define COMMIT_WHY "cannot be used: orderd has librdkafka commit the offsets it stored " \
+	"(it sets true)"
+START_TEST(test_kafka_refused)
+{
+	static const char *const ok[][2] = {
+		{ "partition.assignment.strategy", "range" },
+		{ "group.protocol", "classic" },
+		{ "enable.auto.offset.store", "false" },
+		{ "enable.auto.commit", "true" },
+		{ "enable.auto.commit", "1" },
+		{ "transactional.id", "" },
+		{ "group.instance.id", "a" },
+		{ "acks", "all" },
+	};
+	static const char *const refused[][3] = {
+		{ "partition.assignment.strategy", "cooperative-sticky", STRATEGY_WHY },
+		{ "partition.assignment.strategy", "roundrobin", STRATEGY_WHY },
+		{ "partition.assignment.strategy", "range,cooperative-sticky", STRATEGY_WHY },
+		{ "partition.assignment.strategy", "", STRATEGY_WHY },
+		{ "group.protocol", "consumer", PROTOCOL_WHY },
+		{ "enable.auto.offset.store", "true", STORE_WHY },
+		{ "enable.auto.offset.store", "1", STORE_WHY },
+		{ "enable.auto.offset.store", "T", STORE_WHY },
+		{ "enable.auto.commit", "false", COMMIT_WHY },
+		{ "enable.auto.commit", "0", COMMIT_WHY },
+	};
+	char *text, *want, *ov;
+
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(ok); i++) {
+		char *path;
+		struct config *cf;
+
+		text = xasprintf("[kafka]\n%s = %s\n", ok[i][0], ok[i][1]);
+		path = write_file("kafka-ok.conf", text);
+		cf = load_ok(path, NULL, 0);
+		ck_assert_str_eq(cf->kafka[cf->nkafka - 1].key, ok[i][0]);
+		ck_assert_str_eq(cf->kafka[cf->nkafka - 1].value, ok[i][1]);
+		config_free(cf);
+		free(path);
+		free(text);
+	}
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(refused); i++) {
+		/* In the file: its line; with -s: the argument. */
+		text = xasprintf("[kafka]\nlinger.ms = 5\n%s = %s\n", refused[i][0], refused[i][1]);
+		want = xasprintf("3: kafka.%s: '%s' %s", refused[i][0], refused[i][1], refused[i][2]);
+		expect_file_error(text, -EINVAL, want);
+		free(text);
+		free(want);
+		ov = xasprintf("kafka.%s=%s", refused[i][0], refused[i][1]);
+		want = xasprintf("-s %s: kafka.%s: '%s' %s", ov, refused[i][0], refused[i][1],
+		    refused[i][2]);
+		expect_override_error(ov, want);
+		free(ov);
+		free(want);
+	}
+	expect_file_error("[kafka]\ngroup.id = mine\n", -EINVAL, "2: kafka.group.id: set "
+	    "[consumer] group instead (orderd sets group.id itself, and would ignore this one)");
+	expect_override_error("kafka.transactional.id=t1", "-s kafka.transactional.id=t1: "
+	    "kafka.transactional.id: cannot be used: orderd's producers are idempotent, not "
+	    "transactional, and a transactional producer refuses every record outside a "
+	    "transaction");
+}
+END_TEST
+
 START_TEST(test_unknown_section)
 {
 	expect_file_error("[redis]\nport = 6379\n\n[foo]\nbar = 1\n", -EINVAL,
@@ -1010,6 +1084,7 @@ config_suite(void)
 	tcase_add_test(tc, test_indented_lines);
 	tcase_add_test(tc, test_overrides_win_and_repeat);
 	tcase_add_test(tc, test_kafka_pass_through);
+	tcase_add_test(tc, test_kafka_refused);
 	tcase_add_test(tc, test_unknown_section);
 	tcase_add_test(tc, test_unknown_key);
 	tcase_add_test(tc, test_bad_values);

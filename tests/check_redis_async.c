@@ -1,4 +1,4 @@
-/* check_redis_async.c: the async Redis module on a libuv loop against real redis-servers: replies, pipelining, NOSCRIPT, timeouts, restarts, close. */
+/* check_redis_async.c: the async Redis module on a libuv loop against real redis-servers: replies, pipelining, NOSCRIPT, timeouts and their reload, restarts, close. */
 #include "autoconfig.h"
 
 #include <check.h>
@@ -478,6 +478,56 @@ START_TEST(test_timeout_then_reconnect)
 }
 END_TEST
 
+/* SIGHUP's redis.timeout_ms: a shorter one applies to the next call, and
+ * caps the one already waiting. */
+START_TEST(test_set_timeout_shorter)
+{
+	struct res before = { 0 }, after = { 0 };
+	int64_t t1, took_ms;
+
+	open_redis(priv_port, 5000);
+	sync_command(priv_port, "CLIENT PAUSE 3000 ALL", "OK");
+	eval(INVENTORY_STOCK_ADD, "T", "adj-1", "5", &before);
+	run_for(100);
+	t1 = util_mono_us();
+	redis_set_timeout(rd, 300);
+	eval(INVENTORY_RESERVE, "T", "o1", "1", &after);
+	ck_assert(run_until(&after.calls, 1, 2000));
+	took_ms = (util_mono_us() - t1) / 1000;
+	ck_assert_msg(took_ms >= 280 && took_ms < 1500, "timed out after %lld ms, not 300",
+	    (long long)took_ms);
+	ck_assert_int_eq(after.status, -ETIMEDOUT);
+	ck_assert_int_eq(before.calls, 1);
+	ck_assert_int_eq(before.status, -ETIMEDOUT);
+	ck_assert_int_eq(downs, 1);
+	/* Back after the pause, with the new timeout still. */
+	ck_assert_msg(run_until(&ups, 2, 10000), "not up again after the pause");
+	close_redis();
+}
+END_TEST
+
+/* ... and a longer one lets a call wait out a pause the old one would not. */
+START_TEST(test_set_timeout_longer)
+{
+	struct res x = { 0 };
+	int64_t t0, took_ms;
+
+	open_redis(priv_port, 300);
+	redis_set_timeout(rd, 5000);
+	sync_command(priv_port, "CLIENT PAUSE 1000 ALL", "OK");
+	t0 = util_mono_us();
+	eval(INVENTORY_STOCK_ADD, "T", "adj-1", "5", &x);
+	ck_assert(run_until(&x.calls, 1, 4000));
+	took_ms = (util_mono_us() - t0) / 1000;
+	ck_assert_int_eq(x.status, 0);
+	ck_assert_int_eq(x.type, REDIS_REPLY_ARRAY);
+	ck_assert_msg(took_ms >= 500, "answered after %lld ms: was Redis paused?",
+	    (long long)took_ms);
+	ck_assert_int_eq(downs, 0);
+	close_redis();
+}
+END_TEST
+
 START_TEST(test_server_stop_and_restart)
 {
 	static const char *const ping[1] = { "PING" };
@@ -874,6 +924,8 @@ redis_async_suite(void)
 	tcase_set_timeout(priv, 120);
 	tcase_add_test(priv, test_noscript_is_retried);
 	tcase_add_test(priv, test_timeout_then_reconnect);
+	tcase_add_test(priv, test_set_timeout_shorter);
+	tcase_add_test(priv, test_set_timeout_longer);
 	tcase_add_test(priv, test_server_stop_and_restart);
 	suite_add_tcase(s, priv);
 

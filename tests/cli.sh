@@ -47,6 +47,28 @@ check "orderd --check-config rejects a value out of range with exit 2, naming th
 run "$bin/orderd" -c "$dir/bad-kafka.conf" --check-config
 check "orderd --check-config lets librdkafka reject an unknown [kafka] key (exit 2)" \
 	'[ "$st" = 2 ] && one_line "no.such.property"'
+# [kafka] keys orderd cannot honour: refused at load, before anything starts.
+printf '[kafka]\npartition.assignment.strategy = cooperative-sticky\n' >"$dir/coop.conf"
+run "$bin/orderd" -c "$dir/coop.conf" --check-config
+check "orderd --check-config refuses partition.assignment.strategy = cooperative-sticky (exit 2, one line: the key, eager)" \
+	'[ "$st" = 2 ] && one_line "coop.conf:2: kafka.partition.assignment.strategy: .cooperative-sticky. cannot be used: orderd.s rebalance is eager"'
+run "$bin/orderd" -c "$dir/coop.conf"
+check "... and so does orderd itself, at once" \
+	'[ "$st" = 2 ] && one_line "kafka.partition.assignment.strategy"'
+run "$bin/orderd" --check-config -s kafka.partition.assignment.strategy=roundrobin
+check "orderd --check-config refuses -s kafka.partition.assignment.strategy=roundrobin (range only)" \
+	'[ "$st" = 2 ] && one_line "kafka.partition.assignment.strategy: .roundrobin. cannot be used.*range only"'
+run "$bin/orderd" --check-config -s kafka.partition.assignment.strategy=range
+check "... and accepts range" '[ "$st" = 0 ] && grep -q "^partition.assignment.strategy = range" "$dir/out"'
+for kv in group.protocol=consumer enable.auto.offset.store=true enable.auto.commit=false \
+	group.id=mine transactional.id=t1; do
+	run "$bin/orderd" --check-config -s "kafka.$kv"
+	check "orderd --check-config refuses -s kafka.$kv (exit 2, one line naming it)" \
+		'[ "$st" = 2 ] && one_line "kafka.${kv%%=*}: .*orderd"'
+done
+run "$bin/orderd-paysim" -c "$dir/coop.conf"
+check "orderd-paysim refuses it too (its rebalance is eager as well)" \
+	'[ "$st" = 2 ] && one_line "kafka.partition.assignment.strategy"'
 run "$bin/orderd" -c "$top/contrib/orderd.conf" --check-config
 check "orderd --check-config accepts the sample configuration" '[ "$st" = 0 ]'
 run "$bin/orderd" --check-config -s journal.synchronous=normal
