@@ -53,6 +53,14 @@ void kafka_assign(struct kafka *k, const rd_kafka_topic_partition_list_t *parts)
 int kafka_commit_sync(struct kafka *k);
 
 /*
+ * The metadata of one topic (rkt, of rk), asked now within timeout_ms.
+ * Blocking.  Returns RD_KAFKA_RESP_ERR_NO_ERROR with *md set (the caller
+ * frees it with rd_kafka_metadata_destroy), or the request's error or the
+ * topic's own (unknown, not authorized) with *md NULL.
+ */
+rd_kafka_resp_err_t kafka_topic_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt,
+    int timeout_ms, const struct rd_kafka_metadata **md);
+/*
  * The high watermark of a partition of topic (and its low one, when low is
  * not NULL), asked of the broker through rk, any client.  While the
  * partition has no leader (a topic just created, a broker just restarted)

@@ -20,6 +20,22 @@
 #define KAFKA_LEADER_RETRY_MS 100
 
 rd_kafka_resp_err_t
+kafka_topic_metadata(rd_kafka_t *rk, rd_kafka_topic_t *rkt, int timeout_ms,
+    const struct rd_kafka_metadata **md)
+{
+	rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, md, timeout_ms);
+
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && ((*md)->topic_cnt != 1 || (*md)->topics[0].err))
+		e = (*md)->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC :
+		    (*md)->topics[0].err;
+	if (e != RD_KAFKA_RESP_ERR_NO_ERROR && *md != NULL) {
+		rd_kafka_metadata_destroy(*md);
+		*md = NULL;
+	}
+	return e;
+}
+
+rd_kafka_resp_err_t
 kafka_high_watermark(rd_kafka_t *rk, const char *topic, int32_t partition,
     int64_t deadline_us, int64_t *high, int64_t *low)
 {

@@ -448,9 +448,7 @@ loadgen_assign_end(struct loadgen *lg, char **cause)
 	int status = TOOL_EXIT_FAIL;
 
 	rkt = rd_kafka_topic_new(lg->consumer, topic, NULL);
-	e = rd_kafka_metadata(lg->consumer, 0, rkt, &md, LOADGEN_METADATA_MS);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
-		e = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err;
+	e = kafka_topic_metadata(lg->consumer, rkt, LOADGEN_METADATA_MS, &md);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
 		*cause = xasprintf("topic %s: %s", topic, rd_kafka_err2str(e));
 		goto out;
@@ -497,9 +495,7 @@ loadgen_warm_producer(struct loadgen *lg)
 	rd_kafka_resp_err_t e;
 
 	lg->orders_topic = rd_kafka_topic_new(lg->producer, lg->cf->topic_orders, NULL);
-	e = rd_kafka_metadata(lg->producer, 0, lg->orders_topic, &md, LOADGEN_METADATA_MS);
-	if (e == RD_KAFKA_RESP_ERR_NO_ERROR && (md->topic_cnt != 1 || md->topics[0].err))
-		e = md->topic_cnt != 1 ? RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC : md->topics[0].err;
+	e = kafka_topic_metadata(lg->producer, lg->orders_topic, LOADGEN_METADATA_MS, &md);
 	if (e != RD_KAFKA_RESP_ERR_NO_ERROR)
 		log_warn(LOADGEN_LOG, "topic %s: %s", lg->cf->topic_orders, rd_kafka_err2str(e));
 	if (md != NULL)
