@@ -137,40 +137,47 @@ steps_reply(redisReply *reply, int status, void *arg)
 	}
 }
 
+/* The Lua call of one step of f (see inventory.h). */
+static int
+steps_call(struct engine *e, const struct flight *f, const struct flight_step *s,
+    struct inventory_call *c)
+{
+	const char *prefix = e->cf->redis_prefix;
+
+	switch (f->kind) {
+	case SAGA_STEP_RESERVE:
+		return inventory_call_reserve(c, prefix, s->sku, f->order_id, s->qty);
+	case SAGA_STEP_COMMIT:
+		return inventory_call_commit(c, prefix, s->sku, f->order_id);
+	default:
+		return inventory_call_release(c, prefix, s->sku, f->order_id);
+	}
+}
+
 /* Sends the calls of every flight on the send list (when Redis is up). */
 void
 steps_send(struct engine *e)
 {
-	char prefix_keys[2][INVENTORY_KEY_MAX];
-	char qty[24];
+	struct inventory_call c;
 
 	while (e->send_head != NULL) {
 		struct flight *f = e->send_head;
-		enum inventory_script script = f->kind == SAGA_STEP_RESERVE ?
-		    INVENTORY_RESERVE : f->kind == SAGA_STEP_COMMIT ?
-		    INVENTORY_COMMIT : INVENTORY_RELEASE;
 
 		if (e->redis == NULL || !e->redis_ready || !cluster_is_up(e->redis))
 			return;
 		for (int i = 0; i < f->nsteps; i++) {
 			struct flight_step *s = &f->steps[i];
-			const char *keys[2] = { prefix_keys[0], prefix_keys[1] };
-			const char *args[2] = { f->order_id, qty };
 			int err;
 
 			if (s->done || s->sent)
 				continue;
 			/* The prefix, sku and order id limits make these fit;
 			 * a key cut short would be another order's. */
-			if (inventory_key_stock(prefix_keys[0], sizeof(prefix_keys[0]),
-			    e->cf->redis_prefix, s->sku) < 0 ||
-			    inventory_key_reservation(prefix_keys[1], sizeof(prefix_keys[1]),
-			    e->cf->redis_prefix, s->sku, f->order_id) < 0)
+			if (steps_call(e, f, s, &c) < 0)
 				log_fatal("engine", "the Redis keys of sku %s of order %s do not fit "
 				    "in %d bytes", s->sku, f->order_id, INVENTORY_KEY_MAX);
-			snprintf(qty, sizeof(qty), "%lld", (long long)s->qty);
-			err = cluster_eval(e->redis, script, 2, keys,
-			    script == INVENTORY_RESERVE ? 2 : 1, args, steps_reply, s);
+			err = cluster_eval(e->redis, c.script, c.nkeys, c.keys, c.nargs, c.args,
+			    steps_reply, s);
 			if (err == -ENOTCONN)
 				return;	/* stays listed; state_cb(true) sends again */
 			if (err < 0)
@@ -226,20 +233,17 @@ steps_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
 {
 	struct engine *e = arg;
 	struct adjustment *a = xcalloc(1, sizeof(*a));
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], q[24];
-	const char *keys[2] = { k1, k2 }, *args[2] = { id, q };
+	struct inventory_call c;
 
 	a->e = e;
 	snprintf(a->id, sizeof(a->id), "%s", id);
-	if (inventory_key_stock(k1, sizeof(k1), e->cf->redis_prefix, sku) < 0 ||
-	    inventory_key_adds(k2, sizeof(k2), e->cf->redis_prefix, sku) < 0) {
+	if (inventory_call_stock_add(&c, e->cf->redis_prefix, sku, id, qty) < 0) {
 		log_error("engine", "stock adjustment %s: the Redis keys of sku %s do not fit "
 		    "in %d bytes; not applied", id, sku, INVENTORY_KEY_MAX);
 		free(a);
 		return 0;
 	}
-	snprintf(q, sizeof(q), "%lld", (long long)qty);
-	if (cluster_eval(e->redis, INVENTORY_STOCK_ADD, 2, keys, 2, args,
+	if (cluster_eval(e->redis, c.script, c.nkeys, c.keys, c.nargs, c.args,
 	    steps_adjustment_reply, a) < 0) {
 		/* Redis went down again: it stays unapplied in the journal and
 		 * goes out when Redis is ready next. */
