@@ -20,9 +20,14 @@
 #define STEPS_RETRY_MS 1000		/* a step Redis answered with an error */
 #define STEPS_INVENTORY_CHECK_MS 5000	/* how often a Redis that lost its data is looked at */
 
+/* A stock adjustment of the journal on its way to Redis: in flight (its
+ * reply callback owns it) or on engine.adjust_retry. */
 struct adjustment {
 	struct engine *e;
-	char id[64];
+	struct adjustment *next;	/* on engine.adjust_retry */
+	char *id, *sku;
+	int64_t qty;
+	bool warned;			/* its failure was logged */
 };
 
 static void steps_retry_cb(uv_timer_t *t);
@@ -74,8 +79,16 @@ steps_flight_free(struct engine *e, struct flight *f)
 	free(f);
 }
 
-/* Puts a flight aside for STEPS_RETRY_MS, so an error is not retried in a
- * tight loop. */
+/* What waits on the retry lists goes again in STEPS_RETRY_MS (or sooner,
+ * when the timer runs already): never in a tight loop. */
+static void
+steps_retry_arm(struct engine *e)
+{
+	if (!uv_is_active((uv_handle_t *)&e->retry_timer))
+		uv_timer_start(&e->retry_timer, steps_retry_cb, STEPS_RETRY_MS, 0);
+}
+
+/* Puts a flight aside for STEPS_RETRY_MS. */
 static void
 steps_retry_later(struct engine *e, struct flight *f)
 {
@@ -84,8 +97,7 @@ steps_retry_later(struct engine *e, struct flight *f)
 	f->listed = true;
 	f->next = e->retry_head;
 	e->retry_head = f;
-	if (!uv_is_active((uv_handle_t *)&e->retry_timer))
-		uv_timer_start(&e->retry_timer, steps_retry_cb, STEPS_RETRY_MS, 0);
+	steps_retry_arm(e);
 }
 
 static void
@@ -194,18 +206,45 @@ steps_send(struct engine *e)
 }
 
 static void
-steps_retry_cb(uv_timer_t *t)
+steps_adjustment_free(struct adjustment *a)
 {
-	struct engine *e = t->data;
-	struct flight *f = e->retry_head, *next;
+	free(a->id);
+	free(a->sku);
+	free(a);
+}
 
-	e->retry_head = NULL;
-	for (; f != NULL; f = next) {
-		next = f->next;
-		f->listed = false;
-		steps_list_send(e, f);
+/* The adjustments on the retry list are dropped: the journal, which still
+ * has them unapplied, lists them again (at "ready"). */
+static void
+steps_adjustments_drop(struct engine *e)
+{
+	struct adjustment *a, *next;
+
+	for (a = e->adjust_retry; a != NULL; a = next) {
+		next = a->next;
+		steps_adjustment_free(a);
 	}
-	steps_send(e);
+	e->adjust_retry = NULL;
+}
+
+/*
+ * An adjustment that did not go in.  It stays unapplied in the journal,
+ * and is sent again in STEPS_RETRY_MS while Redis stays ready: an error
+ * answered by a Redis that stays up (OOM, WRONGTYPE, a cluster
+ * redirection that failed) would otherwise wait for the next start.  One
+ * line says why, the first time; why is what the call or its answer said.
+ */
+static void
+steps_adjustment_later(struct engine *e, struct adjustment *a, const char *what,
+    const char *why)
+{
+	if (!a->warned)
+		log_warn("engine", "stock adjustment %s of sku %s %s: %s; sending it again "
+		    "every %d ms while Redis is ready", a->id, a->sku, what, why, STEPS_RETRY_MS);
+	a->warned = true;
+	a->next = e->adjust_retry;
+	e->adjust_retry = a;
+	steps_retry_arm(e);
 }
 
 static void
@@ -217,15 +256,39 @@ steps_adjustment_reply(redisReply *reply, int status, void *arg)
 	if (status == 0 && reply->type == REDIS_REPLY_ARRAY) {
 		int err = journal_stock_adjustment_applied(e->j, a->id, util_now_ms());
 
+		/* Not marked: "ready" sends it again, and stock_add.lua
+		 * knows its id, so nothing is added twice. */
 		if (err < 0)
 			log_error("engine", "stock adjustment %s: %s", a->id, journal_errmsg(e->j));
 		else
 			log_info("engine", "stock adjustment %s applied", a->id);
-	} else if (status != -ECANCELED) {
-		log_warn("engine", "stock adjustment %s not applied yet; orderctl or the "
-		    "next start applies it", a->id);
+		steps_adjustment_free(a);
+	} else if (status == -ECANCELED) {
+		steps_adjustment_free(a);	/* stopping: the next start sends it */
+	} else {
+		steps_adjustment_later(e, a, "not applied yet", status < 0 ? strerror(-status) :
+		    reply->type == REDIS_REPLY_ERROR ? reply->str : "an unexpected reply");
 	}
-	free(a);
+}
+
+static void
+steps_adjustment_send(struct engine *e, struct adjustment *a)
+{
+	struct inventory_call c;
+	int err;
+
+	if (inventory_call_stock_add(&c, e->cf->redis_prefix, a->sku, a->id, a->qty) < 0) {
+		log_error("engine", "stock adjustment %s: the Redis keys of sku %s do not fit "
+		    "in %d bytes; not applied", a->id, a->sku, INVENTORY_KEY_MAX);
+		steps_adjustment_free(a);
+		return;
+	}
+	err = cluster_eval(e->redis, c.script, c.nkeys, c.keys, c.nargs, c.args,
+	    steps_adjustment_reply, a);
+	/* -ENOTCONN: Redis went down again; the next "ready" reads the
+	 * journal anew, and the retry covers a Redis that did not. */
+	if (err < 0)
+		steps_adjustment_later(e, a, "not sent", strerror(-err));
 }
 
 static int
@@ -233,25 +296,46 @@ steps_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
 {
 	struct engine *e = arg;
 	struct adjustment *a = xcalloc(1, sizeof(*a));
-	struct inventory_call c;
 
 	a->e = e;
-	snprintf(a->id, sizeof(a->id), "%s", id);
-	if (inventory_call_stock_add(&c, e->cf->redis_prefix, sku, id, qty) < 0) {
-		log_error("engine", "stock adjustment %s: the Redis keys of sku %s do not fit "
-		    "in %d bytes; not applied", id, sku, INVENTORY_KEY_MAX);
-		free(a);
-		return 0;
-	}
-	if (cluster_eval(e->redis, c.script, c.nkeys, c.keys, c.nargs, c.args,
-	    steps_adjustment_reply, a) < 0) {
-		/* Redis went down again: it stays unapplied in the journal and
-		 * goes out when Redis is ready next. */
-		log_warn("engine", "stock adjustment %s not sent (Redis is not up); it goes "
-		    "out when Redis is back", id);
-		free(a);
-	}
+	a->id = xstrdup(id);
+	a->sku = xstrdup(sku);
+	a->qty = qty;
+	steps_adjustment_send(e, a);
 	return 0;
+}
+
+/* Every adjustment the journal has not marked applied goes out. */
+static void
+steps_adjustments_send(struct engine *e)
+{
+	steps_adjustments_drop(e);
+	journal_stock_adjustments_unapplied(e->j, steps_adjustment_one, e);
+}
+
+static void
+steps_retry_cb(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+	struct flight *f = e->retry_head, *next;
+	struct adjustment *a, *anext;
+
+	e->retry_head = NULL;
+	for (; f != NULL; f = next) {
+		next = f->next;
+		f->listed = false;
+		steps_list_send(e, f);
+	}
+	/* Not ready: they wait, and "ready" reads them from the journal. */
+	if (e->redis_ready && !e->stopping) {
+		a = e->adjust_retry;
+		e->adjust_retry = NULL;
+		for (; a != NULL; a = anext) {
+			anext = a->next;
+			steps_adjustment_send(e, a);
+		}
+	}
+	steps_send(e);
 }
 
 /* Redis holds the inventory: stock added while it was away goes in, the
@@ -261,7 +345,7 @@ steps_redis_ready(struct engine *e)
 {
 	e->redis_ready = true;
 	e->stats.redis_up = true;
-	journal_stock_adjustments_unapplied(e->j, steps_adjustment_one, e);
+	steps_adjustments_send(e);
 	steps_send(e);
 }
 
@@ -358,7 +442,8 @@ steps_redis_refused(const char *why, void *arg)
 	free(msg);
 }
 
-/* Every flight, sent or not: their intents are in the journal for the next start. */
+/* Every flight and stock adjustment, sent or not: their intents are in the
+ * journal for the next start. */
 void
 steps_free(struct engine *e)
 {
@@ -373,4 +458,5 @@ steps_free(struct engine *e)
 	e->settle_head = NULL;
 	e->settle_tail = &e->settle_head;
 	e->retry_head = NULL;
+	steps_adjustments_drop(e);
 }
