@@ -124,6 +124,7 @@ struct engine {
 	struct flight *send_head, **send_tail;
 	struct flight *retry_head;	/* answered with an error: sent again later */
 	struct adjustment *adjust_retry;	/* stock adjustments not sent or not applied */
+	bool adjust_reread;		/* the journal could not list them: ask again */
 	struct flight *settle_head, **settle_tail;	/* all answered: for settle.c */
 	int64_t steps_in_memory;
 	bool redis_ready;		/* up, scripts loaded, and still holding the inventory */

@@ -305,12 +305,23 @@ steps_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
 	return 0;
 }
 
-/* Every adjustment the journal has not marked applied goes out. */
+/* Every adjustment the journal has not marked applied goes out.  A
+ * journal that cannot list them is said and asked again in STEPS_RETRY_MS:
+ * stock added while Redis was away must not wait for the next start. */
 static void
 steps_adjustments_send(struct engine *e)
 {
+	int n;
+
 	steps_adjustments_drop(e);
-	journal_stock_adjustments_unapplied(e->j, steps_adjustment_one, e);
+	e->adjust_reread = false;
+	n = journal_stock_adjustments_unapplied(e->j, steps_adjustment_one, e);
+	if (n < 0) {
+		log_error("engine", "reading the stock adjustments not applied: %s; reading "
+		    "them again in %d ms", journal_errmsg(e->j), STEPS_RETRY_MS);
+		e->adjust_reread = true;
+		steps_retry_arm(e);
+	}
 }
 
 static void
@@ -327,7 +338,9 @@ steps_retry_cb(uv_timer_t *t)
 		steps_list_send(e, f);
 	}
 	/* Not ready: they wait, and "ready" reads them from the journal. */
-	if (e->redis_ready && !e->stopping) {
+	if (e->redis_ready && !e->stopping && e->adjust_reread) {
+		steps_adjustments_send(e);
+	} else if (e->redis_ready && !e->stopping) {
 		a = e->adjust_retry;
 		e->adjust_retry = NULL;
 		for (; a != NULL; a = anext) {
@@ -376,22 +389,42 @@ steps_inventory_reply(redisReply *reply, int status, void *arg)
 	steps_redis_ready(e);
 }
 
+/* Does Redis hold the stock of the sku the journal saw applied last?  Not
+ * ready until it is known: steps against a Redis that lost its data would
+ * reject orders and sell nothing. */
 static void
 steps_check_inventory(struct engine *e)
 {
 	char sku[SAGA_SKU_MAX + 1], key[INVENTORY_KEY_MAX];
 	const char *argv[2] = { "EXISTS", key };
-	int found = journal_stock_adjustment_latest_applied(e->j, sku, sizeof(sku));
+	int found = journal_stock_adjustment_latest_applied(e->j, sku, sizeof(sku)), err;
 
-	if (found <= 0) {
+	if (found < 0) {
+		/* Not "none applied": that would skip the check. */
+		log_error("engine", "reading the latest stock adjustment applied (is the "
+		    "inventory in Redis?): %s; steps wait, checking again in %d ms",
+		    journal_errmsg(e->j), STEPS_INVENTORY_CHECK_MS);
+		uv_timer_start(&e->check_timer, steps_check_inventory_cb,
+		    STEPS_INVENTORY_CHECK_MS, 0);
+		return;
+	}
+	if (found == 0) {
 		steps_redis_ready(e);
 		return;
 	}
 	if (inventory_key_stock(key, sizeof(key), e->cf->redis_prefix, sku) < 0)
 		log_fatal("engine", "the Redis key of sku %s does not fit in %d bytes", sku,
 		    INVENTORY_KEY_MAX);
-	if (cluster_command_argv(e->redis, 1, 2, argv, NULL, steps_inventory_reply, e) < 0)
+	err = cluster_command_argv(e->redis, 1, 2, argv, NULL, steps_inventory_reply, e);
+	if (err == -ENOTCONN)
 		return;		/* down again: state_cb(true) checks anew */
+	if (err < 0) {
+		/* Redis stays up, so no state_cb(true) would come. */
+		log_error("engine", "checking that Redis holds the inventory: %s; steps wait, "
+		    "checking again in %d ms", strerror(-err), STEPS_INVENTORY_CHECK_MS);
+		uv_timer_start(&e->check_timer, steps_check_inventory_cb,
+		    STEPS_INVENTORY_CHECK_MS, 0);
+	}
 }
 
 static void

@@ -1,4 +1,4 @@
-/* check_steps.c: unit tests of src/steps.c's Redis-ready path on the engine fixture and a real redis-server: stock adjustments that fail to go out say so and go out later. */
+/* check_steps.c: unit tests of src/steps.c's Redis-ready path on the engine fixture and a real redis-server: stock adjustments that fail to go out say so and go out later, and a journal that cannot be read there is said and read again. */
 #include "autoconfig.h"
 
 #include <check.h>
@@ -244,6 +244,44 @@ START_TEST(test_adjustment_answered_with_an_error_is_sent_again)
 }
 END_TEST
 
+/*
+ * The ready path reads the unapplied adjustments from the journal; when
+ * that read fails (here its statement cannot be prepared: a column is
+ * gone), the failure is said and the read is tried again, so the
+ * adjustment still goes out once the journal can be read.
+ */
+START_TEST(test_unreadable_adjustments_are_said_and_read_again)
+{
+	add_adjustment("adj-read", "sku-r", 2);
+	ef_sql(e, "ALTER TABLE stock_adjustments RENAME COLUMN qty TO qty_away");
+	connect_redis();
+	ck_assert(run_until(is_ready, NULL, 10000));
+	expect_line("stock adjustments not applied", "qty");
+	ck_assert(!run_until(is_applied, "adj-read", 200));
+	ef_sql(e, "ALTER TABLE stock_adjustments RENAME COLUMN qty_away TO qty");
+	ck_assert_msg(run_until(is_applied, "adj-read", 5000), "never read again:\n%s", logged());
+}
+END_TEST
+
+/*
+ * Before it is ready, the path asks the journal which sku was applied
+ * last, to see whether Redis lost the inventory.  A failed read is not
+ * "none": it is said, the steps wait, and the check runs again.
+ */
+START_TEST(test_unreadable_inventory_check_is_said_and_run_again)
+{
+	add_adjustment("adj-chk", "sku-c", 1);
+	ef_sql(e, "ALTER TABLE stock_adjustments RENAME COLUMN applied_at TO applied_away");
+	connect_redis();
+	ck_assert(!run_until(is_ready, NULL, 1000));
+	expect_line("latest stock adjustment applied", "applied_at");
+	ef_sql(e, "ALTER TABLE stock_adjustments RENAME COLUMN applied_away TO applied_at");
+	ck_assert_msg(run_until(is_applied, "adj-chk", 10000), "never checked again:\n%s",
+	    logged());
+	ck_assert(e->redis_ready);
+}
+END_TEST
+
 static Suite *
 steps_suite(void)
 {
@@ -254,6 +292,8 @@ steps_suite(void)
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_failed_send_is_said_and_sent_when_ready);
 	tcase_add_test(tc, test_adjustment_answered_with_an_error_is_sent_again);
+	tcase_add_test(tc, test_unreadable_adjustments_are_said_and_read_again);
+	tcase_add_test(tc, test_unreadable_inventory_check_is_said_and_run_again);
 	suite_add_tcase(s, tc);
 	return s;
 }
