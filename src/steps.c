@@ -17,7 +17,7 @@
 #include "saga.h"
 #include "util.h"
 
-#define STEPS_RETRY_MS 1000		/* a step Redis answered with an error */
+#define STEPS_RETRY_MS 1000		/* a step or stock adjustment that did not go in */
 #define STEPS_INVENTORY_CHECK_MS 5000	/* how often a Redis that lost its data is looked at */
 
 /* A stock adjustment of the journal on its way to Redis: in flight (its
