@@ -93,15 +93,20 @@ rb_stock(struct rb *b)
 static void
 rb_append(struct rb *b, enum inventory_script s, int64_t i)
 {
-	char sku[64], order[64], stock[INVENTORY_KEY_MAX], resv[INVENTORY_KEY_MAX];
-	const char *argv[] = { "EVALSHA", b->sha[s], "2", stock, resv, order, "1" };
+	char sku[64], order[64];
+	const char *argv[INVENTORY_CALL_WORDS];
+	struct inventory_call c;
+	int err;
 
 	rb_sku(sku, sizeof(sku), i % b->skus);
 	snprintf(order, sizeof(order), "bench-order-%" PRId64, i);
-	inventory_key_stock(stock, sizeof(stock), b->prefix, sku);
-	inventory_key_reservation(resv, sizeof(resv), b->prefix, sku, order);
-	/* commit takes the order id only; reserve also the quantity. */
-	if (redisAppendCommandArgv(b->c, s == INVENTORY_RESERVE ? 7 : 6, argv, NULL) != REDIS_OK)
+	/* As orderd's steps build them (only reserve and commit are timed). */
+	err = s == INVENTORY_RESERVE ? inventory_call_reserve(&c, b->prefix, sku, order, 1) :
+	    inventory_call_commit(&c, b->prefix, sku, order);
+	if (err < 0)
+		rb_die("keys", strerror(-err));
+	if (redisAppendCommandArgv(b->c, inventory_call_command(&c, "EVALSHA", b->sha[s], argv),
+	    argv, NULL) != REDIS_OK)
 		rb_die("EVALSHA", b->c->errstr);
 }
 

@@ -90,12 +90,16 @@ ctl_restore_drop(struct restore *rs)
 		return -EIO;
 	}
 	for (int i = 0; i < ks.n && err == 0; i++) {
-		const char *argv[6] = { "EVALSHA", rs->sha, "1", ks.v[i], "drop", NULL };
+		const char *argv[INVENTORY_CALL_WORDS];
+		struct inventory_call call;
 
-		err = ctl_restore_call(rs, 5, argv);
+		err = inventory_call_restore_drop(&call, ks.v[i]);	/* -EINVAL: no key */
+		if (err == 0)
+			err = ctl_restore_call(rs,
+			    inventory_call_command(&call, "EVALSHA", rs->sha, argv), argv);
 	}
 	ctl_keys_free(&ks);
-	if (ctl_restore_drain(rs, 0) < 0)
+	if (ctl_restore_drain(rs, 0) < 0 || err < 0)
 		return -EIO;
 	return 0;
 }
@@ -109,31 +113,22 @@ ctl_restore_stock_row(const struct journal_row *r, void *arg)
 	    sold = journal_row_int(r, "sold");
 	long long unapplied = journal_row_int(r, "unapplied");
 	json_t *ids = json_loads(journal_row_text(r, "ids"), 0, NULL);
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], num[3][24];
+	struct inventory_call call;
 	size_t nids = json_array_size(ids);
-	const char **argv = xcalloc(9 + nids, sizeof(*argv));
-	int argc = 0, err;
+	const char **argv = xcalloc(INVENTORY_CALL_WORDS + nids, sizeof(*argv));
+	int argc, err;
 
 	if (ids == NULL || !json_is_array(ids) ||
-	    inventory_key_stock(k1, sizeof(k1), rs->c->cf->redis_prefix, sku) < 0 ||
-	    inventory_key_adds(k2, sizeof(k2), rs->c->cf->redis_prefix, sku) < 0) {
+	    inventory_call_restore_stock(&call, rs->c->cf->redis_prefix, sku, added, reserved,
+	    sold) < 0) {
 		ctl_fail("sku %s: cannot restore it (a key too long or unreadable ids)", sku);
 		json_decref(ids);
 		free(argv);
 		rs->failed = true;
 		return 1;
 	}
-	snprintf(num[0], sizeof(num[0]), "%lld", added);
-	snprintf(num[1], sizeof(num[1]), "%lld", reserved);
-	snprintf(num[2], sizeof(num[2]), "%lld", sold);
-	argv[argc++] = "EVALSHA";
-	argv[argc++] = rs->sha;
-	argv[argc++] = "2";
-	argv[argc++] = k1;
-	argv[argc++] = k2;
-	argv[argc++] = "stock";
-	for (int i = 0; i < 3; i++)
-		argv[argc++] = num[i];
+	/* ARGV[5..] of restore.lua's 'stock': the ids, after the call's words. */
+	argc = inventory_call_command(&call, "EVALSHA", rs->sha, argv);
 	for (size_t i = 0; i < nids; i++)
 		argv[argc++] = json_string_value(json_array_get(ids, i));
 	rs->skus++;
@@ -158,20 +153,19 @@ ctl_restore_line_row(const struct journal_row *r, void *arg)
 	struct restore *rs = arg;
 	const char *order_id = journal_row_text(r, "order_id");
 	const char *sku = journal_row_text(r, "sku");
-	const char *qty = journal_row_text(r, "qty");
 	const char *state = journal_row_text(r, "result");
-	char key[INVENTORY_KEY_MAX];
-	const char *argv[8] = { "EVALSHA", rs->sha, "1", key, "reservation", state, qty,
-	    order_id };
+	const char *argv[INVENTORY_CALL_WORDS];
+	struct inventory_call call;
 
-	if (inventory_key_reservation(key, sizeof(key), rs->c->cf->redis_prefix, sku,
-	    order_id) < 0) {
+	if (inventory_call_restore_reservation(&call, rs->c->cf->redis_prefix, sku, order_id,
+	    state, journal_row_int(r, "qty")) < 0) {
 		ctl_fail("order %s, sku %s: the key is too long", order_id, sku);
 		rs->failed = true;
 		return 1;
 	}
 	rs->reservations++;
-	return ctl_restore_call(rs, 8, argv) < 0;
+	return ctl_restore_call(rs, inventory_call_command(&call, "EVALSHA", rs->sha, argv),
+	    argv) < 0;
 }
 
 /*

@@ -23,12 +23,13 @@
 static int
 ctl_stock_add(struct ctl *c, int argc, char **argv)
 {
-	char id[37], k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], *src[INVENTORY_SCRIPT_COUNT];
-	char *cause = NULL, *end, qbuf[24];
+	char id[37], *src[INVENTORY_SCRIPT_COUNT], *cause = NULL, *end;
+	const char *cmd[INVENTORY_CALL_WORDS];
+	struct inventory_call call;
 	long long qty;
 	redisReply *r;
 	uuid_t u;
-	int err;
+	int err, ncmd;
 
 	if (!event_valid_name(argv[0], strlen(argv[0]), SAGA_SKU_MAX)) {
 		fprintf(stderr, "orderctl: SKU '%s': must be 1..%d of [A-Za-z0-9._:-]\n",
@@ -62,19 +63,14 @@ ctl_stock_add(struct ctl *c, int argc, char **argv)
 		free(cause);
 		return 1;
 	}
-	if (inventory_key_stock(k1, sizeof(k1), c->cf->redis_prefix, argv[0]) < 0 ||
-	    inventory_key_adds(k2, sizeof(k2), c->cf->redis_prefix, argv[0]) < 0) {
+	if (inventory_call_stock_add(&call, c->cf->redis_prefix, argv[0], id, qty) < 0) {
 		for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
 			free(src[i]);
 		return ctl_fail("%s: its Redis keys do not fit in %d bytes", argv[0],
 		    INVENTORY_KEY_MAX);
 	}
-	snprintf(qbuf, sizeof(qbuf), "%lld", qty);
-	{
-		const char *cmd[7] = { "EVAL", src[INVENTORY_STOCK_ADD], "2", k1, k2, id, qbuf };
-
-		r = cluster_sync_command(c->rc, 3, 7, cmd, NULL);
-	}
+	ncmd = inventory_call_command(&call, "EVAL", src[INVENTORY_STOCK_ADD], cmd);
+	r = cluster_sync_command(c->rc, 3, ncmd, cmd, NULL);	/* routed by word 3, KEYS[1] */
 	for (int i = 0; i < INVENTORY_SCRIPT_COUNT; i++)
 		free(src[i]);
 	if (r == NULL || r->type != REDIS_REPLY_ARRAY || r->elements != 2) {

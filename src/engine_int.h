@@ -90,6 +90,7 @@ struct flight {
 };
 
 struct waiter;
+struct adjustment;
 
 /*
  * The engine.  Each group of fields belongs to the file named on it: that
@@ -122,6 +123,8 @@ struct engine {
 	struct flight *flights;		/* every flight, by order id: "in flight?" */
 	struct flight *send_head, **send_tail;
 	struct flight *retry_head;	/* answered with an error: sent again later */
+	struct adjustment *adjust_retry;	/* stock adjustments not sent or not applied */
+	bool adjust_reread;		/* the journal could not list them: ask again */
 	struct flight *settle_head, **settle_tail;	/* all answered: for settle.c */
 	int64_t steps_in_memory;
 	bool redis_ready;		/* up, scripts loaded, and still holding the inventory */
@@ -350,7 +353,8 @@ void steps_send(struct engine *e);
 /* cluster_new's state callback and refused_cb (arg is the engine). */
 void steps_redis_state(bool up, void *arg);
 void steps_redis_refused(const char *why, void *arg);
-/* Every flight, sent or not: their intents are in the journal for the next start. */
+/* Every flight and stock adjustment, sent or not: their intents are in the
+ * journal for the next start. */
 void steps_free(struct engine *e);
 
 /* Whether the order has steps in flight: on every event, so inline. */

@@ -17,12 +17,17 @@
 #include "saga.h"
 #include "util.h"
 
-#define STEPS_RETRY_MS 1000		/* a step Redis answered with an error */
+#define STEPS_RETRY_MS 1000		/* a step or stock adjustment that did not go in */
 #define STEPS_INVENTORY_CHECK_MS 5000	/* how often a Redis that lost its data is looked at */
 
+/* A stock adjustment of the journal on its way to Redis: in flight (its
+ * reply callback owns it) or on engine.adjust_retry. */
 struct adjustment {
 	struct engine *e;
-	char id[64];
+	struct adjustment *next;	/* on engine.adjust_retry */
+	char *id, *sku;
+	int64_t qty;
+	bool warned;			/* its failure was logged */
 };
 
 static void steps_retry_cb(uv_timer_t *t);
@@ -74,8 +79,16 @@ steps_flight_free(struct engine *e, struct flight *f)
 	free(f);
 }
 
-/* Puts a flight aside for STEPS_RETRY_MS, so an error is not retried in a
- * tight loop. */
+/* What waits on the retry lists goes again in STEPS_RETRY_MS (or sooner,
+ * when the timer runs already): never in a tight loop. */
+static void
+steps_retry_arm(struct engine *e)
+{
+	if (!uv_is_active((uv_handle_t *)&e->retry_timer))
+		uv_timer_start(&e->retry_timer, steps_retry_cb, STEPS_RETRY_MS, 0);
+}
+
+/* Puts a flight aside for STEPS_RETRY_MS. */
 static void
 steps_retry_later(struct engine *e, struct flight *f)
 {
@@ -84,8 +97,7 @@ steps_retry_later(struct engine *e, struct flight *f)
 	f->listed = true;
 	f->next = e->retry_head;
 	e->retry_head = f;
-	if (!uv_is_active((uv_handle_t *)&e->retry_timer))
-		uv_timer_start(&e->retry_timer, steps_retry_cb, STEPS_RETRY_MS, 0);
+	steps_retry_arm(e);
 }
 
 static void
@@ -137,40 +149,47 @@ steps_reply(redisReply *reply, int status, void *arg)
 	}
 }
 
+/* The Lua call of one step of f (see inventory.h). */
+static int
+steps_call(struct engine *e, const struct flight *f, const struct flight_step *s,
+    struct inventory_call *c)
+{
+	const char *prefix = e->cf->redis_prefix;
+
+	switch (f->kind) {
+	case SAGA_STEP_RESERVE:
+		return inventory_call_reserve(c, prefix, s->sku, f->order_id, s->qty);
+	case SAGA_STEP_COMMIT:
+		return inventory_call_commit(c, prefix, s->sku, f->order_id);
+	default:
+		return inventory_call_release(c, prefix, s->sku, f->order_id);
+	}
+}
+
 /* Sends the calls of every flight on the send list (when Redis is up). */
 void
 steps_send(struct engine *e)
 {
-	char prefix_keys[2][INVENTORY_KEY_MAX];
-	char qty[24];
+	struct inventory_call c;
 
 	while (e->send_head != NULL) {
 		struct flight *f = e->send_head;
-		enum inventory_script script = f->kind == SAGA_STEP_RESERVE ?
-		    INVENTORY_RESERVE : f->kind == SAGA_STEP_COMMIT ?
-		    INVENTORY_COMMIT : INVENTORY_RELEASE;
 
 		if (e->redis == NULL || !e->redis_ready || !cluster_is_up(e->redis))
 			return;
 		for (int i = 0; i < f->nsteps; i++) {
 			struct flight_step *s = &f->steps[i];
-			const char *keys[2] = { prefix_keys[0], prefix_keys[1] };
-			const char *args[2] = { f->order_id, qty };
 			int err;
 
 			if (s->done || s->sent)
 				continue;
 			/* The prefix, sku and order id limits make these fit;
 			 * a key cut short would be another order's. */
-			if (inventory_key_stock(prefix_keys[0], sizeof(prefix_keys[0]),
-			    e->cf->redis_prefix, s->sku) < 0 ||
-			    inventory_key_reservation(prefix_keys[1], sizeof(prefix_keys[1]),
-			    e->cf->redis_prefix, s->sku, f->order_id) < 0)
+			if (steps_call(e, f, s, &c) < 0)
 				log_fatal("engine", "the Redis keys of sku %s of order %s do not fit "
 				    "in %d bytes", s->sku, f->order_id, INVENTORY_KEY_MAX);
-			snprintf(qty, sizeof(qty), "%lld", (long long)s->qty);
-			err = cluster_eval(e->redis, script, 2, keys,
-			    script == INVENTORY_RESERVE ? 2 : 1, args, steps_reply, s);
+			err = cluster_eval(e->redis, c.script, c.nkeys, c.keys, c.nargs, c.args,
+			    steps_reply, s);
 			if (err == -ENOTCONN)
 				return;	/* stays listed; state_cb(true) sends again */
 			if (err < 0)
@@ -187,18 +206,45 @@ steps_send(struct engine *e)
 }
 
 static void
-steps_retry_cb(uv_timer_t *t)
+steps_adjustment_free(struct adjustment *a)
 {
-	struct engine *e = t->data;
-	struct flight *f = e->retry_head, *next;
+	free(a->id);
+	free(a->sku);
+	free(a);
+}
 
-	e->retry_head = NULL;
-	for (; f != NULL; f = next) {
-		next = f->next;
-		f->listed = false;
-		steps_list_send(e, f);
+/* The adjustments on the retry list are dropped: the journal, which still
+ * has them unapplied, lists them again (at "ready"). */
+static void
+steps_adjustments_drop(struct engine *e)
+{
+	struct adjustment *a, *next;
+
+	for (a = e->adjust_retry; a != NULL; a = next) {
+		next = a->next;
+		steps_adjustment_free(a);
 	}
-	steps_send(e);
+	e->adjust_retry = NULL;
+}
+
+/*
+ * An adjustment that did not go in.  It stays unapplied in the journal,
+ * and is sent again in STEPS_RETRY_MS while Redis stays ready: an error
+ * answered by a Redis that stays up (OOM, WRONGTYPE, a cluster
+ * redirection that failed) would otherwise wait for the next start.  One
+ * line says why, the first time; why is what the call or its answer said.
+ */
+static void
+steps_adjustment_later(struct engine *e, struct adjustment *a, const char *what,
+    const char *why)
+{
+	if (!a->warned)
+		log_warn("engine", "stock adjustment %s of sku %s %s: %s; sending it again "
+		    "every %d ms while Redis is ready", a->id, a->sku, what, why, STEPS_RETRY_MS);
+	a->warned = true;
+	a->next = e->adjust_retry;
+	e->adjust_retry = a;
+	steps_retry_arm(e);
 }
 
 static void
@@ -210,15 +256,39 @@ steps_adjustment_reply(redisReply *reply, int status, void *arg)
 	if (status == 0 && reply->type == REDIS_REPLY_ARRAY) {
 		int err = journal_stock_adjustment_applied(e->j, a->id, util_now_ms());
 
+		/* Not marked: "ready" sends it again, and stock_add.lua
+		 * knows its id, so nothing is added twice. */
 		if (err < 0)
 			log_error("engine", "stock adjustment %s: %s", a->id, journal_errmsg(e->j));
 		else
 			log_info("engine", "stock adjustment %s applied", a->id);
-	} else if (status != -ECANCELED) {
-		log_warn("engine", "stock adjustment %s not applied yet; orderctl or the "
-		    "next start applies it", a->id);
+		steps_adjustment_free(a);
+	} else if (status == -ECANCELED) {
+		steps_adjustment_free(a);	/* stopping: the next start sends it */
+	} else {
+		steps_adjustment_later(e, a, "not applied yet", status < 0 ? strerror(-status) :
+		    reply->type == REDIS_REPLY_ERROR ? reply->str : "an unexpected reply");
 	}
-	free(a);
+}
+
+static void
+steps_adjustment_send(struct engine *e, struct adjustment *a)
+{
+	struct inventory_call c;
+	int err;
+
+	if (inventory_call_stock_add(&c, e->cf->redis_prefix, a->sku, a->id, a->qty) < 0) {
+		log_error("engine", "stock adjustment %s: the Redis keys of sku %s do not fit "
+		    "in %d bytes; not applied", a->id, a->sku, INVENTORY_KEY_MAX);
+		steps_adjustment_free(a);
+		return;
+	}
+	err = cluster_eval(e->redis, c.script, c.nkeys, c.keys, c.nargs, c.args,
+	    steps_adjustment_reply, a);
+	/* -ENOTCONN: Redis went down again; the next "ready" reads the
+	 * journal anew, and the retry covers a Redis that did not. */
+	if (err < 0)
+		steps_adjustment_later(e, a, "not sent", strerror(-err));
 }
 
 static int
@@ -226,28 +296,59 @@ steps_adjustment_one(const char *id, const char *sku, int64_t qty, void *arg)
 {
 	struct engine *e = arg;
 	struct adjustment *a = xcalloc(1, sizeof(*a));
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX], q[24];
-	const char *keys[2] = { k1, k2 }, *args[2] = { id, q };
 
 	a->e = e;
-	snprintf(a->id, sizeof(a->id), "%s", id);
-	if (inventory_key_stock(k1, sizeof(k1), e->cf->redis_prefix, sku) < 0 ||
-	    inventory_key_adds(k2, sizeof(k2), e->cf->redis_prefix, sku) < 0) {
-		log_error("engine", "stock adjustment %s: the Redis keys of sku %s do not fit "
-		    "in %d bytes; not applied", id, sku, INVENTORY_KEY_MAX);
-		free(a);
-		return 0;
-	}
-	snprintf(q, sizeof(q), "%lld", (long long)qty);
-	if (cluster_eval(e->redis, INVENTORY_STOCK_ADD, 2, keys, 2, args,
-	    steps_adjustment_reply, a) < 0) {
-		/* Redis went down again: it stays unapplied in the journal and
-		 * goes out when Redis is ready next. */
-		log_warn("engine", "stock adjustment %s not sent (Redis is not up); it goes "
-		    "out when Redis is back", id);
-		free(a);
-	}
+	a->id = xstrdup(id);
+	a->sku = xstrdup(sku);
+	a->qty = qty;
+	steps_adjustment_send(e, a);
 	return 0;
+}
+
+/* Every adjustment the journal has not marked applied goes out.  A
+ * journal that cannot list them is said and asked again in STEPS_RETRY_MS:
+ * stock added while Redis was away must not wait for the next start. */
+static void
+steps_adjustments_send(struct engine *e)
+{
+	int n;
+
+	steps_adjustments_drop(e);
+	e->adjust_reread = false;
+	n = journal_stock_adjustments_unapplied(e->j, steps_adjustment_one, e);
+	if (n < 0) {
+		log_error("engine", "reading the stock adjustments not applied: %s; reading "
+		    "them again in %d ms", journal_errmsg(e->j), STEPS_RETRY_MS);
+		e->adjust_reread = true;
+		steps_retry_arm(e);
+	}
+}
+
+static void
+steps_retry_cb(uv_timer_t *t)
+{
+	struct engine *e = t->data;
+	struct flight *f = e->retry_head, *next;
+	struct adjustment *a, *anext;
+
+	e->retry_head = NULL;
+	for (; f != NULL; f = next) {
+		next = f->next;
+		f->listed = false;
+		steps_list_send(e, f);
+	}
+	/* Not ready: they wait, and "ready" reads them from the journal. */
+	if (e->redis_ready && !e->stopping && e->adjust_reread) {
+		steps_adjustments_send(e);
+	} else if (e->redis_ready && !e->stopping) {
+		a = e->adjust_retry;
+		e->adjust_retry = NULL;
+		for (; a != NULL; a = anext) {
+			anext = a->next;
+			steps_adjustment_send(e, a);
+		}
+	}
+	steps_send(e);
 }
 
 /* Redis holds the inventory: stock added while it was away goes in, the
@@ -257,7 +358,7 @@ steps_redis_ready(struct engine *e)
 {
 	e->redis_ready = true;
 	e->stats.redis_up = true;
-	journal_stock_adjustments_unapplied(e->j, steps_adjustment_one, e);
+	steps_adjustments_send(e);
 	steps_send(e);
 }
 
@@ -288,22 +389,42 @@ steps_inventory_reply(redisReply *reply, int status, void *arg)
 	steps_redis_ready(e);
 }
 
+/* Does Redis hold the stock of the sku the journal saw applied last?  Not
+ * ready until it is known: steps against a Redis that lost its data would
+ * reject orders and sell nothing. */
 static void
 steps_check_inventory(struct engine *e)
 {
 	char sku[SAGA_SKU_MAX + 1], key[INVENTORY_KEY_MAX];
 	const char *argv[2] = { "EXISTS", key };
-	int found = journal_stock_adjustment_latest_applied(e->j, sku, sizeof(sku));
+	int found = journal_stock_adjustment_latest_applied(e->j, sku, sizeof(sku)), err;
 
-	if (found <= 0) {
+	if (found < 0) {
+		/* Not "none applied": that would skip the check. */
+		log_error("engine", "reading the latest stock adjustment applied (is the "
+		    "inventory in Redis?): %s; steps wait, checking again in %d ms",
+		    journal_errmsg(e->j), STEPS_INVENTORY_CHECK_MS);
+		uv_timer_start(&e->check_timer, steps_check_inventory_cb,
+		    STEPS_INVENTORY_CHECK_MS, 0);
+		return;
+	}
+	if (found == 0) {
 		steps_redis_ready(e);
 		return;
 	}
 	if (inventory_key_stock(key, sizeof(key), e->cf->redis_prefix, sku) < 0)
 		log_fatal("engine", "the Redis key of sku %s does not fit in %d bytes", sku,
 		    INVENTORY_KEY_MAX);
-	if (cluster_command_argv(e->redis, 1, 2, argv, NULL, steps_inventory_reply, e) < 0)
+	err = cluster_command_argv(e->redis, 1, 2, argv, NULL, steps_inventory_reply, e);
+	if (err == -ENOTCONN)
 		return;		/* down again: state_cb(true) checks anew */
+	if (err < 0) {
+		/* Redis stays up, so no state_cb(true) would come. */
+		log_error("engine", "checking that Redis holds the inventory: %s; steps wait, "
+		    "checking again in %d ms", strerror(-err), STEPS_INVENTORY_CHECK_MS);
+		uv_timer_start(&e->check_timer, steps_check_inventory_cb,
+		    STEPS_INVENTORY_CHECK_MS, 0);
+	}
 }
 
 static void
@@ -355,7 +476,8 @@ steps_redis_refused(const char *why, void *arg)
 	free(msg);
 }
 
-/* Every flight, sent or not: their intents are in the journal for the next start. */
+/* Every flight and stock adjustment, sent or not: their intents are in the
+ * journal for the next start. */
 void
 steps_free(struct engine *e)
 {
@@ -370,4 +492,5 @@ steps_free(struct engine *e)
 	e->settle_head = NULL;
 	e->settle_tail = &e->settle_head;
 	e->retry_head = NULL;
+	steps_adjustments_drop(e);
 }

@@ -513,8 +513,9 @@ restore_again(struct h *h, const char *sku, const char *order_id)
 	char *src[INVENTORY_SCRIPT_COUNT], *cause = NULL, *ks, *ka, *kr;
 	redisContext *rc = redisConnect("127.0.0.1", h->redis_port);
 	redisReply *r, *ids, *rec;
+	struct inventory_call c;
 	const char **argv;
-	int argc = 0;
+	int argc;
 
 	ck_assert_msg(rc != NULL && rc->err == 0, "redis");
 	ck_assert_msg(inventory_read_scripts(src, &cause) == 0, "%s", cause);
@@ -524,23 +525,27 @@ restore_again(struct h *h, const char *sku, const char *order_id)
 	r = redisCommand(rc, "HMGET %s added reserved sold", ks);
 	ids = redisCommand(rc, "SMEMBERS %s", ka);
 	ck_assert(r != NULL && r->type == REDIS_REPLY_ARRAY && ids != NULL);
-	argv = xcalloc(9 + ids->elements, sizeof(*argv));
-	argv[argc++] = "EVAL";
-	argv[argc++] = src[INVENTORY_RESTORE];
-	argv[argc++] = "2";
-	argv[argc++] = ks;
-	argv[argc++] = ka;
-	argv[argc++] = "stock";
 	for (int i = 0; i < 3; i++)
-		argv[argc++] = r->element[i]->str;
+		ck_assert_int_eq(r->element[i]->type, REDIS_REPLY_STRING);
+	ck_assert_int_eq(inventory_call_restore_stock(&c, h->prefix, sku,
+	    atoll(r->element[0]->str), atoll(r->element[1]->str), atoll(r->element[2]->str)), 0);
+	ck_assert_str_eq(c.keys[0], ks);
+	ck_assert_str_eq(c.keys[1], ka);
+	argv = xcalloc(INVENTORY_CALL_WORDS + ids->elements, sizeof(*argv));
+	argc = inventory_call_command(&c, "EVAL", src[INVENTORY_RESTORE], argv);
 	for (size_t i = 0; i < ids->elements; i++)
 		argv[argc++] = ids->element[i]->str;
 	freeReplyObject(redisCommandArgv(rc, argc, argv, NULL));
 	rec = redisCommand(rc, "HMGET %s state qty order", kr);
 	ck_assert(rec != NULL && rec->type == REDIS_REPLY_ARRAY);
-	freeReplyObject(redisCommand(rc, "EVAL %s 1 %s reservation %s %s %s",
-	    src[INVENTORY_RESTORE], kr, rec->element[0]->str, rec->element[1]->str,
-	    rec->element[2]->str));
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(rec->element[i]->type, REDIS_REPLY_STRING);
+	ck_assert_str_eq(rec->element[2]->str, order_id);
+	ck_assert_int_eq(inventory_call_restore_reservation(&c, h->prefix, sku, order_id,
+	    rec->element[0]->str, atoll(rec->element[1]->str)), 0);
+	ck_assert_str_eq(c.keys[0], kr);
+	argc = inventory_call_command(&c, "EVAL", src[INVENTORY_RESTORE], argv);
+	freeReplyObject(redisCommandArgv(rc, argc, argv, NULL));
 	freeReplyObject(rec);
 	freeReplyObject(ids);
 	freeReplyObject(r);

@@ -49,22 +49,34 @@ teardown(void)
 	rc = NULL;
 }
 
-/* Calls one script for (sku, order or adjustment, qty); returns the reply. */
+/* Calls one script for (sku, order or adjustment, qty), its KEYS and ARGV
+ * as orderd builds them (inventory_call_*); returns the reply. */
 static redisReply *
 call(enum inventory_script s, const char *sku, const char *id, long long qty)
 {
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX];
+	const char *argv[INVENTORY_CALL_WORDS];
+	struct inventory_call c;
 	redisReply *r;
+	int err, argc;
 
-	ck_assert_int_eq(inventory_key_stock(k1, sizeof(k1), prefix, sku), 0);
-	if (s == INVENTORY_STOCK_ADD)
-		ck_assert_int_eq(inventory_key_adds(k2, sizeof(k2), prefix, sku), 0);
-	else
-		ck_assert_int_eq(inventory_key_reservation(k2, sizeof(k2), prefix, sku, id), 0);
-	if (s == INVENTORY_COMMIT || s == INVENTORY_RELEASE)
-		r = redisCommand(rc, "EVALSHA %s 2 %s %s %s", sha[s], k1, k2, id);
-	else
-		r = redisCommand(rc, "EVALSHA %s 2 %s %s %s %lld", sha[s], k1, k2, id, qty);
+	switch (s) {
+	case INVENTORY_STOCK_ADD:
+		err = inventory_call_stock_add(&c, prefix, sku, id, qty);
+		break;
+	case INVENTORY_RESERVE:
+		err = inventory_call_reserve(&c, prefix, sku, id, qty);
+		break;
+	case INVENTORY_COMMIT:
+		err = inventory_call_commit(&c, prefix, sku, id);
+		break;
+	default:
+		ck_assert_int_eq(s, INVENTORY_RELEASE);
+		err = inventory_call_release(&c, prefix, sku, id);
+		break;
+	}
+	ck_assert_int_eq(err, 0);
+	argc = inventory_call_command(&c, "EVALSHA", sha[s], argv);
+	r = redisCommandArgv(rc, argc, argv, NULL);
 	ck_assert_msg(r != NULL, "EVALSHA: %s", rc->errstr);
 	return r;
 }

@@ -230,28 +230,20 @@ close_redis(void)
 	ck_assert_int_eq(state_mismatch, 0);
 }
 
-static void
-keys_for(enum inventory_script s, const char *sku, const char *id, char *k1, char *k2)
-{
-	ck_assert_int_eq(inventory_key_stock(k1, INVENTORY_KEY_MAX, prefix, sku), 0);
-	if (s == INVENTORY_STOCK_ADD)
-		ck_assert_int_eq(inventory_key_adds(k2, INVENTORY_KEY_MAX, prefix, sku), 0);
-	else
-		ck_assert_int_eq(inventory_key_reservation(k2, INVENTORY_KEY_MAX, prefix, sku, id), 0);
-}
-
-/* Calls script s for (sku, id, qty) through rd; the keys live on our stack,
- * so the module must copy them. */
+/* Calls script s (stock_add or reserve) for (sku, id, qty) through rd, as
+ * orderd builds the call; the call lives on our stack, so the module must
+ * copy it. */
 static int
 eval_cb(enum inventory_script s, const char *sku, const char *id, const char *qty,
     redis_reply_fn cb, void *arg)
 {
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX];
-	const char *keys[2] = { k1, k2 };
-	const char *args[2] = { id, qty };
+	struct inventory_call c;
 
-	keys_for(s, sku, id, k1, k2);
-	return redis_eval(rd, s, 2, keys, qty != NULL ? 2 : 1, args, cb, arg);
+	ck_assert(s == INVENTORY_STOCK_ADD || s == INVENTORY_RESERVE);
+	ck_assert_int_eq(s == INVENTORY_STOCK_ADD ?
+	    inventory_call_stock_add(&c, prefix, sku, id, atoll(qty)) :
+	    inventory_call_reserve(&c, prefix, sku, id, atoll(qty)), 0);
+	return redis_eval(rd, c.script, c.nkeys, c.keys, c.nargs, c.args, cb, arg);
 }
 
 static void
@@ -290,12 +282,12 @@ START_TEST(test_eval_replies)
 {
 	struct res add = { 0 }, again = { 0 }, held = { 0 }, short_ = { 0 }, bad = { 0 },
 	    get = { 0 };
-	char k1[INVENTORY_KEY_MAX], k2[INVENTORY_KEY_MAX];
+	char k1[INVENTORY_KEY_MAX];
 	const char *hget[3] = { "HGET", k1, "available" };
 	const char *sub[2] = { "SUBSCRIBE", "x" };
 
 	open_redis(shared_port(), 10000);
-	keys_for(INVENTORY_RESERVE, "A", "o1", k1, k2);
+	ck_assert_int_eq(inventory_key_stock(k1, sizeof(k1), prefix, "A"), 0);
 	/* All pipelined in one go, answered in order. */
 	eval(INVENTORY_STOCK_ADD, "A", "adj-1", "10", &add);
 	eval(INVENTORY_STOCK_ADD, "A", "adj-1", "10", &again);

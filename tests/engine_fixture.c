@@ -41,7 +41,9 @@ ef_new(void)
 	e->settle_tail = &e->settle_head;
 	e->send_tail = &e->send_head;
 	uv_timer_init(e->loop, &e->linger_timer);
-	e->linger_timer.data = e;
+	uv_timer_init(e->loop, &e->retry_timer);
+	uv_timer_init(e->loop, &e->check_timer);
+	e->linger_timer.data = e->retry_timer.data = e->check_timer.data = e;
 	return e;
 }
 
@@ -51,6 +53,8 @@ ef_free(struct engine *e)
 	static const char *const files[] = { "journal.db", "journal.db-wal", "journal.db-shm" };
 
 	uv_close((uv_handle_t *)&e->linger_timer, NULL);
+	uv_close((uv_handle_t *)&e->retry_timer, NULL);
+	uv_close((uv_handle_t *)&e->check_timer, NULL);
 	uv_run(e->loop, UV_RUN_DEFAULT);
 	ck_assert_int_eq(uv_loop_close(e->loop), 0);
 	free(e->loop);

@@ -6,7 +6,8 @@
 
 #include "engine_int.h"
 
-/* A new engine: its own loop (never run), the built-in configuration
+/* A new engine: its own loop (never run by the fixture; steps.c's timers
+ * are initialised, for a test that runs it), the built-in configuration
  * (cf->topic_state "orderd.state"), a new journal in a new temp dir, no
  * partitions owned, e->relay and e->consumer NULL (nothing is produced or
  * stored).  ef_free frees it all and removes the directory. */
