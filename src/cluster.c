@@ -46,6 +46,7 @@ struct cluster_call {
 	int redirects;
 	int64_t retry_us;		/* parked: not sent again before */
 	int64_t deadline_us;		/* parked: given up after; 0 before the first parking */
+	unsigned timeout_gen;		/* the cluster's timeout_gen when deadline_us was set */
 	char why[200];			/* what it waits for, for the final error */
 	int nkeys;			/* script calls: argv = keys, then args */
 	int argc;
@@ -82,6 +83,11 @@ struct cluster {
 	int64_t refresh_not_before_us;
 	int refresh_from;		/* the node asked first next time */
 	int64_t started_us;
+	/* cluster_set_timeout's: a deadline set before the last change is
+	 * capped at cap_us when its call parks again (it may have been out on
+	 * a node, not parked, when the change came). */
+	unsigned timeout_gen;
+	int64_t cap_us;
 	bool warned_nomap;
 	unsigned long long moved, asked, retried;
 
@@ -383,6 +389,9 @@ cluster_park(struct cluster *c, struct cluster_call *k, int delay_ms, const char
 	va_end(ap);
 	if (k->deadline_us == 0)
 		k->deadline_us = now + (int64_t)c->ro.timeout_ms * 1000;
+	else if (k->timeout_gen != c->timeout_gen && k->deadline_us > c->cap_us)
+		k->deadline_us = c->cap_us;
+	k->timeout_gen = c->timeout_gen;
 	k->retry_us = now + (int64_t)delay_ms * 1000;
 	k->next = NULL;
 	*c->parked_tail = k;
@@ -817,9 +826,13 @@ cluster_set_timeout(struct cluster *c, int timeout_ms)
 	/* As redis_set_timeout() does for the calls sent: a parked call waits
 	 * no longer than the new value from now. */
 	cap = util_mono_us() + (int64_t)timeout_ms * 1000;
-	for (struct cluster_call *k = c->parked; k != NULL; k = k->next)
+	c->timeout_gen++;
+	c->cap_us = cap;
+	for (struct cluster_call *k = c->parked; k != NULL; k = k->next) {
 		if (k->deadline_us > cap)
 			k->deadline_us = cap;
+		k->timeout_gen = c->timeout_gen;
+	}
 }
 
 bool
