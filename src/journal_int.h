@@ -109,7 +109,7 @@ struct journal {
 	int busy_timeout_ms;
 };
 
-/* ---- journal.c: running statements ---- */
+/* ---- journal_tx.c: running statements ---- */
 
 /* Maps an SQLite result code to a negative errno. */
 int journal_err(int rc);

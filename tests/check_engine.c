@@ -107,23 +107,32 @@ START_TEST(test_undecodable_waiting_event_goes_to_the_dlq)
 }
 END_TEST
 
-static const int32_t part0 = 0;
-static const int64_t epoch1 = 1;
+/* An engine owning partition 0 with the order (line "sku-1 1") and one
+ * reserve step in flight for sku, as a crash leaves them. */
+static struct engine *
+in_flight(const char *order_id, const char *sku)
+{
+	static const int32_t part0 = 0;
+	static const int64_t epoch1 = 1;
+	struct engine *e = ef_new();
+	int64_t id = 0;
+
+	ef_own(e, &part0, &epoch1, 1);
+	ef_order(e, order_id, 0);
+	engine_begin(e);
+	ck_assert_int_eq(journal_step_add(e->j, order_id, "reserve", sku, 1, "created",
+	    e->now, &id), 0);
+	engine_commit(e);
+	return e;
+}
 
 /* A step in flight for a sku that is none of its order's lines is refused
  * at recovery, loudly, before any step is sent. */
 START_TEST(test_recovered_step_for_no_line_is_refused)
 {
-	struct engine *e = ef_new();
-	int64_t id = 0;
+	struct engine *e = in_flight("o-4", "sku-9");
 	char *cause = NULL;
 
-	ef_own(e, &part0, &epoch1, 1);
-	ef_order(e, "o-4", 0);
-	engine_begin(e);
-	ck_assert_int_eq(journal_step_add(e->j, "o-4", "reserve", "sku-9", 2, "created-o-4",
-	    e->now, &id), 0);
-	engine_commit(e);
 	ck_assert_int_eq(ownership_recover(e, &cause), -EBADMSG);
 	ck_assert_ptr_nonnull(cause);
 	ck_assert_msg(strstr(cause, "sku-9") != NULL && strstr(cause, "o-4") != NULL,
@@ -138,16 +147,9 @@ END_TEST
 /* The steps of its own lines are recovered as before. */
 START_TEST(test_recovered_step_of_a_line_is_sent)
 {
-	struct engine *e = ef_new();
-	int64_t id = 0;
+	struct engine *e = in_flight("o-5", "sku-1");
 	char *cause = NULL;
 
-	ef_own(e, &part0, &epoch1, 1);
-	ef_order(e, "o-5", 0);
-	engine_begin(e);
-	ck_assert_int_eq(journal_step_add(e->j, "o-5", "reserve", "sku-1", 1, "created-o-5",
-	    e->now, &id), 0);
-	engine_commit(e);
 	ck_assert_int_eq(ownership_recover(e, &cause), 0);
 	ck_assert(steps_in_flight(e, "o-5"));
 	ck_assert_ptr_nonnull(e->send_head);
