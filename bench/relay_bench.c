@@ -34,10 +34,11 @@ typedef void (*rlb_dr_fn)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
 
 /*
  * Every row's acknowledgement time, exactly: the program is linked with
- * -Wl,--wrap=rd_kafka_conf_set_dr_msg_cb, so the relay's delivery report
- * callback is registered through here and each report passes through
- * rlb_dr_cb (on the loop thread, where the relay sees it) before the
- * relay's own.  m->_private is the outbox row id.
+ * -Wl,--wrap=rd_kafka_conf_set_dr_msg_cb, so the producer's delivery
+ * report callback (kafka.c's, which hands each report to the relay) is
+ * registered through here and each report passes through rlb_dr_cb (on
+ * the loop thread, where the relay sees it) before it.  m->_private is the
+ * outbox row id (the message's opaque).
  */
 void __real_rd_kafka_conf_set_dr_msg_cb(rd_kafka_conf_t *conf, rlb_dr_fn cb);
 void __wrap_rd_kafka_conf_set_dr_msg_cb(rd_kafka_conf_t *conf, rlb_dr_fn cb);

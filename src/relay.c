@@ -269,35 +269,35 @@ relay_mark_cb(uv_timer_t *t)
 	r->nacked = 0;
 }
 
-/* Called from rd_kafka_poll on the loop thread. */
+/* A delivery report (kafka_producer_events.delivered), on the loop thread. */
 static void
-relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+relay_delivered(const struct kafka_delivery *d, void *arg)
 {
-	struct relay *r = opaque;
-	int64_t id = (int64_t)(intptr_t)m->_private;
+	struct relay *r = arg;
+	int64_t id = (int64_t)(intptr_t)d->opaque;
 
 	r->stats.in_flight--;
-	if (m->err) {
-		if (kafka_err_is_access(m->err)) {
+	if (d->err) {
+		if (kafka_err_is_access(d->err)) {
 			/* Retrying cannot mend it: the owner stops, the row waits
 			 * in the outbox for a start with the right granted. */
-			if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+			if (d->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
 				kafka_fault("kafka: not authorized to write to topic '%s' (outbox "
 				    "row %lld): this principal needs WRITE on it (see the README's "
-				    "Security section)", rd_kafka_topic_name(m->rkt), (long long)id);
-			else if (m->err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
+				    "Security section)", d->topic, (long long)id);
+			else if (d->err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
 				kafka_fault("kafka: not authorized for idempotent writes (outbox row "
 				    "%lld): this principal needs IDEMPOTENT_WRITE on the cluster "
 				    "(brokers before 2.8) or WRITE on the topic", (long long)id);
 			else
 				kafka_fault("kafka: delivery of outbox row %lld refused: %s",
-				    (long long)id, rd_kafka_err2str(m->err));
+				    (long long)id, d->errstr);
 		}
 		/* Produce this row and every later one again, in order: the
 		 * same event ids make the repeats recognisable. */
 		r->stats.errors++;
 		log_warn("relay", "delivery of outbox row %lld failed: %s; retrying",
-		    (long long)id, rd_kafka_err2str(m->err));
+		    (long long)id, d->errstr);
 		if (r->rewind_to == 0 || id < r->rewind_to)
 			r->rewind_to = id;
 		relay_schedule(r, RELAY_RETRY_MS);
@@ -310,13 +310,8 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		r->ack_fn(r->ack_arg);
 	fault_at(FAULT_AFTER_DELIVERY);
 	kafka_note_broker_up();
-	{
-		rd_kafka_timestamp_type_t tt;
-		int64_t ts = rd_kafka_message_timestamp(m, &tt);
-
-		if (ts > 0)
-			metrics_observe(&r->stats.ack_latency, (util_now_ms() - ts) * 1000);
-	}
+	if (d->timestamp_ms > 0)
+		metrics_observe(&r->stats.ack_latency, (util_now_ms() - d->timestamp_ms) * 1000);
 	if (r->nacked == r->acked_cap) {
 		r->acked_cap = r->acked_cap ? r->acked_cap * 2 : 1024;
 		r->acked = xrealloc(r->acked, r->acked_cap * sizeof(*r->acked));
@@ -330,59 +325,54 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 		relay_schedule(r, 0);
 }
 
-/* Kafka headers: event_id from its column, then the row's JSON object of
- * other headers (usually "{}", which costs no parse). */
-static rd_kafka_headers_t *
-relay_headers(const struct journal_outbox_row *row)
-{
-	const char *json = row->headers;
-	rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-	const char *name;
-	json_t *obj, *v;
-
-	rd_kafka_header_add(h, "event_id", 8, row->event_id, -1);
-	if (json == NULL || strcmp(json, "{}") == 0)
-		return h;
-	obj = json_loads(json, 0, NULL);
-	if (obj == NULL)
-		return h;
-	json_object_foreach(obj, name, v) {
-		if (json_is_string(v))
-			rd_kafka_header_add(h, name, -1, json_string_value(v),
-			    (ssize_t)json_string_length(v));
-	}
-	json_decref(obj);
-	return h;
-}
-
-/* Hands one row to librdkafka; -EAGAIN when its queue is full. */
+/* Hands one row to the producer; -EAGAIN when its queue is full.  Kafka
+ * headers: event_id from its column, then the row's JSON object of other
+ * headers (usually "{}", which costs no parse). */
 static int
 relay_send(struct relay *r, const struct journal_outbox_row *row)
 {
-	rd_kafka_headers_t *h = relay_headers(row);
-	rd_kafka_resp_err_t e;
+	struct kafka_header one, *h = &one;
+	struct kafka_message m = {
+		.topic = row->topic,
+		.partition = row->partitioned ? row->partition : KAFKA_PARTITION_ANY,
+		.key = row->key,
+		.key_len = row->key_len,
+		.value = row->payload,
+		.len = row->payload_len,
+		.nheaders = 1,
+		/* The Kafka timestamp is the outbox commit time: consumers see when
+		 * the event happened, and the delivery report gives the latency. */
+		.timestamp_ms = row->created_at,
+		.opaque = (void *)(intptr_t)row->id,
+	};
+	json_t *obj = NULL, *v;
+	const char *name, *why = NULL;
+	int err;
 
-	e = rd_kafka_producev(kafka_handle(r->producer),
-	    RD_KAFKA_V_TOPIC(row->topic),
-	    RD_KAFKA_V_PARTITION(row->partitioned ? row->partition : RD_KAFKA_PARTITION_UA),
-	    RD_KAFKA_V_KEY(row->key, row->key_len),
-	    RD_KAFKA_V_VALUE((void *)row->payload, row->payload_len),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	    RD_KAFKA_V_HEADERS(h),
-	    RD_KAFKA_V_OPAQUE((void *)(intptr_t)row->id),
-	    /* The Kafka timestamp is the outbox commit time: consumers see when
-	     * the event happened, and the delivery report gives the latency. */
-	    RD_KAFKA_V_TIMESTAMP(row->created_at),
-	    RD_KAFKA_V_END);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rd_kafka_headers_destroy(h);
-		if (kafka_err_is_access(e))
+	if (row->headers != NULL && strcmp(row->headers, "{}") != 0 &&
+	    (obj = json_loads(row->headers, 0, NULL)) != NULL)
+		h = xcalloc(1 + json_object_size(obj), sizeof(*h));
+	h[0] = (struct kafka_header){ "event_id", row->event_id, strlen(row->event_id) };
+	if (obj != NULL) {
+		json_object_foreach(obj, name, v) {
+			if (json_is_string(v))
+				h[m.nheaders++] = (struct kafka_header){ name,
+				    json_string_value(v), json_string_length(v) };
+		}
+	}
+	m.headers = h;
+	err = kafka_produce(r->producer, &m, &why);
+	if (h != &one)
+		free(h);
+	json_decref(obj);
+	if (err < 0) {
+		if (err == -EACCES)
 			kafka_fault("kafka: not authorized to write to topic '%s' (outbox row %lld): "
 			    "this principal needs WRITE on it (see the README's Security section)",
 			    row->topic, (long long)row->id);
-		else if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		else if (err != -ENOBUFS)
 			log_warn("relay", "producing outbox row %lld: %s",
-			    (long long)row->id, rd_kafka_err2str(e));
+			    (long long)row->id, why);
 		return -EAGAIN;
 	}
 	r->stats.in_flight++;
@@ -463,7 +453,7 @@ relay_fetch_cb(uv_timer_t *t)
 	if (r->stats.in_flight > 0)
 		fault_at(FAULT_AFTER_PRODUCE);
 	/* Serve the delivery reports of what was just produced soon. */
-	rd_kafka_poll(kafka_handle(r->producer), 0);
+	kafka_poll(r->producer);
 }
 
 int
@@ -487,6 +477,7 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 		NULL,
 	};
 	struct relay *r = xcalloc(1, sizeof(*r));
+	struct kafka_producer_events ev = { .delivered = relay_delivered, .arg = r };
 	rd_kafka_conf_t *conf;
 	int err;
 
@@ -500,9 +491,7 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 		err = -EINVAL;
 		goto fail;
 	}
-	rd_kafka_conf_set_opaque(conf, r);
-	rd_kafka_conf_set_dr_msg_cb(conf, relay_dr_cb);
-	if ((err = kafka_producer_new(&r->producer, loop, conf, cause)) < 0)
+	if ((err = kafka_producer_new(&r->producer, loop, conf, &ev, cause)) < 0)
 		goto fail;
 	uv_timer_init(loop, &r->fetch_timer);
 	r->fetch_timer.data = r;
@@ -590,7 +579,7 @@ relay_close(struct relay *r, int flush_ms)
 	r->closing = true;
 	uv_timer_stop(&r->fetch_timer);
 	/* Delivery reports served by the flush are marked below. */
-	rd_kafka_flush(kafka_handle(r->producer), flush_ms);
+	(void)kafka_flush(r->producer, flush_ms);
 	relay_mark_cb(&r->mark_timer);
 	kafka_close(r->producer, 0);
 	uv_close((uv_handle_t *)&r->fetch_timer, relay_handle_closed);
