@@ -15,6 +15,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "relay.h"
+#include "relay_int.h"
 #include "util.h"
 
 #define RELAY_PAGE 1000			/* rows read per journal query */
@@ -31,14 +32,6 @@
  */
 #define RELAY_CHANGELOG_TYPE "OrderState"
 
-/* Ids produced and not yet acknowledged, ascending, the acknowledged ones
- * flagged until everything before them is. */
-struct relay_fifo {
-	int64_t *id;
-	bool *ack;
-	size_t head, len, cap;
-};
-
 struct relay_pending {
 	struct relay_pending *next;
 	struct journal_outbox_row row;	/* its strings and bytes are ours */
@@ -51,21 +44,15 @@ struct relay {
 	uv_timer_t fetch_timer;		/* coalesces kicks; also the retry timer */
 	uv_timer_t mark_timer;		/* marks acknowledged rows in one transaction */
 	int open_handles;
-	int64_t cursor;			/* highest id produced in this process */
-	bool more;			/* rows after cursor may exist */
+	struct relay_window w;		/* the cursor, the rows in flight, the rewind */
+	bool more;			/* rows after the cursor may exist */
 	bool fetch_scheduled;
 	int64_t *acked;			/* ids acknowledged, not yet marked */
 	size_t nacked, acked_cap;
-	int64_t rewind_to;		/* a failed row: produce again from here */
 	struct relay_stats stats;
 	bool stopped;			/* the last page stopped at a full queue */
 	bool closing;
 	bool held;			/* relay_hold(): nothing is read */
-
-	/* Rows produced and not yet acknowledged: the outputs (produced in id
-	 * order as they are read) and the changelog records (produced in id
-	 * order as they are released), each ascending. */
-	struct relay_fifo outputs, records;
 	/* Changelog records read but not produced yet: each waits until every
 	 * row before it is acknowledged (relay_release). */
 	struct relay_pending *pending_head, **pending_tail;
@@ -85,66 +72,6 @@ relay_schedule(struct relay *r, uint64_t ms)
 		return;
 	r->fetch_scheduled = true;
 	uv_timer_start(&r->fetch_timer, relay_fetch_cb, ms, 0);
-}
-
-static void
-relay_fifo_push(struct relay_fifo *q, int64_t id)
-{
-	if (q->head + q->len == q->cap) {
-		if (q->head > 0) {
-			memmove(q->id, q->id + q->head, q->len * sizeof(*q->id));
-			memmove(q->ack, q->ack + q->head, q->len * sizeof(*q->ack));
-			q->head = 0;
-		}
-		if (q->len == q->cap) {
-			q->cap = q->cap ? q->cap * 2 : 1024;
-			q->id = xrealloc(q->id, q->cap * sizeof(*q->id));
-			q->ack = xrealloc(q->ack, q->cap * sizeof(*q->ack));
-		}
-	}
-	q->id[q->head + q->len] = id;
-	q->ack[q->head + q->len] = false;
-	q->len++;
-}
-
-/* Flags id acknowledged; false when it is not in q. */
-static bool
-relay_fifo_ack(struct relay_fifo *q, int64_t id)
-{
-	size_t lo = q->head, hi = q->head + q->len;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (q->id[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo >= q->head + q->len || q->id[lo] != id)
-		return false;
-	q->ack[lo] = true;
-	while (q->len > 0 && q->ack[q->head]) {
-		q->head++;
-		q->len--;
-	}
-	if (q->len == 0)
-		q->head = 0;
-	return true;
-}
-
-/* The lowest id not acknowledged, or INT64_MAX. */
-static int64_t
-relay_fifo_low(const struct relay_fifo *q)
-{
-	return q->len > 0 ? q->id[q->head] : INT64_MAX;
-}
-
-static void
-relay_fifo_free(struct relay_fifo *q)
-{
-	free(q->id);
-	free(q->ack);
 }
 
 static void
@@ -212,12 +139,12 @@ relay_release(struct relay *r)
 
 	/* Only the outputs count: records in flight do not hold back the
 	 * next ones, so records flow one round trip behind the outputs. */
-	while ((p = r->pending_head) != NULL && relay_fifo_low(&r->outputs) > p->row.id) {
+	while ((p = r->pending_head) != NULL && relay_window_releasable(&r->w, p->row.id)) {
 		if (relay_send(r, &p->row) < 0) {
 			relay_schedule(r, 20);
 			return;
 		}
-		relay_fifo_push(&r->records, p->row.id);
+		relay_window_sent(&r->w, p->row.id, true);
 		r->pending_head = p->next;
 		if (r->pending_head == NULL)
 			r->pending_tail = &r->pending_head;
@@ -298,13 +225,11 @@ relay_delivered(const struct kafka_delivery *d, void *arg)
 		r->stats.errors++;
 		log_warn("relay", "delivery of outbox row %lld failed: %s; retrying",
 		    (long long)id, d->errstr);
-		if (r->rewind_to == 0 || id < r->rewind_to)
-			r->rewind_to = id;
+		relay_window_failed(&r->w, id);
 		relay_schedule(r, RELAY_RETRY_MS);
 		return;
 	}
-	if (!relay_fifo_ack(&r->outputs, id))
-		relay_fifo_ack(&r->records, id);
+	(void)relay_window_acked(&r->w, id);
 	relay_release(r);
 	if (r->ack_fn != NULL)
 		r->ack_fn(r->ack_arg);
@@ -387,15 +312,15 @@ relay_produce_row(const struct journal_outbox_row *row, void *arg)
 
 	if (strcmp(row->type, RELAY_CHANGELOG_TYPE) == 0) {
 		relay_pending_add(r, row);
-		r->cursor = row->id;
+		relay_window_read(&r->w, row->id);
 		return 0;
 	}
 	if (relay_send(r, row) < 0) {
 		r->stopped = true;
 		return 1;	/* the cursor stays before this row */
 	}
-	r->cursor = row->id;
-	relay_fifo_push(&r->outputs, row->id);
+	relay_window_read(&r->w, row->id);
+	relay_window_sent(&r->w, row->id, false);
 	return 0;
 }
 
@@ -410,20 +335,17 @@ relay_fetch_cb(uv_timer_t *t)
 	 * producing the same rows again would only repeat the refusal. */
 	if (r->closing || r->held || kafka_faulted())
 		return;
-	if (r->rewind_to > 0) {
-		/* Only once nothing is in flight, or rows would overtake each other. */
-		if (r->stats.in_flight > 0) {
-			relay_schedule(r, RELAY_RETRY_MS);
-			return;
-		}
-		r->cursor = r->rewind_to - 1;
-		r->rewind_to = 0;
-		/* Nothing is in flight: what stays in the fifo is the failed
-		 * rows and the ones after them, all produced again now. */
-		r->outputs.head = r->outputs.len = 0;
-		r->records.head = r->records.len = 0;
+	switch (relay_window_rewind(&r->w, r->stats.in_flight)) {
+	case RELAY_REWIND_NONE:
+		break;
+	case RELAY_REWIND_WAIT:
+		relay_schedule(r, RELAY_RETRY_MS);
+		return;
+	case RELAY_REWIND_DONE:
+		/* The records held back are read again with the rest. */
 		relay_pending_clear(r);
 		r->more = true;
+		break;
 	}
 	for (;;) {
 		if (r->stats.in_flight + (int64_t)r->npending >= RELAY_IN_FLIGHT_MAX) {
@@ -431,7 +353,7 @@ relay_fetch_cb(uv_timer_t *t)
 			break;
 		}
 		r->stopped = false;
-		n = journal_outbox_pending(r->j, r->cursor, RELAY_PAGE,
+		n = journal_outbox_pending(r->j, r->w.cursor, RELAY_PAGE,
 		    relay_produce_row, r);
 		if (n < 0) {
 			log_error("relay", "reading the outbox: %s", journal_errmsg(r->j));
@@ -524,16 +446,8 @@ relay_hold(struct relay *r, bool held)
 int64_t
 relay_acked_through(const struct relay *r)
 {
-	int64_t low = relay_fifo_low(&r->outputs);
-
-	if (relay_fifo_low(&r->records) < low)
-		low = relay_fifo_low(&r->records);
-	if (r->pending_head != NULL && r->pending_head->row.id < low)
-		low = r->pending_head->row.id;
-	if (r->rewind_to > 0 && r->rewind_to < low)
-		low = r->rewind_to;
-	/* Nothing in flight or waiting: every row read is in. */
-	return low == INT64_MAX ? r->cursor : low - 1;
+	return relay_window_acked_through(&r->w, r->pending_head != NULL ?
+	    r->pending_head->row.id : INT64_MAX);
 }
 
 void
@@ -548,7 +462,7 @@ relay_idle(const struct relay *r)
 {
 	return !r->more && r->stats.in_flight == 0 && r->nacked == 0 &&
 	    r->pending_head == NULL &&
-	    r->rewind_to == 0 && !r->fetch_scheduled;
+	    r->w.rewind_to == 0 && !r->fetch_scheduled;
 }
 
 const struct relay_stats *
@@ -564,8 +478,7 @@ relay_handle_closed(uv_handle_t *h)
 
 	if (--r->open_handles == 0) {
 		relay_pending_clear(r);
-		relay_fifo_free(&r->outputs);
-		relay_fifo_free(&r->records);
+		relay_window_free(&r->w);
 		free(r->acked);
 		free(r);
 	}
