@@ -37,22 +37,6 @@ struct kafka {
 	struct kafka_producer_events events;	/* a producer's owner */
 };
 
-/* Set by an "all brokers down" error, cleared by the next message consumed
- * or delivered.  Error callbacks are served by polls on the loop thread. */
-static bool kafka_all_brokers_down;
-
-bool
-kafka_brokers_down(void)
-{
-	return kafka_all_brokers_down;
-}
-
-void
-kafka_note_broker_up(void)
-{
-	kafka_all_brokers_down = false;
-}
-
 /* librdkafka logs from its own threads; log.c writes each line with one
  * fwrite, which stdio locks. */
 static void
@@ -86,8 +70,6 @@ kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		free(msg);
 		return;
 	}
-	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-		kafka_all_brokers_down = true;
 	log_msg(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? LOG_LEVEL_WARN :
 	    LOG_LEVEL_INFO, "kafka", NULL, "%s: %s: %s", rd_kafka_name(rk),
 	    rd_kafka_err2name(err), reason);
@@ -187,10 +169,8 @@ kafka_drain_consumer(struct kafka *k)
 		}
 		k->batch[n++] = m;
 	}
-	if (n > 0) {
-		kafka_all_brokers_down = false;
+	if (n > 0)
 		k->fn(k->batch, n, k->arg);
-	}
 	return n == k->batch_max;
 }
 

@@ -217,11 +217,6 @@ bool kafka_err_is_access(rd_kafka_resp_err_t e);
  * what to check; err is an rd_kafka_resp_err_t.  The caller frees it. */
 char *kafka_explain(const struct config *cf, int err, const char *reason);
 
-/* True after librdkafka reported every broker down, until a message is
- * consumed or delivered again (for /healthz). */
-bool kafka_brokers_down(void);
-void kafka_note_broker_up(void);
-
 /*
  * Closes the client: a consumer commits its stored offsets and leaves the
  * group, a producer waits up to flush_ms for its queue.  Blocks (shutdown

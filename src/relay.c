@@ -49,7 +49,7 @@ struct relay {
 	bool fetch_scheduled;
 	int64_t *acked;			/* ids acknowledged, not yet marked */
 	size_t nacked, acked_cap;
-	struct relay_stats stats;
+	struct relay_snapshot snap;	/* published: relay_snapshot() */
 	bool stopped;			/* the last page stopped at a full queue */
 	bool closing;
 	bool held;			/* relay_hold(): nothing is read */
@@ -131,6 +131,16 @@ relay_pending_add(struct relay *r, const struct journal_outbox_row *row)
 
 static int relay_send(struct relay *r, const struct journal_outbox_row *row);
 
+/* kafka_producer_events.brokers_down: for /healthz, until a row is
+ * acknowledged again. */
+static void
+relay_brokers_down(void *arg)
+{
+	struct relay *r = arg;
+
+	r->snap.broker_down = true;
+}
+
 /* Produces the changelog records whose predecessors are all acknowledged. */
 static void
 relay_release(struct relay *r)
@@ -192,7 +202,7 @@ relay_mark_cb(uv_timer_t *t)
 	}
 	if ((err = journal_commit(r->j)) < 0)
 		log_fatal("relay", "journal commit: %s", journal_errmsg(r->j));
-	r->stats.published += r->nacked;
+	r->snap.published += r->nacked;
 	r->nacked = 0;
 }
 
@@ -203,7 +213,7 @@ relay_delivered(const struct kafka_delivery *d, void *arg)
 	struct relay *r = arg;
 	int64_t id = (int64_t)(intptr_t)d->opaque;
 
-	r->stats.in_flight--;
+	r->snap.in_flight--;
 	if (d->err) {
 		if (kafka_err_is_access(d->err)) {
 			/* Retrying cannot mend it: the owner stops, the row waits
@@ -222,7 +232,7 @@ relay_delivered(const struct kafka_delivery *d, void *arg)
 		}
 		/* Produce this row and every later one again, in order: the
 		 * same event ids make the repeats recognisable. */
-		r->stats.errors++;
+		r->snap.errors++;
 		log_warn("relay", "delivery of outbox row %lld failed: %s; retrying",
 		    (long long)id, d->errstr);
 		relay_window_failed(&r->w, id);
@@ -234,9 +244,10 @@ relay_delivered(const struct kafka_delivery *d, void *arg)
 	if (r->ack_fn != NULL)
 		r->ack_fn(r->ack_arg);
 	fault_at(FAULT_AFTER_DELIVERY);
-	kafka_note_broker_up();
+	/* Traffic flows again. */
+	r->snap.broker_down = false;
 	if (d->timestamp_ms > 0)
-		metrics_observe(&r->stats.ack_latency, (util_now_ms() - d->timestamp_ms) * 1000);
+		metrics_observe(&r->snap.ack_latency, (util_now_ms() - d->timestamp_ms) * 1000);
 	if (r->nacked == r->acked_cap) {
 		r->acked_cap = r->acked_cap ? r->acked_cap * 2 : 1024;
 		r->acked = xrealloc(r->acked, r->acked_cap * sizeof(*r->acked));
@@ -246,7 +257,7 @@ relay_delivered(const struct kafka_delivery *d, void *arg)
 	 * the broker has the rows already, the mark only saves a re-send. */
 	if (r->nacked == 1)
 		uv_timer_start(&r->mark_timer, relay_mark_cb, RELAY_MARK_DELAY_MS, 0);
-	if (r->more && r->stats.in_flight < RELAY_IN_FLIGHT_MAX / 2)
+	if (r->more && r->snap.in_flight < RELAY_IN_FLIGHT_MAX / 2)
 		relay_schedule(r, 0);
 }
 
@@ -300,8 +311,8 @@ relay_send(struct relay *r, const struct journal_outbox_row *row)
 			    (long long)row->id, why);
 		return -EAGAIN;
 	}
-	r->stats.in_flight++;
-	r->stats.produced++;
+	r->snap.in_flight++;
+	r->snap.produced++;
 	return 0;
 }
 
@@ -335,7 +346,7 @@ relay_fetch_cb(uv_timer_t *t)
 	 * producing the same rows again would only repeat the refusal. */
 	if (r->closing || r->held || kafka_faulted())
 		return;
-	switch (relay_window_rewind(&r->w, r->stats.in_flight)) {
+	switch (relay_window_rewind(&r->w, r->snap.in_flight)) {
 	case RELAY_REWIND_NONE:
 		break;
 	case RELAY_REWIND_WAIT:
@@ -348,7 +359,7 @@ relay_fetch_cb(uv_timer_t *t)
 		break;
 	}
 	for (;;) {
-		if (r->stats.in_flight + (int64_t)r->npending >= RELAY_IN_FLIGHT_MAX) {
+		if (r->snap.in_flight + (int64_t)r->npending >= RELAY_IN_FLIGHT_MAX) {
 			r->more = true;	/* the delivery reports reschedule */
 			break;
 		}
@@ -372,7 +383,7 @@ relay_fetch_cb(uv_timer_t *t)
 		}
 	}
 	relay_release(r);
-	if (r->stats.in_flight > 0)
+	if (r->snap.in_flight > 0)
 		fault_at(FAULT_AFTER_PRODUCE);
 	/* Serve the delivery reports of what was just produced soon. */
 	kafka_poll(r->producer);
@@ -399,7 +410,8 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 		NULL,
 	};
 	struct relay *r = xcalloc(1, sizeof(*r));
-	struct kafka_producer_events ev = { .delivered = relay_delivered, .arg = r };
+	struct kafka_producer_events ev = { .delivered = relay_delivered,
+	    .brokers_down = relay_brokers_down, .arg = r };
 	rd_kafka_conf_t *conf;
 	int err;
 
@@ -460,15 +472,15 @@ relay_set_ack_cb(struct relay *r, void (*fn)(void *arg), void *arg)
 bool
 relay_idle(const struct relay *r)
 {
-	return !r->more && r->stats.in_flight == 0 && r->nacked == 0 &&
+	return !r->more && r->snap.in_flight == 0 && r->nacked == 0 &&
 	    r->pending_head == NULL &&
 	    r->w.rewind_to == 0 && !r->fetch_scheduled;
 }
 
-const struct relay_stats *
-relay_stats(const struct relay *r)
+const struct relay_snapshot *
+relay_snapshot(const struct relay *r)
 {
-	return &r->stats;
+	return &r->snap;
 }
 
 static void

@@ -489,7 +489,7 @@ START_TEST(test_relay_sends_again_from_the_failed_row)
 	ck_assert_int_eq(sent[0].nheaders, 2);
 	ck_assert_str_eq(sent[0].header2, "traceparent=00-abc-def-01");
 	ck_assert_int_eq(sent[1].nheaders, 1);
-	ck_assert_int_eq(relay_stats(fx.r)->in_flight, 5);
+	ck_assert_int_eq(relay_snapshot(fx.r)->in_flight, 5);
 
 	deliver(id[0], 0);
 	deliver(id[1], FAILED);
@@ -504,8 +504,8 @@ START_TEST(test_relay_sends_again_from_the_failed_row)
 	ck_assert(published(id[0]));
 	ck_assert(!published(id[1]));
 	ck_assert(published(id[2]) && published(id[3]) && published(id[4]));
-	ck_assert_int_eq(relay_stats(fx.r)->errors, 1);
-	ck_assert_int_eq(relay_stats(fx.r)->published, 4);
+	ck_assert_int_eq(relay_snapshot(fx.r)->errors, 1);
+	ck_assert_int_eq(relay_snapshot(fx.r)->published, 4);
 	ck_assert_int_eq(relay_acked_through(fx.r), id[0]);
 	ck_assert_int_eq(nsent, 5);	/* not again before RELAY_RETRY_MS */
 
@@ -530,8 +530,8 @@ START_TEST(test_relay_sends_again_from_the_failed_row)
 	ck_assert_int_eq(sent[6].id, id[5]);
 	deliver(id[5], 0);
 	ck_assert_int_eq(relay_acked_through(fx.r), id[5]);
-	ck_assert_int_eq(relay_stats(fx.r)->produced, 7);
-	ck_assert_int_eq(relay_stats(fx.r)->in_flight, 0);
+	ck_assert_int_eq(relay_snapshot(fx.r)->produced, 7);
+	ck_assert_int_eq(relay_snapshot(fx.r)->in_flight, 0);
 }
 END_TEST
 
@@ -569,7 +569,7 @@ START_TEST(test_relay_rewinds_only_when_nothing_is_in_flight)
 	run_for(50);
 	for (int i = 0; i < 4; i++)
 		ck_assert(published(id[i]));
-	ck_assert_int_eq(relay_stats(fx.r)->errors, 2);
+	ck_assert_int_eq(relay_snapshot(fx.r)->errors, 2);
 }
 END_TEST
 
