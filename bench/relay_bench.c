@@ -34,10 +34,11 @@ typedef void (*rlb_dr_fn)(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opa
 
 /*
  * Every row's acknowledgement time, exactly: the program is linked with
- * -Wl,--wrap=rd_kafka_conf_set_dr_msg_cb, so the relay's delivery report
- * callback is registered through here and each report passes through
- * rlb_dr_cb (on the loop thread, where the relay sees it) before the
- * relay's own.  m->_private is the outbox row id.
+ * -Wl,--wrap=rd_kafka_conf_set_dr_msg_cb, so the producer's delivery
+ * report callback (kafka.c's, which hands each report to the relay) is
+ * registered through here and each report passes through rlb_dr_cb (on
+ * the loop thread, where the relay sees it) before it.  m->_private is the
+ * outbox row id (the message's opaque).
  */
 void __real_rd_kafka_conf_set_dr_msg_cb(rd_kafka_conf_t *conf, rlb_dr_fn cb);
 void __wrap_rd_kafka_conf_set_dr_msg_cb(rd_kafka_conf_t *conf, rlb_dr_fn cb);
@@ -192,8 +193,8 @@ rlb_watch_cb(uv_timer_t *t)
 		return;
 	b->next_progress_us = now + RLB_PROGRESS_US;
 	fprintf(stderr, RLB_PROG ": rows %" PRId64 "/%" PRId64 ", published %" PRIu64
-	    ", in flight %" PRId64 "\n", b->inserted, b->total, relay_stats(b->r)->published,
-	    relay_stats(b->r)->in_flight);
+	    ", in flight %" PRId64 "\n", b->inserted, b->total, relay_snapshot(b->r)->published,
+	    relay_snapshot(b->r)->in_flight);
 }
 
 /* Runs the loop until the relay has published and marked every row. */
@@ -291,18 +292,18 @@ rlb_backlog(struct rlb *b, int64_t rows)
 	rlb_run_until_idle(b);
 	t1 = util_mono_us();
 	c1 = rlb_cpu_us();
-	if (relay_stats(b->r)->published != (uint64_t)rows + 1)
+	if (relay_snapshot(b->r)->published != (uint64_t)rows + 1)
 		rlb_die("relay", "published count differs from the backlog");
 	printf("relay_backlog_seconds %.3f\n", (double)(t1 - t0) / 1e6);
 	printf("relay_backlog_rows_per_s %.0f\n", (double)rows / ((double)(t1 - t0) / 1e6));
 	printf("relay_backlog_cpu_us_per_row %.2f\n", (double)(c1 - c0) / (double)rows);
-	printf("relay_backlog_delivery_errors %" PRIu64 "\n", relay_stats(b->r)->errors);
+	printf("relay_backlog_delivery_errors %" PRIu64 "\n", relay_snapshot(b->r)->errors);
 }
 
 static void
 rlb_latency(struct rlb *b, double rate, double seconds, const char *latencies)
 {
-	const struct relay_stats *st;
+	const struct relay_snapshot *st;
 	int64_t *lat, n = 0, c0, c1, t0, t1;
 	struct metrics_hist before;
 
@@ -314,7 +315,7 @@ rlb_latency(struct rlb *b, double rate, double seconds, const char *latencies)
 	b->ack_us = xcalloc((size_t)b->total, sizeof(*b->ack_us));
 	rlb_start_warm(b);
 	b->total = (int64_t)(rate * seconds);
-	before = relay_stats(b->r)->ack_latency;
+	before = relay_snapshot(b->r)->ack_latency;
 
 	c0 = rlb_cpu_us();
 	t0 = b->start_us = util_mono_us();
@@ -338,7 +339,7 @@ rlb_latency(struct rlb *b, double rate, double seconds, const char *latencies)
 			rlb_die(latencies, strerror(errno));
 	}
 	qsort(lat, (size_t)n, sizeof(*lat), rlb_cmp_i64);
-	st = relay_stats(b->r);
+	st = relay_snapshot(b->r);
 	/* The relay's own histogram, for comparison: bucket upper bounds of
 	 * (ack time - created_at in ms), over the measured rows only. */
 	for (int i = 0; i <= METRICS_BUCKETS; i++)

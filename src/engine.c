@@ -566,6 +566,7 @@ engine_redis_closed(void *arg)
 	uv_close((uv_handle_t *)&e->check_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->revoke_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->linger_timer, engine_handle_closed);
+	uv_close((uv_handle_t *)&e->snapshot_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->settle_check, engine_handle_closed);
 }
 
@@ -599,6 +600,7 @@ engine_finish(struct engine *e)
 	    (long long)journal_checkpoints(e->j),
 	    (long long)metrics_quantile(&e->stats.redis_latency, 0.5),
 	    (long long)metrics_quantile(&e->stats.redis_latency, 0.99));
+	snapshot_stop(e);
 	/* The relay first: its last acknowledgements store offsets, which
 	 * the consumer commits as it leaves the group. */
 	if (e->relay != NULL) {
@@ -629,6 +631,7 @@ engine_finish(struct engine *e)
 	engine_free_waiters(e);
 	offsets_free(e);
 	ownership_free(e);
+	snapshot_free(e);
 	/* The journal is main()'s: it outlives the engine. */
 	e->j = NULL;
 }
@@ -693,29 +696,10 @@ engine_set_fatal(struct engine *e, void (*fn)(const char *why, void *arg), void 
 	e->fatal_arg = arg;
 }
 
-const struct engine_stats *
-engine_stats(const struct engine *e)
+const struct engine_snapshot *
+engine_snapshot(const struct engine *e)
 {
-	((struct engine *)e)->stats.broker_down = kafka_brokers_down();
-	return &e->stats;
-}
-
-struct journal *
-engine_journal(struct engine *e)
-{
-	return e->j;
-}
-
-struct relay *
-engine_relay(struct engine *e)
-{
-	return e->relay;
-}
-
-struct kafka *
-engine_consumer(struct engine *e)
-{
-	return e->consumer;
+	return &e->snap;
 }
 
 void
@@ -778,6 +762,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, struct journ
 	e->loop = loop;
 	e->cf = cf;
 	e->j = j;
+	e->snap.stats = &e->stats;
 	e->settle_tail = &e->settle_head;
 	e->send_tail = &e->send_head;
 	uv_timer_init(loop, &e->deadline_timer);
@@ -786,11 +771,12 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, struct journ
 	uv_timer_init(loop, &e->check_timer);
 	uv_timer_init(loop, &e->revoke_timer);
 	uv_timer_init(loop, &e->linger_timer);
+	uv_timer_init(loop, &e->snapshot_timer);
 	uv_check_init(loop, &e->settle_check);
 	e->deadline_timer.data = e->retry_timer.data = e->stop_timer.data = e;
 	e->check_timer.data = e->settle_check.data = e->revoke_timer.data = e;
-	e->linger_timer.data = e;
-	e->open_handles = 7;
+	e->linger_timer.data = e->snapshot_timer.data = e;
+	e->open_handles = 8;
 
 	/* The steps under way are resumed when the group assigns partitions:
 	 * only those of the partitions this process gets (ownership_assign). */
@@ -818,6 +804,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, struct journ
 		goto fail;
 	uv_check_start(&e->settle_check, settle_cb);
 	deadlines_start(e);
+	snapshot_start(e);
 	log_info("engine", "consuming %s and %s as group %s; journal %s", cf->topic_orders,
 	    cf->topic_payments, cf->consumer_group, cf->journal_path);
 	*out = e;

@@ -12,6 +12,8 @@
 
 struct config;
 struct engine;
+struct journal;
+struct relay_snapshot;
 
 struct engine_stats {
 	uint64_t consumed[SAGA_EV_COUNT];	/* decoded input events by type */
@@ -25,7 +27,6 @@ struct engine_stats {
 	int64_t steps_in_flight;
 	bool redis_up;				/* connected, scripts loaded, inventory there */
 	bool redis_lost;			/* connected, but the inventory is gone */
-	bool broker_down;			/* librdkafka said all brokers are down */
 	uint64_t sagas_by_state[SAGA_CANCELLED + 1];	/* transitions into each state */
 	struct metrics_hist step_latency;	/* step intent commit -> Redis answer */
 	struct metrics_hist redis_latency;	/* one Lua call's round trip */
@@ -33,11 +34,33 @@ struct engine_stats {
 	struct metrics_hist batch_size;		/* events per consumed batch (not us) */
 };
 
-/* The parts a metrics endpoint reads besides the stats (the journal is
- * main()'s, the rest e's). */
-struct journal *engine_journal(struct engine *e);
-struct relay *engine_relay(struct engine *e);
-struct kafka *engine_consumer(struct engine *e);
+/* One assigned partition's consumer lag. */
+struct engine_lag {
+	char topic[256];		/* Kafka topic names are at most 249 bytes */
+	int32_t partition;
+	int64_t lag;
+};
+
+/*
+ * What the engine publishes of itself for /metrics and /healthz (status.c
+ * reads this and nothing else of it).  The counters are the engine's own
+ * and the relay's, live; the journal's gauges and the consumer's lag are
+ * gathered by the engine at its start and then about every second
+ * (snapshot.c), so a scrape never queries the journal or librdkafka.
+ */
+struct engine_snapshot {
+	const struct engine_stats *stats;	/* live: every file of the engine counts into it */
+	const struct relay_snapshot *relay;	/* live, the relay's own; NULL: none */
+	int64_t gathered_at;			/* util_now_ms() of the figures below */
+	bool journal_ok;			/* the journal answered the queries below */
+	char journal_error[256];		/* why not, when !journal_ok */
+	int64_t orders_new, orders_reserved;	/* live sagas */
+	int64_t outbox_pending;			/* unpublished rows, counted up to 1e6 */
+	int64_t outbox_oldest_created;		/* created_at (ms) of the first unpublished row; 0: none */
+	const struct engine_lag *lag;		/* per partition assigned and fetched from */
+	int nlag;
+};
+
 
 /*
  * The broker's side of a start, before anything is opened: every topic
@@ -70,7 +93,8 @@ void engine_reload(struct engine *e, const struct config *next);
  * after grace_ms: whatever was left is in the journal for the next start.
  */
 void engine_stop(struct engine *e, int grace_ms, void (*done)(void *arg), void *arg);
-const struct engine_stats *engine_stats(const struct engine *e);
+/* e's snapshot: lives as long as e, updated in place by the engine alone. */
+const struct engine_snapshot *engine_snapshot(const struct engine *e);
 /*
  * Who hears of a fault the engine cannot go on with (Redis refusing its
  * credentials before it ever took them, Kafka refusing a right orderd

@@ -149,6 +149,13 @@ struct engine {
 	uv_timer_t linger_timer;	/* writes the records of orders at rest long enough */
 	bool flush_marks;		/* no record may linger (set by a revocation, a stop) */
 
+	/* snapshot.c: what the engine publishes (engine_snapshot), the journal's
+	 * gauges and the consumer's lag gathered on its timer. */
+	struct engine_snapshot snap;
+	struct engine_lag *lag;		/* snap.lag */
+	int caplag;
+	uv_timer_t snapshot_timer;
+
 	/* ownership.c: the partitions owned. */
 	int32_t *owned;			/* orders partitions assigned now */
 	int64_t *epochs;		/* and the epoch of each */
@@ -329,6 +336,16 @@ ownership_owns(const struct engine *e, int32_t partition)
 			return true;
 	return false;
 }
+
+/* snapshot.c: the engine's published snapshot. */
+
+/* Points the snapshot at the engine's and the relay's figures, gathers the
+ * journal's gauges and the consumer's lag now, and again on snapshot_timer. */
+void snapshot_start(struct engine *e);
+/* Before the relay and the consumer close: no more gathering, and the
+ * snapshot no longer points at the relay's. */
+void snapshot_stop(struct engine *e);
+void snapshot_free(struct engine *e);
 
 /* settle.c: the transitions whose steps all answered. */
 

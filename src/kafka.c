@@ -34,23 +34,8 @@ struct kafka {
 	kafka_rebalance_fn rebalance;	/* or NULL: librdkafka assigns */
 	void *arg;
 	char *group;			/* a consumer's group.id, for messages */
+	struct kafka_producer_events events;	/* a producer's owner */
 };
-
-/* Set by an "all brokers down" error, cleared by the next message consumed
- * or delivered.  Error callbacks are served by polls on the loop thread. */
-static bool kafka_all_brokers_down;
-
-bool
-kafka_brokers_down(void)
-{
-	return kafka_all_brokers_down;
-}
-
-void
-kafka_note_broker_up(void)
-{
-	kafka_all_brokers_down = false;
-}
 
 /* librdkafka logs from its own threads; log.c writes each line with one
  * fwrite, which stdio locks. */
@@ -85,8 +70,6 @@ kafka_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
 		free(msg);
 		return;
 	}
-	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN)
-		kafka_all_brokers_down = true;
 	log_msg(err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN ? LOG_LEVEL_WARN :
 	    LOG_LEVEL_INFO, "kafka", NULL, "%s: %s: %s", rd_kafka_name(rk),
 	    rd_kafka_err2name(err), reason);
@@ -186,10 +169,8 @@ kafka_drain_consumer(struct kafka *k)
 		}
 		k->batch[n++] = m;
 	}
-	if (n > 0) {
-		kafka_all_brokers_down = false;
+	if (n > 0)
 		k->fn(k->batch, n, k->arg);
-	}
 	return n == k->batch_max;
 }
 
@@ -436,15 +417,46 @@ fail:
 	return err;
 }
 
+/* Served by polls on the loop thread (the main queue). */
+static void
+kafka_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+{
+	struct kafka *k = opaque;
+	rd_kafka_timestamp_type_t tt;
+	struct kafka_delivery d = {
+		.opaque = m->_private,
+		.err = m->err,
+		.errstr = rd_kafka_err2str(m->err),
+		.topic = m->rkt != NULL ? rd_kafka_topic_name(m->rkt) : "?",
+		.timestamp_ms = rd_kafka_message_timestamp(m, &tt),
+	};
+
+	k->events.delivered(&d, k->events.arg);
+}
+
+static void
+kafka_producer_error_cb(rd_kafka_t *rk, int err, const char *reason, void *opaque)
+{
+	struct kafka *k = opaque;
+
+	kafka_error_cb(rk, err, reason, opaque);
+	if (err == RD_KAFKA_RESP_ERR__ALL_BROKERS_DOWN && k->events.brokers_down != NULL)
+		k->events.brokers_down(k->events.arg);
+}
+
 int
 kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
-    char **cause)
+    const struct kafka_producer_events *ev, char **cause)
 {
 	struct kafka *k = kafka_alloc();
 	char errstr[512];
 	int err;
 
 	*out = NULL;
+	k->events = *ev;
+	rd_kafka_conf_set_opaque(conf, k);
+	rd_kafka_conf_set_dr_msg_cb(conf, kafka_dr_cb);
+	rd_kafka_conf_set_error_cb(conf, kafka_producer_error_cb);
 	k->rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, errstr, sizeof(errstr));
 	if (k->rk == NULL) {
 		rd_kafka_conf_destroy(conf);
@@ -463,10 +475,50 @@ fail:
 	return err;
 }
 
-rd_kafka_t *
-kafka_handle(struct kafka *k)
+int
+kafka_produce(struct kafka *k, const struct kafka_message *m, const char **why)
 {
-	return k->rk;
+	rd_kafka_headers_t *h = rd_kafka_headers_new(m->nheaders > 0 ? (size_t)m->nheaders : 1);
+	rd_kafka_resp_err_t e;
+
+	for (int i = 0; i < m->nheaders; i++)
+		rd_kafka_header_add(h, m->headers[i].name, -1, m->headers[i].value,
+		    (ssize_t)m->headers[i].len);
+	e = rd_kafka_producev(k->rk,
+	    RD_KAFKA_V_TOPIC(m->topic),
+	    RD_KAFKA_V_PARTITION(m->partition),
+	    RD_KAFKA_V_KEY(m->key, m->key_len),
+	    RD_KAFKA_V_VALUE((void *)m->value, m->len),
+	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+	    RD_KAFKA_V_HEADERS(h),
+	    RD_KAFKA_V_OPAQUE(m->opaque),
+	    RD_KAFKA_V_TIMESTAMP(m->timestamp_ms),
+	    RD_KAFKA_V_END);
+	if (e == RD_KAFKA_RESP_ERR_NO_ERROR)
+		return 0;	/* librdkafka owns the headers now */
+	rd_kafka_headers_destroy(h);
+	*why = rd_kafka_err2str(e);
+	if (e == RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		return -ENOBUFS;
+	if (kafka_err_is_access(e))
+		return -EACCES;
+	if (e == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+		return -EMSGSIZE;
+	if (e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION)
+		return -ENOENT;
+	return -EIO;
+}
+
+void
+kafka_poll(struct kafka *k)
+{
+	rd_kafka_poll(k->rk, 0);
+}
+
+int
+kafka_flush(struct kafka *k, int timeout_ms)
+{
+	return rd_kafka_flush(k->rk, timeout_ms) == RD_KAFKA_RESP_ERR_NO_ERROR ? 0 : -ETIMEDOUT;
 }
 
 void

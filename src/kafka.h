@@ -116,12 +116,68 @@ typedef int (*kafka_record_fn)(int32_t partition, const void *key, size_t key_le
  * errors logged. */
 int kafka_read_partitions(const struct config *cf, const char *topic, const int32_t *parts,
     int nparts, int timeout_ms, kafka_record_fn fn, void *arg, char **cause);
-/* A producer; delivery reports arrive through the dr_msg_cb set on conf,
- * called from the loop.  Takes conf. */
-int kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
-    char **cause);
+/* kafka_message.partition: the partitioner picks one by the key. */
+#define KAFKA_PARTITION_ANY RD_KAFKA_PARTITION_UA
 
-rd_kafka_t *kafka_handle(struct kafka *k);
+/* One header of a message to produce. */
+struct kafka_header {
+	const char *name;
+	const void *value;
+	size_t len;
+};
+
+/* One message for kafka_produce(); everything is copied by the call. */
+struct kafka_message {
+	const char *topic;
+	int32_t partition;		/* or KAFKA_PARTITION_ANY */
+	const void *key;		/* NULL: none */
+	size_t key_len;
+	const void *value;
+	size_t len;
+	const struct kafka_header *headers;	/* in this order */
+	int nheaders;
+	int64_t timestamp_ms;		/* the Kafka timestamp; 0: the time of the call */
+	void *opaque;			/* handed back by its delivery report */
+};
+
+/* The broker's answer for one message produced; it lives during the call. */
+struct kafka_delivery {
+	void *opaque;			/* the message's */
+	rd_kafka_resp_err_t err;	/* RD_KAFKA_RESP_ERR_NO_ERROR: acknowledged */
+	const char *errstr;		/* librdkafka's words for err */
+	const char *topic;
+	int64_t timestamp_ms;		/* the message's Kafka timestamp, or -1 */
+};
+
+/* What a producer tells its owner, on the loop (from kafka_poll, kafka_flush
+ * or the producer's own wake-ups). */
+struct kafka_producer_events {
+	/* One per message produced, failed or not. */
+	void (*delivered)(const struct kafka_delivery *d, void *arg);
+	/* librdkafka reported every broker of this producer down (NULL: not
+	 * wanted); it is logged anyway. */
+	void (*brokers_down)(void *arg);
+	void *arg;
+};
+
+/* A producer whose delivery reports and broker state go to ev (copied).
+ * Takes conf: kafka.c sets its opaque and callbacks. */
+int kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
+    const struct kafka_producer_events *ev, char **cause);
+/*
+ * Hands one message to the producer k.  Returns 0 (its delivery report
+ * follows), or a negative errno with *why (librdkafka's words, static):
+ * -ENOBUFS when the producer's queue is full (try again after a poll),
+ * -EACCES for a refusal of this principal (kafka_err_is_access), -EMSGSIZE,
+ * -ENOENT for an unknown topic or partition, -EIO for anything else.
+ */
+int kafka_produce(struct kafka *k, const struct kafka_message *m, const char **why);
+/* Serves what the producer has queued now (delivery reports, errors). */
+void kafka_poll(struct kafka *k);
+/* Waits up to timeout_ms for every message produced to have its delivery
+ * report (served meanwhile).  Blocks (shutdown only).  Returns 0 or
+ * -ETIMEDOUT. */
+int kafka_flush(struct kafka *k, int timeout_ms);
 /* Pauses (true) or resumes (false) fetching of the assigned partitions;
  * the consumer is still polled, and a message fetched before the pause is
  * still handed to the batch callback. */
@@ -168,11 +224,6 @@ bool kafka_err_is_access(rd_kafka_resp_err_t e);
 /* One line for an error that retrying cannot mend, naming its cause and
  * what to check; err is an rd_kafka_resp_err_t.  The caller frees it. */
 char *kafka_explain(const struct config *cf, int err, const char *reason);
-
-/* True after librdkafka reported every broker down, until a message is
- * consumed or delivered again (for /healthz). */
-bool kafka_brokers_down(void);
-void kafka_note_broker_up(void);
 
 /*
  * Closes the client: a consumer commits its stored offsets and leaves the

@@ -270,7 +270,7 @@ main(int argc, char **argv)
 	if (err == 0)
 		retention_new(&o.retention, &o.loop, o.journal, o.cf);
 	if (err == 0 && o.cf->http_listen[0] != '\0')
-		err = status_new(&o.status, &o.loop, o.cf, o.engine, &cause);
+		err = status_new(&o.status, &o.loop, o.cf, engine_snapshot(o.engine), &cause);
 	if (err < 0) {
 		log_error("orderd", "cannot start: %s", cause ? cause : strerror(-err));
 		free(cause);

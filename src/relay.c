@@ -15,6 +15,7 @@
 #include "kafka.h"
 #include "log.h"
 #include "relay.h"
+#include "relay_int.h"
 #include "util.h"
 
 #define RELAY_PAGE 1000			/* rows read per journal query */
@@ -31,14 +32,6 @@
  */
 #define RELAY_CHANGELOG_TYPE "OrderState"
 
-/* Ids produced and not yet acknowledged, ascending, the acknowledged ones
- * flagged until everything before them is. */
-struct relay_fifo {
-	int64_t *id;
-	bool *ack;
-	size_t head, len, cap;
-};
-
 struct relay_pending {
 	struct relay_pending *next;
 	struct journal_outbox_row row;	/* its strings and bytes are ours */
@@ -51,21 +44,15 @@ struct relay {
 	uv_timer_t fetch_timer;		/* coalesces kicks; also the retry timer */
 	uv_timer_t mark_timer;		/* marks acknowledged rows in one transaction */
 	int open_handles;
-	int64_t cursor;			/* highest id produced in this process */
-	bool more;			/* rows after cursor may exist */
+	struct relay_window w;		/* the cursor, the rows in flight, the rewind */
+	bool more;			/* rows after the cursor may exist */
 	bool fetch_scheduled;
 	int64_t *acked;			/* ids acknowledged, not yet marked */
 	size_t nacked, acked_cap;
-	int64_t rewind_to;		/* a failed row: produce again from here */
-	struct relay_stats stats;
+	struct relay_snapshot snap;	/* published: relay_snapshot() */
 	bool stopped;			/* the last page stopped at a full queue */
 	bool closing;
 	bool held;			/* relay_hold(): nothing is read */
-
-	/* Rows produced and not yet acknowledged: the outputs (produced in id
-	 * order as they are read) and the changelog records (produced in id
-	 * order as they are released), each ascending. */
-	struct relay_fifo outputs, records;
 	/* Changelog records read but not produced yet: each waits until every
 	 * row before it is acknowledged (relay_release). */
 	struct relay_pending *pending_head, **pending_tail;
@@ -85,66 +72,6 @@ relay_schedule(struct relay *r, uint64_t ms)
 		return;
 	r->fetch_scheduled = true;
 	uv_timer_start(&r->fetch_timer, relay_fetch_cb, ms, 0);
-}
-
-static void
-relay_fifo_push(struct relay_fifo *q, int64_t id)
-{
-	if (q->head + q->len == q->cap) {
-		if (q->head > 0) {
-			memmove(q->id, q->id + q->head, q->len * sizeof(*q->id));
-			memmove(q->ack, q->ack + q->head, q->len * sizeof(*q->ack));
-			q->head = 0;
-		}
-		if (q->len == q->cap) {
-			q->cap = q->cap ? q->cap * 2 : 1024;
-			q->id = xrealloc(q->id, q->cap * sizeof(*q->id));
-			q->ack = xrealloc(q->ack, q->cap * sizeof(*q->ack));
-		}
-	}
-	q->id[q->head + q->len] = id;
-	q->ack[q->head + q->len] = false;
-	q->len++;
-}
-
-/* Flags id acknowledged; false when it is not in q. */
-static bool
-relay_fifo_ack(struct relay_fifo *q, int64_t id)
-{
-	size_t lo = q->head, hi = q->head + q->len;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (q->id[mid] < id)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	if (lo >= q->head + q->len || q->id[lo] != id)
-		return false;
-	q->ack[lo] = true;
-	while (q->len > 0 && q->ack[q->head]) {
-		q->head++;
-		q->len--;
-	}
-	if (q->len == 0)
-		q->head = 0;
-	return true;
-}
-
-/* The lowest id not acknowledged, or INT64_MAX. */
-static int64_t
-relay_fifo_low(const struct relay_fifo *q)
-{
-	return q->len > 0 ? q->id[q->head] : INT64_MAX;
-}
-
-static void
-relay_fifo_free(struct relay_fifo *q)
-{
-	free(q->id);
-	free(q->ack);
 }
 
 static void
@@ -204,6 +131,16 @@ relay_pending_add(struct relay *r, const struct journal_outbox_row *row)
 
 static int relay_send(struct relay *r, const struct journal_outbox_row *row);
 
+/* kafka_producer_events.brokers_down: for /healthz, until a row is
+ * acknowledged again. */
+static void
+relay_brokers_down(void *arg)
+{
+	struct relay *r = arg;
+
+	r->snap.broker_down = true;
+}
+
 /* Produces the changelog records whose predecessors are all acknowledged. */
 static void
 relay_release(struct relay *r)
@@ -212,12 +149,12 @@ relay_release(struct relay *r)
 
 	/* Only the outputs count: records in flight do not hold back the
 	 * next ones, so records flow one round trip behind the outputs. */
-	while ((p = r->pending_head) != NULL && relay_fifo_low(&r->outputs) > p->row.id) {
+	while ((p = r->pending_head) != NULL && relay_window_releasable(&r->w, p->row.id)) {
 		if (relay_send(r, &p->row) < 0) {
 			relay_schedule(r, 20);
 			return;
 		}
-		relay_fifo_push(&r->records, p->row.id);
+		relay_window_sent(&r->w, p->row.id, true);
 		r->pending_head = p->next;
 		if (r->pending_head == NULL)
 			r->pending_tail = &r->pending_head;
@@ -260,58 +197,52 @@ relay_mark_cb(uv_timer_t *t)
 	}
 	if ((err = journal_commit(r->j)) < 0)
 		journal_fatal(r->j, "relay", "commit", err);
-	r->stats.published += r->nacked;
+	r->snap.published += r->nacked;
 	r->nacked = 0;
 }
 
-/* Called from rd_kafka_poll on the loop thread. */
+/* A delivery report (kafka_producer_events.delivered), on the loop thread. */
 static void
-relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
+relay_delivered(const struct kafka_delivery *d, void *arg)
 {
-	struct relay *r = opaque;
-	int64_t id = (int64_t)(intptr_t)m->_private;
+	struct relay *r = arg;
+	int64_t id = (int64_t)(intptr_t)d->opaque;
 
-	r->stats.in_flight--;
-	if (m->err) {
-		if (kafka_err_is_access(m->err)) {
+	r->snap.in_flight--;
+	if (d->err) {
+		if (kafka_err_is_access(d->err)) {
 			/* Retrying cannot mend it: the owner stops, the row waits
 			 * in the outbox for a start with the right granted. */
-			if (m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
+			if (d->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED)
 				kafka_fault("kafka: not authorized to write to topic '%s' (outbox "
 				    "row %lld): this principal needs WRITE on it (see the README's "
-				    "Security section)", rd_kafka_topic_name(m->rkt), (long long)id);
-			else if (m->err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
+				    "Security section)", d->topic, (long long)id);
+			else if (d->err == RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED)
 				kafka_fault("kafka: not authorized for idempotent writes (outbox row "
 				    "%lld): this principal needs IDEMPOTENT_WRITE on the cluster "
 				    "(brokers before 2.8) or WRITE on the topic", (long long)id);
 			else
 				kafka_fault("kafka: delivery of outbox row %lld refused: %s",
-				    (long long)id, rd_kafka_err2str(m->err));
+				    (long long)id, d->errstr);
 		}
 		/* Produce this row and every later one again, in order: the
 		 * same event ids make the repeats recognisable. */
-		r->stats.errors++;
+		r->snap.errors++;
 		log_warn("relay", "delivery of outbox row %lld failed: %s; retrying",
-		    (long long)id, rd_kafka_err2str(m->err));
-		if (r->rewind_to == 0 || id < r->rewind_to)
-			r->rewind_to = id;
+		    (long long)id, d->errstr);
+		relay_window_failed(&r->w, id);
 		relay_schedule(r, RELAY_RETRY_MS);
 		return;
 	}
-	if (!relay_fifo_ack(&r->outputs, id))
-		relay_fifo_ack(&r->records, id);
+	(void)relay_window_acked(&r->w, id);
 	relay_release(r);
 	if (r->ack_fn != NULL)
 		r->ack_fn(r->ack_arg);
 	fault_at(FAULT_AFTER_DELIVERY);
-	kafka_note_broker_up();
-	{
-		rd_kafka_timestamp_type_t tt;
-		int64_t ts = rd_kafka_message_timestamp(m, &tt);
-
-		if (ts > 0)
-			metrics_observe(&r->stats.ack_latency, (util_now_ms() - ts) * 1000);
-	}
+	/* Traffic flows again. */
+	r->snap.broker_down = false;
+	if (d->timestamp_ms > 0)
+		metrics_observe(&r->snap.ack_latency, (util_now_ms() - d->timestamp_ms) * 1000);
 	if (r->nacked == r->acked_cap) {
 		r->acked_cap = r->acked_cap ? r->acked_cap * 2 : 1024;
 		r->acked = xrealloc(r->acked, r->acked_cap * sizeof(*r->acked));
@@ -321,67 +252,62 @@ relay_dr_cb(rd_kafka_t *rk, const rd_kafka_message_t *m, void *opaque)
 	 * the broker has the rows already, the mark only saves a re-send. */
 	if (r->nacked == 1)
 		uv_timer_start(&r->mark_timer, relay_mark_cb, RELAY_MARK_DELAY_MS, 0);
-	if (r->more && r->stats.in_flight < RELAY_IN_FLIGHT_MAX / 2)
+	if (r->more && r->snap.in_flight < RELAY_IN_FLIGHT_MAX / 2)
 		relay_schedule(r, 0);
 }
 
-/* Kafka headers: event_id from its column, then the row's JSON object of
- * other headers (usually "{}", which costs no parse). */
-static rd_kafka_headers_t *
-relay_headers(const struct journal_outbox_row *row)
-{
-	const char *json = row->headers;
-	rd_kafka_headers_t *h = rd_kafka_headers_new(4);
-	const char *name;
-	json_t *obj, *v;
-
-	rd_kafka_header_add(h, "event_id", 8, row->event_id, -1);
-	if (json == NULL || strcmp(json, "{}") == 0)
-		return h;
-	obj = json_loads(json, 0, NULL);
-	if (obj == NULL)
-		return h;
-	json_object_foreach(obj, name, v) {
-		if (json_is_string(v))
-			rd_kafka_header_add(h, name, -1, json_string_value(v),
-			    (ssize_t)json_string_length(v));
-	}
-	json_decref(obj);
-	return h;
-}
-
-/* Hands one row to librdkafka; -EAGAIN when its queue is full. */
+/* Hands one row to the producer; -EAGAIN when its queue is full.  Kafka
+ * headers: event_id from its column, then the row's JSON object of other
+ * headers (usually "{}", which costs no parse). */
 static int
 relay_send(struct relay *r, const struct journal_outbox_row *row)
 {
-	rd_kafka_headers_t *h = relay_headers(row);
-	rd_kafka_resp_err_t e;
+	struct kafka_header one, *h = &one;
+	struct kafka_message m = {
+		.topic = row->topic,
+		.partition = row->partitioned ? row->partition : KAFKA_PARTITION_ANY,
+		.key = row->key,
+		.key_len = row->key_len,
+		.value = row->payload,
+		.len = row->payload_len,
+		.nheaders = 1,
+		/* The Kafka timestamp is the outbox commit time: consumers see when
+		 * the event happened, and the delivery report gives the latency. */
+		.timestamp_ms = row->created_at,
+		.opaque = (void *)(intptr_t)row->id,
+	};
+	json_t *obj = NULL, *v;
+	const char *name, *why = NULL;
+	int err;
 
-	e = rd_kafka_producev(kafka_handle(r->producer),
-	    RD_KAFKA_V_TOPIC(row->topic),
-	    RD_KAFKA_V_PARTITION(row->partitioned ? row->partition : RD_KAFKA_PARTITION_UA),
-	    RD_KAFKA_V_KEY(row->key, row->key_len),
-	    RD_KAFKA_V_VALUE((void *)row->payload, row->payload_len),
-	    RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-	    RD_KAFKA_V_HEADERS(h),
-	    RD_KAFKA_V_OPAQUE((void *)(intptr_t)row->id),
-	    /* The Kafka timestamp is the outbox commit time: consumers see when
-	     * the event happened, and the delivery report gives the latency. */
-	    RD_KAFKA_V_TIMESTAMP(row->created_at),
-	    RD_KAFKA_V_END);
-	if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-		rd_kafka_headers_destroy(h);
-		if (kafka_err_is_access(e))
+	if (row->headers != NULL && strcmp(row->headers, "{}") != 0 &&
+	    (obj = json_loads(row->headers, 0, NULL)) != NULL)
+		h = xcalloc(1 + json_object_size(obj), sizeof(*h));
+	h[0] = (struct kafka_header){ "event_id", row->event_id, strlen(row->event_id) };
+	if (obj != NULL) {
+		json_object_foreach(obj, name, v) {
+			if (json_is_string(v))
+				h[m.nheaders++] = (struct kafka_header){ name,
+				    json_string_value(v), json_string_length(v) };
+		}
+	}
+	m.headers = h;
+	err = kafka_produce(r->producer, &m, &why);
+	if (h != &one)
+		free(h);
+	json_decref(obj);
+	if (err < 0) {
+		if (err == -EACCES)
 			kafka_fault("kafka: not authorized to write to topic '%s' (outbox row %lld): "
 			    "this principal needs WRITE on it (see the README's Security section)",
 			    row->topic, (long long)row->id);
-		else if (e != RD_KAFKA_RESP_ERR__QUEUE_FULL)
+		else if (err != -ENOBUFS)
 			log_warn("relay", "producing outbox row %lld: %s",
-			    (long long)row->id, rd_kafka_err2str(e));
+			    (long long)row->id, why);
 		return -EAGAIN;
 	}
-	r->stats.in_flight++;
-	r->stats.produced++;
+	r->snap.in_flight++;
+	r->snap.produced++;
 	return 0;
 }
 
@@ -392,15 +318,15 @@ relay_produce_row(const struct journal_outbox_row *row, void *arg)
 
 	if (strcmp(row->type, RELAY_CHANGELOG_TYPE) == 0) {
 		relay_pending_add(r, row);
-		r->cursor = row->id;
+		relay_window_read(&r->w, row->id);
 		return 0;
 	}
 	if (relay_send(r, row) < 0) {
 		r->stopped = true;
 		return 1;	/* the cursor stays before this row */
 	}
-	r->cursor = row->id;
-	relay_fifo_push(&r->outputs, row->id);
+	relay_window_read(&r->w, row->id);
+	relay_window_sent(&r->w, row->id, false);
 	return 0;
 }
 
@@ -415,28 +341,25 @@ relay_fetch_cb(uv_timer_t *t)
 	 * producing the same rows again would only repeat the refusal. */
 	if (r->closing || r->held || kafka_faulted())
 		return;
-	if (r->rewind_to > 0) {
-		/* Only once nothing is in flight, or rows would overtake each other. */
-		if (r->stats.in_flight > 0) {
-			relay_schedule(r, RELAY_RETRY_MS);
-			return;
-		}
-		r->cursor = r->rewind_to - 1;
-		r->rewind_to = 0;
-		/* Nothing is in flight: what stays in the fifo is the failed
-		 * rows and the ones after them, all produced again now. */
-		r->outputs.head = r->outputs.len = 0;
-		r->records.head = r->records.len = 0;
+	switch (relay_window_rewind(&r->w, r->snap.in_flight)) {
+	case RELAY_REWIND_NONE:
+		break;
+	case RELAY_REWIND_WAIT:
+		relay_schedule(r, RELAY_RETRY_MS);
+		return;
+	case RELAY_REWIND_DONE:
+		/* The records held back are read again with the rest. */
 		relay_pending_clear(r);
 		r->more = true;
+		break;
 	}
 	for (;;) {
-		if (r->stats.in_flight + (int64_t)r->npending >= RELAY_IN_FLIGHT_MAX) {
+		if (r->snap.in_flight + (int64_t)r->npending >= RELAY_IN_FLIGHT_MAX) {
 			r->more = true;	/* the delivery reports reschedule */
 			break;
 		}
 		r->stopped = false;
-		n = journal_outbox_pending(r->j, r->cursor, RELAY_PAGE,
+		n = journal_outbox_pending(r->j, r->w.cursor, RELAY_PAGE,
 		    relay_produce_row, r);
 		if (n < 0) {
 			log_error("relay", "reading the outbox: %s", journal_errmsg(r->j));
@@ -455,10 +378,10 @@ relay_fetch_cb(uv_timer_t *t)
 		}
 	}
 	relay_release(r);
-	if (r->stats.in_flight > 0)
+	if (r->snap.in_flight > 0)
 		fault_at(FAULT_AFTER_PRODUCE);
 	/* Serve the delivery reports of what was just produced soon. */
-	rd_kafka_poll(kafka_handle(r->producer), 0);
+	kafka_poll(r->producer);
 }
 
 int
@@ -482,6 +405,8 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 		NULL,
 	};
 	struct relay *r = xcalloc(1, sizeof(*r));
+	struct kafka_producer_events ev = { .delivered = relay_delivered,
+	    .brokers_down = relay_brokers_down, .arg = r };
 	rd_kafka_conf_t *conf;
 	int err;
 
@@ -495,9 +420,7 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 		err = -EINVAL;
 		goto fail;
 	}
-	rd_kafka_conf_set_opaque(conf, r);
-	rd_kafka_conf_set_dr_msg_cb(conf, relay_dr_cb);
-	if ((err = kafka_producer_new(&r->producer, loop, conf, cause)) < 0)
+	if ((err = kafka_producer_new(&r->producer, loop, conf, &ev, cause)) < 0)
 		goto fail;
 	uv_timer_init(loop, &r->fetch_timer);
 	r->fetch_timer.data = r;
@@ -530,16 +453,8 @@ relay_hold(struct relay *r, bool held)
 int64_t
 relay_acked_through(const struct relay *r)
 {
-	int64_t low = relay_fifo_low(&r->outputs);
-
-	if (relay_fifo_low(&r->records) < low)
-		low = relay_fifo_low(&r->records);
-	if (r->pending_head != NULL && r->pending_head->row.id < low)
-		low = r->pending_head->row.id;
-	if (r->rewind_to > 0 && r->rewind_to < low)
-		low = r->rewind_to;
-	/* Nothing in flight or waiting: every row read is in. */
-	return low == INT64_MAX ? r->cursor : low - 1;
+	return relay_window_acked_through(&r->w, r->pending_head != NULL ?
+	    r->pending_head->row.id : INT64_MAX);
 }
 
 void
@@ -552,15 +467,15 @@ relay_set_ack_cb(struct relay *r, void (*fn)(void *arg), void *arg)
 bool
 relay_idle(const struct relay *r)
 {
-	return !r->more && r->stats.in_flight == 0 && r->nacked == 0 &&
+	return !r->more && r->snap.in_flight == 0 && r->nacked == 0 &&
 	    r->pending_head == NULL &&
-	    r->rewind_to == 0 && !r->fetch_scheduled;
+	    r->w.rewind_to == 0 && !r->fetch_scheduled;
 }
 
-const struct relay_stats *
-relay_stats(const struct relay *r)
+const struct relay_snapshot *
+relay_snapshot(const struct relay *r)
 {
-	return &r->stats;
+	return &r->snap;
 }
 
 static void
@@ -570,8 +485,7 @@ relay_handle_closed(uv_handle_t *h)
 
 	if (--r->open_handles == 0) {
 		relay_pending_clear(r);
-		relay_fifo_free(&r->outputs);
-		relay_fifo_free(&r->records);
+		relay_window_free(&r->w);
 		free(r->acked);
 		free(r);
 	}
@@ -585,7 +499,7 @@ relay_close(struct relay *r, int flush_ms)
 	r->closing = true;
 	uv_timer_stop(&r->fetch_timer);
 	/* Delivery reports served by the flush are marked below. */
-	rd_kafka_flush(kafka_handle(r->producer), flush_ms);
+	(void)kafka_flush(r->producer, flush_ms);
 	relay_mark_cb(&r->mark_timer);
 	kafka_close(r->producer, 0);
 	uv_close((uv_handle_t *)&r->fetch_timer, relay_handle_closed);

@@ -13,12 +13,19 @@ struct config;
 struct journal;
 struct relay;
 
-struct relay_stats {
-	uint64_t produced;		/* messages handed to librdkafka */
+/*
+ * What the relay publishes of itself (/metrics, /healthz): its own
+ * figures, updated in place as it goes; nobody else writes them.
+ */
+struct relay_snapshot {
+	uint64_t produced;		/* messages handed to the producer */
 	uint64_t published;		/* rows marked published (acknowledged) */
 	uint64_t errors;		/* failed deliveries (retried) */
 	int64_t in_flight;		/* produced, not acknowledged yet */
 	struct metrics_hist ack_latency;	/* outbox commit -> broker ack */
+	/* librdkafka reported every broker of the relay's producer down; until
+	 * a row is acknowledged again. */
+	bool broker_down;
 };
 
 /*
@@ -41,7 +48,8 @@ int64_t relay_acked_through(const struct relay *r);
 void relay_set_ack_cb(struct relay *r, void (*fn)(void *arg), void *arg);
 /* True when every row known to the relay is acknowledged and nothing waits. */
 bool relay_idle(const struct relay *r);
-const struct relay_stats *relay_stats(const struct relay *r);
+/* The relay's snapshot: lives as long as r (until relay_close). */
+const struct relay_snapshot *relay_snapshot(const struct relay *r);
 /* Stops: waits up to flush_ms for acknowledgements, marks them, frees r. */
 void relay_close(struct relay *r, int flush_ms);
 

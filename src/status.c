@@ -12,28 +12,21 @@
 #include <time.h>
 #include <unistd.h>
 
+/* For their version strings (orderd_build_info) only. */
 #include <http_parser.h>
 #include <librdkafka/rdkafka.h>
 #include <sqlite3.h>
 
 #include "config.h"
-#include "journal.h"
-#include "kafka.h"
 #include "log.h"
 #include "saga.h"
 #include "status.h"
 #include "util.h"
 
-/* Counting pending outbox rows stops here, so a scrape stays bounded
- * during a long broker outage; the age still tells how bad it is. */
-#define STATUS_OUTBOX_COUNT_MAX 1000000
-
 struct status {
 	const struct config *cf;
-	struct engine *e;
+	const struct engine_snapshot *snap;	/* the engine's, read on every request */
 	struct http_server *srv;
-	struct status_lag *lag;		/* reused by every scrape */
-	int nlag, caplag;
 	double start_time_seconds;	/* of this process, from /proc/self/stat */
 };
 
@@ -125,11 +118,11 @@ status_hist(struct http_buf *b, const char *name, const char *help,
 void
 status_render_metrics(const struct status_input *in, struct http_buf *b)
 {
-	static const struct relay_stats no_relay;
+	static const struct relay_snapshot no_relay;
 	static const struct http_stats no_http;
 	static const int classes[] = { 2, 4, 5 };	/* never a 1xx or a redirect */
 	const struct engine_stats *es = in->engine;
-	const struct relay_stats *rs = in->relay ? in->relay : &no_relay;
+	const struct relay_snapshot *rs = in->relay ? in->relay : &no_relay;
 	const struct http_stats *hs = in->http ? in->http : &no_http;
 	unsigned long hp = http_parser_version();
 
@@ -227,7 +220,7 @@ status_render_metrics(const struct status_input *in, struct http_buf *b)
 	    "1 while the Redis connection is up, else 0.", es->redis_up ? 1 : 0);
 	status_gauge_i(b, "orderd_broker_down",
 	    "1 after librdkafka reported every broker down, until traffic flows again.",
-	    es->broker_down ? 1 : 0);
+	    rs->broker_down ? 1 : 0);
 	status_family(b, "orderd_consumer_lag", "gauge",
 	    "Messages between the consumer's position and the high watermark, per partition.");
 	for (int i = 0; i < in->nlag; i++) {
@@ -288,7 +281,7 @@ status_render_health(const struct status_input *in, int64_t unhealthy_outbox_age
 
 	if (!in->engine->redis_up)
 		http_buf_printf(out, "redis: not connected\n");
-	if (in->engine->broker_down)
+	if (in->relay != NULL && in->relay->broker_down)
 		http_buf_printf(out, "kafka: all brokers down\n");
 	if (!in->journal_ok)
 		http_buf_printf(out, "journal: %s\n", in->journal_error ? in->journal_error :
@@ -406,55 +399,33 @@ status_read_process(struct status_input *in)
 		in->max_fds = rl.rlim_cur == RLIM_INFINITY ? INT64_MAX : (int64_t)rl.rlim_cur;
 }
 
-static void
-status_lag_cb(const char *topic, int32_t partition, int64_t lag, void *arg)
-{
-	struct status *st = arg;
-	struct status_lag *l;
-
-	if (st->nlag == st->caplag) {
-		st->caplag = st->caplag ? st->caplag * 2 : 16;
-		st->lag = xrealloc(st->lag, (size_t)st->caplag * sizeof(*st->lag));
-	}
-	l = &st->lag[st->nlag++];
-	snprintf(l->topic, sizeof(l->topic), "%s", topic);
-	l->partition = partition;
-	l->lag = lag;
-}
-
-/* Gathers a scrape's figures: counters from memory, a few indexed journal
- * queries, librdkafka's cached offsets and /proc. */
+/* Gathers a scrape's figures: what the engine and the relay published
+ * (the journal's gauges and the consumer's lag gathered by the engine),
+ * the HTTP server's own and /proc. */
 static void
 status_collect(struct status *st, struct status_input *in)
 {
-	struct journal *j = engine_journal(st->e);
-	struct relay *r = engine_relay(st->e);
-	int64_t oldest = 0;
+	const struct engine_snapshot *s = st->snap;
 
 	memset(in, 0, sizeof(*in));
-	in->engine = engine_stats(st->e);
-	in->relay = r != NULL ? relay_stats(r) : NULL;
+	in->engine = s->stats;
+	in->relay = s->relay;
 	in->http = http_server_stats(st->srv);
-	if (j == NULL) {
-		in->journal_error = "closed";
-	} else if (journal_orders_live(j, &in->orders_new, &in->orders_reserved) < 0 ||
-	    journal_outbox_backlog(j, STATUS_OUTBOX_COUNT_MAX, &in->outbox_pending,
-	    &oldest) < 0) {
-		in->journal_error = journal_errmsg(j);
-		log_warn("status", "journal query: %s", in->journal_error);
+	in->journal_ok = s->journal_ok;
+	if (!s->journal_ok) {
+		in->journal_error = s->journal_error;
 	} else {
-		in->journal_ok = true;
-		if (oldest > 0) {
-			in->outbox_oldest_age_ms = util_now_ms() - oldest;
+		in->orders_new = s->orders_new;
+		in->orders_reserved = s->orders_reserved;
+		in->outbox_pending = s->outbox_pending;
+		if (s->outbox_oldest_created > 0) {
+			in->outbox_oldest_age_ms = util_now_ms() - s->outbox_oldest_created;
 			if (in->outbox_oldest_age_ms < 0)
 				in->outbox_oldest_age_ms = 0;
 		}
 	}
-	st->nlag = 0;
-	if (engine_consumer(st->e) != NULL)
-		(void)kafka_consumer_lag(engine_consumer(st->e), status_lag_cb, st);
-	in->lag = st->lag;
-	in->nlag = st->nlag;
+	in->lag = s->lag;
+	in->nlag = s->nlag;
 	status_read_process(in);
 	in->start_time_seconds = st->start_time_seconds;
 }
@@ -487,7 +458,7 @@ static const struct http_route status_routes[] = {
 
 int
 status_new(struct status **out, uv_loop_t *loop, const struct config *cf,
-    struct engine *e, char **cause)
+    const struct engine_snapshot *snap, char **cause)
 {
 	struct status *st = xcalloc(1, sizeof(*st));
 	char **f = NULL, *text = NULL, *inner = NULL;
@@ -496,7 +467,7 @@ status_new(struct status **out, uv_loop_t *loop, const struct config *cf,
 
 	*out = NULL;
 	st->cf = cf;
-	st->e = e;
+	st->snap = snap;
 	/* The start time never changes: field 22 (ticks after boot), once. */
 	if (status_proc_stat(&f, &text) >= 20 && tck > 0)
 		st->start_time_seconds = status_boot_time() +
@@ -529,7 +500,6 @@ status_freed(void *arg)
 {
 	struct status *st = arg;
 
-	free(st->lag);
 	free(st);
 }
 
@@ -538,6 +508,6 @@ status_close(struct status *st)
 {
 	if (st == NULL)
 		return;
-	st->e = NULL;
+	st->snap = NULL;
 	http_server_close(st->srv, status_freed, st);
 }

@@ -1,4 +1,4 @@
-/* status.h: orderd's GET /metrics (Prometheus text format 0.0.4) and GET /healthz, served from the engine's own figures. */
+/* status.h: orderd's GET /metrics (Prometheus text format 0.0.4) and GET /healthz, served from what the engine and the relay publish. */
 #ifndef ORDERD_STATUS_H
 #define ORDERD_STATUS_H
 
@@ -17,27 +17,20 @@ struct status;
 /* The Content-Type of /metrics. */
 #define STATUS_METRICS_CONTENT_TYPE "text/plain; version=0.0.4"
 
-/* One assigned partition's consumer lag. */
-struct status_lag {
-	char topic[256];		/* Kafka topic names are at most 249 bytes */
-	int32_t partition;
-	int64_t lag;
-};
-
 /*
  * Everything one scrape shows, gathered before anything is written, so
  * rendering is a pure function (tests feed it made-up figures).
  */
 struct status_input {
 	const struct engine_stats *engine;	/* required */
-	const struct relay_stats *relay;	/* NULL: shown as zeros */
+	const struct relay_snapshot *relay;	/* NULL: shown as zeros */
 	const struct http_stats *http;		/* NULL: shown as zeros */
 	bool journal_ok;		/* the journal answered the queries below */
 	const char *journal_error;	/* why not, when !journal_ok */
 	int64_t orders_new, orders_reserved;	/* live sagas */
 	int64_t outbox_pending;
 	int64_t outbox_oldest_age_ms;	/* of the first unpublished row; 0 when none */
-	const struct status_lag *lag;
+	const struct engine_lag *lag;
 	int nlag;
 	bool process_ok;		/* /proc/self was readable */
 	int64_t rss_bytes, virtual_bytes;
@@ -58,17 +51,19 @@ int status_render_health(const struct status_input *in, int64_t unhealthy_outbox
     struct http_buf *out);
 
 /*
- * Serves /metrics and /healthz of the engine e on cf->http_listen (which
- * must not be empty).  cf and e must outlive the status (close it before
- * the engine stops); cf is read on every request, so a SIGHUP applies
- * http.unhealthy_outbox_age_ms at once.  Returns 0 or a negative errno with
- * *cause (caller frees) naming http.listen.
+ * Serves /metrics and /healthz on cf->http_listen (which must not be
+ * empty) from the engine's published snapshot (engine_snapshot()), which
+ * is all it reads of the engine and the relay.  cf and snap must outlive
+ * the status (close it before the engine stops); cf is read on every
+ * request, so a SIGHUP applies http.unhealthy_outbox_age_ms at once.
+ * Returns 0 or a negative errno with *cause (caller frees) naming
+ * http.listen.
  */
 int status_new(struct status **out, uv_loop_t *loop, const struct config *cf,
-    struct engine *e, char **cause);
+    const struct engine_snapshot *snap, char **cause);
 /* The port listened on. */
 int status_port(const struct status *st);
-/* Stops serving at once (no request touches the engine after this call);
+/* Stops serving at once (no request reads the snapshot after this call);
  * st is freed when the server's handles are closed.  NULL is fine. */
 void status_close(struct status *st);
 

@@ -1017,9 +1017,9 @@ END_TEST
 /* ---- /metrics and /healthz rendering ---- */
 
 static struct engine_stats es;
-static struct relay_stats rs;
+static struct relay_snapshot rs;
 static struct http_stats hs;
-static struct status_lag lags[2];
+static struct engine_lag lags[2];
 
 static void
 synthetic(struct status_input *in)
@@ -1248,7 +1248,7 @@ START_TEST(test_health)
 	ck_assert_str_eq(b.p, "redis: not connected\n");
 	http_buf_free(&b);
 
-	es.broker_down = true;
+	rs.broker_down = true;
 	in.outbox_oldest_age_ms = 60001;
 	ck_assert_int_eq(status_render_health(&in, 60000, &b), 503);
 	ck_assert_str_eq(b.p, "redis: not connected\nkafka: all brokers down\n"
@@ -1256,7 +1256,7 @@ START_TEST(test_health)
 	http_buf_free(&b);
 
 	es.redis_up = true;
-	es.broker_down = false;
+	rs.broker_down = false;
 	ck_assert_int_eq(status_render_health(&in, 70000, &b), 200);
 	http_buf_free(&b);
 

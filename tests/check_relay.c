@@ -1,0 +1,703 @@
+/* check_relay.c: unit tests of the relay's rewind after a failed delivery: src/relay_window.c on plain data, then src/relay.c on a real journal with a producer of the test's own. */
+#include "autoconfig.h"
+
+#include <check.h>
+#include <errno.h>
+#include <sqlite3.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "config.h"
+#include "journal.h"
+#include "kafka.h"
+#include "relay.h"
+#include "relay_int.h"
+#include "testutil.h"
+#include "util.h"
+
+/* ---- relay_window.c: the bookkeeping alone ---- */
+
+/* Every row up to the returned id is acknowledged: with nothing held back,
+ * the lowest row not acknowledged minus one, or the cursor. */
+static int64_t
+through(const struct relay_window *w)
+{
+	return relay_window_acked_through(w, INT64_MAX);
+}
+
+/* Rows first..last read and produced as outputs. */
+static void
+send_outputs(struct relay_window *w, int64_t first, int64_t last)
+{
+	for (int64_t id = first; id <= last; id++) {
+		relay_window_read(w, id);
+		relay_window_sent(w, id, false);
+	}
+}
+
+START_TEST(test_acks_in_any_order)
+{
+	struct relay_window w = { 0 };
+
+	send_outputs(&w, 1, 3);
+	ck_assert_int_eq(through(&w), 0);
+	ck_assert(relay_window_acked(&w, 2));
+	ck_assert_int_eq(through(&w), 0);	/* 1 is still out */
+	ck_assert(relay_window_acked(&w, 1));
+	ck_assert_int_eq(through(&w), 2);
+	ck_assert(relay_window_acked(&w, 3));
+	ck_assert_int_eq(through(&w), 3);
+	ck_assert(!relay_window_acked(&w, 3));	/* not in flight any more */
+	ck_assert(!relay_window_acked(&w, 99));
+	ck_assert_int_eq(relay_window_rewind(&w, 0), RELAY_REWIND_NONE);
+	ck_assert_int_eq(w.cursor, 3);
+	relay_window_free(&w);
+}
+END_TEST
+
+START_TEST(test_failure_holds_back_and_rewinds)
+{
+	struct relay_window w = { 0 };
+
+	send_outputs(&w, 1, 5);
+	ck_assert(relay_window_acked(&w, 1));
+	relay_window_failed(&w, 2);
+	ck_assert(relay_window_acked(&w, 3));
+	ck_assert(relay_window_acked(&w, 4));
+	/* Nothing is acknowledged through the failed row, whatever came after. */
+	ck_assert_int_eq(through(&w), 1);
+	ck_assert(relay_window_acked(&w, 5));
+	ck_assert_int_eq(through(&w), 1);
+	ck_assert_int_eq(w.rewind_to, 2);
+	/* A row still in flight: no rewind yet, the cursor stays. */
+	ck_assert_int_eq(relay_window_rewind(&w, 1), RELAY_REWIND_WAIT);
+	ck_assert_int_eq(w.cursor, 5);
+	ck_assert_int_eq(w.rewind_to, 2);
+	ck_assert_int_eq(through(&w), 1);
+	/* Nothing in flight: back to just before the first failed row, the
+	 * fifos empty (their rows are read again), once. */
+	ck_assert_int_eq(relay_window_rewind(&w, 0), RELAY_REWIND_DONE);
+	ck_assert_int_eq(w.cursor, 1);
+	ck_assert_int_eq(w.rewind_to, 0);
+	ck_assert_uint_eq(w.outputs.len, 0);
+	ck_assert_int_eq(through(&w), 1);
+	ck_assert_int_eq(relay_window_rewind(&w, 0), RELAY_REWIND_NONE);
+	/* Row 2 read and produced again, then acknowledged. */
+	send_outputs(&w, 2, 2);
+	ck_assert_int_eq(through(&w), 1);
+	ck_assert(relay_window_acked(&w, 2));
+	ck_assert_int_eq(through(&w), 2);
+	relay_window_free(&w);
+}
+END_TEST
+
+START_TEST(test_lowest_failure_wins)
+{
+	struct relay_window w = { 0 };
+
+	send_outputs(&w, 1, 6);
+	relay_window_failed(&w, 4);
+	ck_assert_int_eq(through(&w), 0);
+	relay_window_failed(&w, 2);
+	relay_window_failed(&w, 5);
+	ck_assert_int_eq(w.rewind_to, 2);
+	ck_assert(relay_window_acked(&w, 1));
+	ck_assert(relay_window_acked(&w, 3));
+	ck_assert(relay_window_acked(&w, 6));
+	ck_assert_int_eq(through(&w), 1);
+	ck_assert_int_eq(relay_window_rewind(&w, 0), RELAY_REWIND_DONE);
+	ck_assert_int_eq(w.cursor, 1);
+	relay_window_free(&w);
+}
+END_TEST
+
+START_TEST(test_records_wait_for_outputs)
+{
+	struct relay_window w = { 0 };
+
+	/* Outputs 1 and 2 out, record 3 read and held back, output 4 out. */
+	send_outputs(&w, 1, 2);
+	relay_window_read(&w, 3);
+	send_outputs(&w, 4, 4);
+	ck_assert(!relay_window_releasable(&w, 3));
+	ck_assert_int_eq(relay_window_acked_through(&w, 3), 0);
+	ck_assert(relay_window_acked(&w, 1));
+	ck_assert(!relay_window_releasable(&w, 3));
+	relay_window_failed(&w, 2);
+	ck_assert(!relay_window_releasable(&w, 3));
+	ck_assert(relay_window_acked(&w, 4));
+	/* The record held back bounds what is acknowledged, as output 2 does. */
+	ck_assert_int_eq(relay_window_acked_through(&w, 3), 1);
+	ck_assert_int_eq(relay_window_rewind(&w, 0), RELAY_REWIND_DONE);
+	ck_assert_int_eq(w.cursor, 1);
+	/* Read again: output 2, record 3 (held back until 2 is acknowledged). */
+	send_outputs(&w, 2, 2);
+	relay_window_read(&w, 3);
+	ck_assert(!relay_window_releasable(&w, 3));
+	ck_assert(relay_window_acked(&w, 2));
+	ck_assert(relay_window_releasable(&w, 3));
+	relay_window_sent(&w, 3, true);
+	ck_assert_int_eq(through(&w), 2);
+	/* A record in flight does not hold back the next one; an output does. */
+	relay_window_read(&w, 5);
+	ck_assert(relay_window_releasable(&w, 5));
+	send_outputs(&w, 6, 6);
+	ck_assert(!relay_window_releasable(&w, 7));
+	/* A failed record rewinds like an output. */
+	relay_window_failed(&w, 3);
+	ck_assert(relay_window_acked(&w, 6));
+	ck_assert_int_eq(through(&w), 2);
+	ck_assert_int_eq(relay_window_rewind(&w, 0), RELAY_REWIND_DONE);
+	ck_assert_int_eq(w.cursor, 2);
+	relay_window_free(&w);
+}
+END_TEST
+
+/* The next permutation of a (ascending order first); false after the last. */
+static bool
+next_perm(int *a, int n)
+{
+	int i = n - 2, j = n - 1, t;
+
+	while (i >= 0 && a[i] >= a[i + 1])
+		i--;
+	if (i < 0)
+		return false;
+	while (a[j] <= a[i])
+		j--;
+	t = a[i], a[i] = a[j], a[j] = t;
+	for (i++, j = n - 1; i < j; i++, j--)
+		t = a[i], a[i] = a[j], a[j] = t;
+	return true;
+}
+
+/*
+ * Five rows produced; every set of failed deliveries, in every order of
+ * the reports: after each report, every row below the lowest one not
+ * acknowledged (failed or not heard of) is acknowledged through, and not
+ * one more; after the last, the rewind goes back to just before the lowest
+ * failed row, or does nothing when none failed.
+ */
+START_TEST(test_every_order_of_reports)
+{
+	enum { N = 5 };
+	int cases = 0;
+
+	for (int failed = 0; failed < 1 << N; failed++) {
+		int order[N] = { 1, 2, 3, 4, 5 };
+
+		do {
+			struct relay_window w = { 0 };
+			bool ok[N + 1] = { false };
+			int64_t low_failed = 0;
+
+			send_outputs(&w, 1, N);
+			for (int i = 0; i < N; i++) {
+				int id = order[i];
+				int64_t want = N;
+
+				if (failed & 1 << (id - 1)) {
+					relay_window_failed(&w, id);
+					if (low_failed == 0 || id < low_failed)
+						low_failed = id;
+				} else {
+					ck_assert(relay_window_acked(&w, id));
+					ok[id] = true;
+				}
+				for (int k = 1; k <= N; k++)
+					if (!ok[k]) {
+						want = k - 1;
+						break;
+					}
+				ck_assert_msg(through(&w) == want, "failed %#x, order %d%d%d%d%d, "
+				    "after %d: through %lld, want %lld", failed, order[0], order[1],
+				    order[2], order[3], order[4], id, (long long)through(&w),
+				    (long long)want);
+				if (i < N - 1 && low_failed > 0)
+					ck_assert_int_eq(relay_window_rewind(&w, N - 1 - i),
+					    RELAY_REWIND_WAIT);
+			}
+			if (low_failed == 0) {
+				ck_assert_int_eq(relay_window_rewind(&w, 0), RELAY_REWIND_NONE);
+				ck_assert_int_eq(w.cursor, N);
+			} else {
+				ck_assert_int_eq(relay_window_rewind(&w, 0), RELAY_REWIND_DONE);
+				ck_assert_int_eq(w.cursor, low_failed - 1);
+				ck_assert_int_eq(through(&w), low_failed - 1);
+			}
+			relay_window_free(&w);
+			cases++;
+		} while (next_perm(order, N));
+	}
+	ck_assert_int_eq(cases, 32 * 120);
+}
+END_TEST
+
+/* ---- relay.c on a real journal, with the test's producer ---- */
+
+/*
+ * The program is linked with -Wl,--wrap for kafka_producer_new,
+ * kafka_produce, kafka_poll, kafka_flush and kafka_close: relay.c's calls
+ * of them come here.  Nothing reaches a broker; what the relay produces is
+ * recorded, and each delivery report is the test's to give (deliver()).
+ */
+int __wrap_kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
+    const struct kafka_producer_events *ev, char **cause);
+int __wrap_kafka_produce(struct kafka *k, const struct kafka_message *m, const char **why);
+void __wrap_kafka_poll(struct kafka *k);
+int __wrap_kafka_flush(struct kafka *k, int timeout_ms);
+void __wrap_kafka_close(struct kafka *k, int flush_ms);
+
+/* One message the relay produced. */
+struct sent {
+	int64_t id;			/* its outbox row (the opaque) */
+	char topic[64];
+	int32_t partition;
+	char key[64];
+	char event_id[64];		/* its first header, which must be event_id */
+	int nheaders;
+	char header2[64];		/* "name=value" of the second header, if any */
+	int64_t timestamp_ms;
+};
+
+#define MAX_SENT 64
+
+static struct kafka_producer_events fake_ev;
+static char fake_producer;		/* what the relay holds as its struct kafka */
+static struct sent sent[MAX_SENT];
+static int nsent;
+
+int
+__wrap_kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
+    const struct kafka_producer_events *ev, char **cause)
+{
+	rd_kafka_conf_destroy(conf);
+	fake_ev = *ev;
+	*out = (struct kafka *)(void *)&fake_producer;
+	return 0;
+}
+
+int
+__wrap_kafka_produce(struct kafka *k, const struct kafka_message *m, const char **why)
+{
+	struct sent *s;
+
+	ck_assert_ptr_eq(k, (struct kafka *)(void *)&fake_producer);
+	ck_assert_int_lt(nsent, MAX_SENT);
+	s = &sent[nsent++];
+	memset(s, 0, sizeof(*s));
+	s->id = (int64_t)(intptr_t)m->opaque;
+	snprintf(s->topic, sizeof(s->topic), "%s", m->topic);
+	s->partition = m->partition;
+	snprintf(s->key, sizeof(s->key), "%.*s", (int)m->key_len, (const char *)m->key);
+	ck_assert_int_ge(m->nheaders, 1);
+	ck_assert_str_eq(m->headers[0].name, "event_id");
+	snprintf(s->event_id, sizeof(s->event_id), "%.*s", (int)m->headers[0].len,
+	    (const char *)m->headers[0].value);
+	s->nheaders = m->nheaders;
+	if (m->nheaders > 1)
+		snprintf(s->header2, sizeof(s->header2), "%s=%.*s", m->headers[1].name,
+		    (int)m->headers[1].len, (const char *)m->headers[1].value);
+	s->timestamp_ms = m->timestamp_ms;
+	return 0;
+}
+
+void
+__wrap_kafka_poll(struct kafka *k)
+{
+}
+
+int
+__wrap_kafka_flush(struct kafka *k, int timeout_ms)
+{
+	return 0;
+}
+
+void
+__wrap_kafka_close(struct kafka *k, int flush_ms)
+{
+}
+
+/* A relay over a journal in a temp dir, on a loop of its own. */
+struct fix {
+	uv_loop_t loop;
+	char *dir, *path;
+	struct config *cf;
+	struct journal *j;
+	struct relay *r;
+};
+
+static struct fix fx;
+
+static void
+fix_setup(void)
+{
+	/* A writer of the test's own makes the relay's marks fail at once
+	 * (test_relay_stops_when_it_cannot_mark), not after 5 s. */
+	static const struct journal_options jo = { .synchronous_full = false,
+	    .busy_timeout_ms = 1 };
+	char *cause = NULL;
+
+	memset(&fx, 0, sizeof(fx));
+	nsent = 0;
+	ck_assert_int_eq(uv_loop_init(&fx.loop), 0);
+	fx.dir = tu_tmpdir();
+	fx.path = xasprintf("%s/journal.db", fx.dir);
+	fx.cf = config_new();
+	ck_assert_msg(journal_open(&fx.j, fx.path, &jo, &cause) == 0, "%s", cause);
+}
+
+static void
+fix_teardown(void)
+{
+	static const char *const files[] = { "journal.db", "journal.db-wal", "journal.db-shm" };
+
+	if (fx.r != NULL)
+		relay_close(fx.r, 0);
+	uv_run(&fx.loop, UV_RUN_DEFAULT);
+	ck_assert_int_eq(uv_loop_close(&fx.loop), 0);
+	journal_free(fx.j);
+	config_free(fx.cf);
+	for (size_t i = 0; i < UTIL_ARRAY_SIZE(files); i++) {
+		char *p = xasprintf("%s/%s", fx.dir, files[i]);
+
+		unlink(p);
+		free(p);
+	}
+	rmdir(fx.dir);
+	free(fx.path);
+	free(fx.dir);
+}
+
+static void
+start_relay(void)
+{
+	char *cause = NULL;
+
+	ck_assert_msg(relay_new(&fx.r, &fx.loop, fx.j, fx.cf, &cause) == 0, "%s", cause);
+}
+
+/* Adds an outbox row: an output for the order, or with record its
+ * changelog record (type OrderState, to partition 0 of the state topic). */
+static int64_t
+add_row(const char *order_id, const char *type, bool record, const char *headers)
+{
+	char *event_id = xasprintf("%s-%s", order_id, type);
+	struct journal_outbox_row row = {
+		.topic = record ? "orderd.state" : "order-events", .key = order_id,
+		.key_len = strlen(order_id), .event_id = event_id, .order_id = order_id,
+		.type = record ? "OrderState" : type, .headers = headers ? headers : "{}",
+		.payload = "{}", .payload_len = 2, .created_at = 1700000000000,
+		.partitioned = record, .partition = 0,
+	};
+
+	ck_assert_int_eq(journal_begin(fx.j, "test"), 0);
+	ck_assert_int_eq(journal_outbox_add(fx.j, &row), 0);
+	ck_assert_int_eq(journal_commit(fx.j), 0);
+	free(event_id);
+	if (fx.r != NULL)
+		relay_kick(fx.r);
+	return row.id;
+}
+
+/* Runs the loop for ms milliseconds. */
+static void
+run_for(int ms)
+{
+	int64_t until = util_mono_us() + (int64_t)ms * 1000;
+
+	while (util_mono_us() < until) {
+		uv_run(&fx.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+}
+
+/* Runs the loop until n messages were produced in all (within 5 s). */
+static void
+run_until_sent(int n)
+{
+	int64_t until = util_mono_us() + 5000000;
+
+	while (nsent < n && util_mono_us() < until) {
+		uv_run(&fx.loop, UV_RUN_NOWAIT);
+		usleep(1000);
+	}
+	ck_assert_msg(nsent == n, "%d messages produced, want %d", nsent, n);
+}
+
+/* The broker's answer for row id: acknowledged (err 0) or failed. */
+static void
+deliver(int64_t id, rd_kafka_resp_err_t err)
+{
+	struct kafka_delivery d = {
+		.opaque = (void *)(intptr_t)id, .err = err, .errstr = rd_kafka_err2str(err),
+		.topic = "order-events", .timestamp_ms = -1,
+	};
+
+	fake_ev.delivered(&d, fake_ev.arg);
+}
+
+/* Whether row id is marked published in the journal (through a connection
+ * of the test's own). */
+static bool
+published(int64_t id)
+{
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	bool yes;
+
+	ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, "SELECT published_at IS NOT NULL FROM outbox "
+	    "WHERE id = ?", -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	yes = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	return yes;
+}
+
+#define FAILED RD_KAFKA_RESP_ERR__MSG_TIMED_OUT
+
+START_TEST(test_relay_sends_again_from_the_failed_row)
+{
+	int64_t id[6];
+
+	for (int i = 0; i < 5; i++) {
+		char oid[16];
+
+		snprintf(oid, sizeof(oid), "o%d", i + 1);
+		id[i] = add_row(oid, "OrderConfirmed", false, i == 0 ?
+		    "{\"traceparent\":\"00-abc-def-01\"}" : NULL);
+	}
+	start_relay();
+	run_until_sent(5);
+	for (int i = 0; i < 5; i++) {
+		ck_assert_int_eq(sent[i].id, id[i]);
+		ck_assert_int_eq(sent[i].partition, KAFKA_PARTITION_ANY);
+		ck_assert_int_eq(sent[i].timestamp_ms, 1700000000000);
+	}
+	/* What the row says goes out as it is: topic, key, event_id, headers. */
+	ck_assert_str_eq(sent[0].topic, "order-events");
+	ck_assert_str_eq(sent[0].key, "o1");
+	ck_assert_str_eq(sent[0].event_id, "o1-OrderConfirmed");
+	ck_assert_int_eq(sent[0].nheaders, 2);
+	ck_assert_str_eq(sent[0].header2, "traceparent=00-abc-def-01");
+	ck_assert_int_eq(sent[1].nheaders, 1);
+	ck_assert_int_eq(relay_snapshot(fx.r)->in_flight, 5);
+
+	deliver(id[0], 0);
+	deliver(id[1], FAILED);
+	deliver(id[2], 0);
+	deliver(id[3], 0);
+	deliver(id[4], 0);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[0]);
+	ck_assert(!relay_idle(fx.r));
+	/* The rows acknowledged are marked published, those after the failed
+	 * one too (the broker has them); the failed one waits. */
+	run_for(100);
+	ck_assert(published(id[0]));
+	ck_assert(!published(id[1]));
+	ck_assert(published(id[2]) && published(id[3]) && published(id[4]));
+	ck_assert_int_eq(relay_snapshot(fx.r)->errors, 1);
+	ck_assert_int_eq(relay_snapshot(fx.r)->published, 4);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[0]);
+	ck_assert_int_eq(nsent, 5);	/* not again before RELAY_RETRY_MS */
+
+	/* Produced again: the failed row alone, the same message. */
+	run_until_sent(6);
+	ck_assert_int_eq(sent[5].id, id[1]);
+	ck_assert_str_eq(sent[5].event_id, "o2-OrderConfirmed");
+	ck_assert_str_eq(sent[5].key, "o2");
+	run_for(50);
+	ck_assert_int_eq(nsent, 6);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[0]);
+	deliver(id[1], 0);
+	run_for(50);
+	ck_assert(published(id[1]));
+	/* The rows after it were not read again, so the cursor is the failed
+	 * row's: what is acknowledged through stops there until a later row
+	 * is read. */
+	ck_assert_int_eq(relay_acked_through(fx.r), id[1]);
+	ck_assert(relay_idle(fx.r));
+	id[5] = add_row("o6", "OrderConfirmed", false, NULL);
+	run_until_sent(7);
+	ck_assert_int_eq(sent[6].id, id[5]);
+	deliver(id[5], 0);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[5]);
+	ck_assert_int_eq(relay_snapshot(fx.r)->produced, 7);
+	ck_assert_int_eq(relay_snapshot(fx.r)->in_flight, 0);
+}
+END_TEST
+
+START_TEST(test_relay_rewinds_only_when_nothing_is_in_flight)
+{
+	int64_t id[4];
+
+	for (int i = 0; i < 4; i++) {
+		char oid[16];
+
+		snprintf(oid, sizeof(oid), "o%d", i + 1);
+		id[i] = add_row(oid, "OrderCancelled", false, NULL);
+	}
+	start_relay();
+	run_until_sent(4);
+	deliver(id[0], FAILED);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[0] - 1);
+	/* Rows 2..4 are still on their way: nothing goes again meanwhile. */
+	run_for(800);
+	ck_assert_int_eq(nsent, 4);
+	deliver(id[1], 0);
+	deliver(id[2], FAILED);
+	deliver(id[3], 0);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[0] - 1);
+	/* From the first failed row on, what is still unpublished, in order. */
+	run_until_sent(6);
+	ck_assert_int_eq(sent[4].id, id[0]);
+	ck_assert_int_eq(sent[5].id, id[2]);
+	run_for(50);
+	ck_assert_int_eq(nsent, 6);
+	deliver(id[2], 0);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[0] - 1);
+	deliver(id[0], 0);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[2]);
+	run_for(50);
+	for (int i = 0; i < 4; i++)
+		ck_assert(published(id[i]));
+	ck_assert_int_eq(relay_snapshot(fx.r)->errors, 2);
+}
+END_TEST
+
+/*
+ * Another writer (orderctl, a sqlite3 shell) holds the journal when the
+ * relay marks what was acknowledged: the relay stops orderd (exit 1, the
+ * one busy-journal policy), nothing is marked, and the next start sends
+ * every unmarked row again, in order, under its deterministic event id.
+ */
+START_TEST(test_relay_stops_when_it_cannot_mark)
+{
+	int64_t id[3];
+	sqlite3 *db;
+	pid_t pid;
+	int status;
+
+	for (int i = 0; i < 3; i++) {
+		char oid[16];
+
+		snprintf(oid, sizeof(oid), "o%d", i + 1);
+		id[i] = add_row(oid, "OrderConfirmed", false, NULL);
+	}
+	start_relay();
+	run_until_sent(3);
+	ck_assert_int_eq(sqlite3_open(fx.path, &db), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+	/* The child is this process's relay: it must exit, not retry. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0) {
+		deliver(id[0], 0);
+		deliver(id[1], 0);
+		deliver(id[2], 0);
+		run_for(500);
+		_exit(0);
+	}
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 1,
+	    "the relay did not stop on a held journal (status %d)", status);
+	ck_assert_int_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	for (int i = 0; i < 3; i++)
+		ck_assert(!published(id[i]));
+	/* The next start: a new relay on the same journal. */
+	relay_close(fx.r, 0);
+	fx.r = NULL;
+	nsent = 0;
+	start_relay();
+	run_until_sent(3);
+	for (int i = 0; i < 3; i++)
+		ck_assert_int_eq(sent[i].id, id[i]);
+	ck_assert_str_eq(sent[1].event_id, "o2-OrderConfirmed");
+	for (int i = 0; i < 3; i++)
+		deliver(id[i], 0);
+	ck_assert_int_eq(relay_acked_through(fx.r), id[2]);
+	run_for(200);
+	for (int i = 0; i < 3; i++)
+		ck_assert(published(id[i]));
+}
+END_TEST
+
+START_TEST(test_relay_record_waits_for_a_failed_output)
+{
+	int64_t o1 = add_row("o1", "OrderConfirmed", false, NULL);
+	int64_t o2 = add_row("o2", "OrderConfirmed", false, NULL);
+	int64_t rec = add_row("o1", "state", true, NULL);
+	int64_t o3 = add_row("o3", "OrderConfirmed", false, NULL);
+
+	start_relay();
+	/* The record waits for every output before it; the output after it
+	 * goes. */
+	run_until_sent(3);
+	ck_assert_int_eq(sent[0].id, o1);
+	ck_assert_int_eq(sent[1].id, o2);
+	ck_assert_int_eq(sent[2].id, o3);
+	ck_assert_int_eq(relay_acked_through(fx.r), o1 - 1);
+	deliver(o1, 0);
+	ck_assert_int_eq(nsent, 3);
+	deliver(o2, FAILED);
+	deliver(o3, 0);
+	ck_assert_int_eq(nsent, 3);
+	ck_assert_int_eq(relay_acked_through(fx.r), o1);
+	/* Output 2 again; the record only once it is acknowledged. */
+	run_until_sent(4);
+	ck_assert_int_eq(sent[3].id, o2);
+	run_for(50);
+	ck_assert_int_eq(nsent, 4);
+	deliver(o2, 0);
+	ck_assert_int_eq(nsent, 5);
+	ck_assert_int_eq(sent[4].id, rec);
+	ck_assert_str_eq(sent[4].topic, "orderd.state");
+	ck_assert_int_eq(sent[4].partition, 0);
+	ck_assert_str_eq(sent[4].key, "o1");
+	ck_assert_int_eq(relay_acked_through(fx.r), o2);
+	deliver(rec, 0);
+	ck_assert_int_eq(relay_acked_through(fx.r), rec);
+	run_for(50);
+	ck_assert(published(o1) && published(o2) && published(rec) && published(o3));
+}
+END_TEST
+
+static Suite *
+relay_suite(void)
+{
+	Suite *s = suite_create("relay");
+	TCase *win = tcase_create("window");
+	TCase *rel = tcase_create("rewind");
+
+	tcase_add_test(win, test_acks_in_any_order);
+	tcase_add_test(win, test_failure_holds_back_and_rewinds);
+	tcase_add_test(win, test_lowest_failure_wins);
+	tcase_add_test(win, test_records_wait_for_outputs);
+	tcase_add_test(win, test_every_order_of_reports);
+	suite_add_tcase(s, win);
+
+	tcase_add_checked_fixture(rel, fix_setup, fix_teardown);
+	tcase_add_test(rel, test_relay_sends_again_from_the_failed_row);
+	tcase_add_test(rel, test_relay_rewinds_only_when_nothing_is_in_flight);
+	tcase_add_test(rel, test_relay_stops_when_it_cannot_mark);
+	tcase_add_test(rel, test_relay_record_waits_for_a_failed_output);
+	tcase_set_timeout(rel, 30);
+	suite_add_tcase(s, rel);
+	return s;
+}
+
+int
+main(void)
+{
+	return tu_run(relay_suite());
+}
