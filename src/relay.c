@@ -373,6 +373,7 @@ relay_fetch_cb(uv_timer_t *t)
 			break;
 		}
 		if (n < RELAY_PAGE) {
+			relay_window_caught_up(&r->w);
 			r->more = false;
 			break;
 		}

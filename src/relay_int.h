@@ -30,7 +30,8 @@ struct relay_fifo {
  * produced twice.
  */
 struct relay_window {
-	int64_t cursor;			/* highest id read in this process */
+	int64_t cursor;			/* the next page starts after it */
+	int64_t high;			/* highest id read in this process */
 	int64_t rewind_to;		/* lowest id whose delivery failed; 0: none */
 	/* Rows produced and not yet acknowledged: the outputs (produced in id
 	 * order as they are read) and the changelog records (produced in id
@@ -47,6 +48,10 @@ enum relay_rewind {
 
 /* Row id was read: the next page starts after it. */
 void relay_window_read(struct relay_window *w, int64_t id);
+/* A page came back short: every unpublished row is read, so the rows
+ * between the cursor and the highest ever read (skipped after a rewind:
+ * the broker had them) are in too. */
+void relay_window_caught_up(struct relay_window *w);
 /* Row id was handed to the producer: an output as it is read, a changelog
  * record (record) as it is released. */
 void relay_window_sent(struct relay_window *w, int64_t id, bool record);

@@ -64,6 +64,15 @@ void
 relay_window_read(struct relay_window *w, int64_t id)
 {
 	w->cursor = id;
+	if (id > w->high)
+		w->high = id;
+}
+
+void
+relay_window_caught_up(struct relay_window *w)
+{
+	if (w->high > w->cursor)
+		w->cursor = w->high;
 }
 
 void

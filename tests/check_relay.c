@@ -93,6 +93,11 @@ START_TEST(test_failure_holds_back_and_rewinds)
 	ck_assert_int_eq(through(&w), 1);
 	ck_assert(relay_window_acked(&w, 2));
 	ck_assert_int_eq(through(&w), 2);
+	/* The page came back short: rows 3..5, acknowledged before the rewind
+	 * and not read again, are in too. */
+	relay_window_caught_up(&w);
+	ck_assert_int_eq(w.cursor, 5);
+	ck_assert_int_eq(through(&w), 5);
 	relay_window_free(&w);
 }
 END_TEST
@@ -521,10 +526,11 @@ START_TEST(test_relay_sends_again_from_the_failed_row)
 	deliver(id[1], 0);
 	run_for(50);
 	ck_assert(published(id[1]));
-	/* The rows after it were not read again, so the cursor is the failed
-	 * row's: what is acknowledged through stops there until a later row
-	 * is read. */
-	ck_assert_int_eq(relay_acked_through(fx.r), id[1]);
+	/* The rows after it were not read again (the broker had them), but
+	 * the page that read the failed row again came back short: everything
+	 * read is acknowledged through, so the offsets of the events behind
+	 * rows 3..5 are not held back until some later row is read. */
+	ck_assert_int_eq(relay_acked_through(fx.r), id[4]);
 	ck_assert(relay_idle(fx.r));
 	id[5] = add_row("o6", "OrderConfirmed", false, NULL);
 	run_until_sent(7);
@@ -566,7 +572,8 @@ START_TEST(test_relay_rewinds_only_when_nothing_is_in_flight)
 	deliver(id[2], 0);
 	ck_assert_int_eq(relay_acked_through(fx.r), id[0] - 1);
 	deliver(id[0], 0);
-	ck_assert_int_eq(relay_acked_through(fx.r), id[2]);
+	/* Row 4, acknowledged before and not read again, is in too. */
+	ck_assert_int_eq(relay_acked_through(fx.r), id[3]);
 	run_for(50);
 	for (int i = 0; i < 4; i++)
 		ck_assert(published(id[i]));
@@ -666,7 +673,8 @@ START_TEST(test_relay_record_waits_for_a_failed_output)
 	ck_assert_str_eq(sent[4].key, "o1");
 	ck_assert_int_eq(relay_acked_through(fx.r), o2);
 	deliver(rec, 0);
-	ck_assert_int_eq(relay_acked_through(fx.r), rec);
+	/* Output 3, acknowledged before the rewind, is in too. */
+	ck_assert_int_eq(relay_acked_through(fx.r), o3);
 	run_for(50);
 	ck_assert(published(o1) && published(o2) && published(rec) && published(o3));
 }
