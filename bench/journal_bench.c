@@ -32,7 +32,7 @@ jb_run(struct journal *j, int64_t n, int64_t group, const char *payload)
 	int64_t t0 = util_mono_us();
 
 	for (int64_t done = 0; done < n;) {
-		if (journal_begin(j) < 0)
+		if (journal_begin(j, "bench") < 0)
 			jb_die(j, "begin");
 		for (int64_t k = 0; k < group && done < n; k++, done++) {
 			char event_id[64], order_id[64];

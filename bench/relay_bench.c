@@ -156,7 +156,7 @@ rlb_add_rows(struct rlb *b, int64_t seq, int64_t n)
 {
 	int64_t first = 0;
 
-	if (journal_begin(b->j) < 0)
+	if (journal_begin(b->j, "bench") < 0)
 		rlb_die("journal_begin", journal_errmsg(b->j));
 	for (int64_t k = 0; k < n; k++) {
 		int64_t id = rlb_add_row(b, seq + k);
