@@ -1,4 +1,4 @@
-/* ctl_recover.c: orderctl recover --rebuild-redis: every sku and reservation record written back to Redis, through restore.lua, from the journal alone. */
+/* ctl_recover.c: orderctl recover --rebuild-redis: every sku and reservation record written back to Redis, through restore.lua, from the journal alone (one instance only: refused when [topics] state is set). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -192,6 +192,16 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 	}
 	if (!rebuild || bad)
 		return ctl_usage(c);
+	/* With a state topic several instances share the stock, and this
+	 * journal has only the orders this instance owned: their sum is not
+	 * what Redis must hold, and a rebuild from it would put back stock
+	 * that other instances' orders hold or sold. */
+	if (c->cf->topic_state[0] != '\0')
+		return ctl_fail("topics.state is set (%s): several instances share this "
+		    "stock and journal %s holds only this instance's orders, so it cannot "
+		    "rebuild Redis alone; stop every instance and restore Redis from its "
+		    "own backup (RDB/AOF), then check it with 'orderctl reconcile "
+		    "--changelog'", c->cf->topic_state, c->cf->journal_path);
 	/* Opening creates a missing journal, and an empty one would make
 	 * --force an eraser: a wrong journal.path must stop here. */
 	if (access(c->cf->journal_path, F_OK) != 0)
