@@ -60,6 +60,13 @@ SELECT order_id, at, strftime('%Y-%m-%dT%H:%M:%fZ', at / 1000.0, 'unixepoch') AS
            'to ' || topic || ', ' ||
                CASE WHEN superseded_at IS NOT NULL
                     THEN 'superseded: another instance took the order over'
+                    WHEN dropped_at IS NOT NULL
+                    THEN 'DROPPED by an operator ' ||
+                         strftime('%Y-%m-%dT%H:%M:%fZ', dropped_at / 1000.0, 'unixepoch') ||
+                         ', never published' || coalesce(' (' || last_error || ')', '')
+                    WHEN dead_at IS NOT NULL
+                    THEN 'DEAD (refused for good after ' || attempts || ' attempts' ||
+                         coalesce(': ' || last_error, '') || '): orderctl outbox retry or drop'
                     WHEN published_at IS NULL
                     THEN 'NOT PUBLISHED (' || attempts || ' attempts' ||
                          coalesce(': ' || last_error, '') || ')'
@@ -112,17 +119,34 @@ SELECT order_id, state, problem, since,
  ORDER BY since, order_id;
 
 -- Every output not yet acknowledged by the broker, in the order the relay
--- publishes them.  Empty when orderd has caught up; rows that stay, with
--- attempts growing, mean the broker refuses them (last_error says why).
+-- publishes them.  Empty when orderd has caught up.  attempts counts the
+-- failed deliveries (from 0 again after orderctl outbox retry), last_error
+-- the last one's reason (kept after a retry, as history).  state:
+--   pending  the relay publishes it (attempts growing: the broker refuses
+--            it for now, last_error says why)
+--   held     an earlier row of its order is dead: it waits for it
+--   dead     refused for good, or [relay] max_attempts failed deliveries:
+--            it waits for an operator (orderctl outbox retry or drop);
+--            dead_utc is when it died
+-- Dropped rows (orderctl outbox drop) are not in it: never to be
+-- published; order_timeline shows them.
 DROP VIEW IF EXISTS temp.unpublished_outbox;
 CREATE TEMP VIEW unpublished_outbox AS
 SELECT id, order_id, type, topic, event_id, created_at,
        strftime('%Y-%m-%dT%H:%M:%fZ', created_at / 1000.0, 'unixepoch') AS created_utc,
        (CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - created_at) / 1000
            AS age_s,
-       attempts, last_error
-  FROM main.outbox
- WHERE published_at IS NULL AND superseded_at IS NULL
+       attempts, last_error,
+       CASE WHEN dead_at IS NOT NULL THEN 'dead'
+            WHEN order_id IS NOT NULL AND EXISTS (
+                 SELECT 1 FROM main.outbox d
+                  WHERE d.order_id = o.order_id AND d.id < o.id AND d.dead_at IS NOT NULL
+                    AND d.dropped_at IS NULL AND d.superseded_at IS NULL
+                    AND d.published_at IS NULL) THEN 'held'
+            ELSE 'pending' END AS state,
+       strftime('%Y-%m-%dT%H:%M:%fZ', dead_at / 1000.0, 'unixepoch') AS dead_utc
+  FROM main.outbox o
+ WHERE published_at IS NULL AND superseded_at IS NULL AND dropped_at IS NULL
  ORDER BY id;
 
 -- Per sku, the stock movements the journal records and the balances they

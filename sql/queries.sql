@@ -32,11 +32,34 @@ INSERT INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload, 
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9);
 
 -- name: outbox_pending
--- Unpublished rows after ?1, in id order, at most ?2.
+-- Rows to publish after ?1, in id order, at most ?2: unpublished, neither
+-- dead nor dropped, and not held: a row waits while an earlier row of its
+-- order is dead (journal v4), so that the order's outputs stay in order.
 SELECT id, topic, msg_key, event_id, order_id, type, headers, payload, created_at, attempts,
        kafka_partition
-  FROM outbox WHERE published_at IS NULL AND superseded_at IS NULL AND id > ?1
+  FROM outbox
+ WHERE published_at IS NULL AND superseded_at IS NULL AND dead_at IS NULL
+   AND dropped_at IS NULL AND id > ?1
+   AND (order_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM outbox d INDEXED BY outbox_dead
+         WHERE d.order_id = outbox.order_id AND d.id < outbox.id
+           AND d.dead_at IS NOT NULL AND d.dropped_at IS NULL
+           AND d.superseded_at IS NULL AND d.published_at IS NULL))
  ORDER BY id LIMIT ?2;
+
+-- name: outbox_first_pending
+-- The lowest row to publish (as outbox_pending) up to id ?1, or none: after
+-- orderctl made a row pending again (retry) or let an order's held rows go
+-- (drop), the relay goes back to it.
+SELECT id FROM outbox INDEXED BY outbox_pending
+ WHERE published_at IS NULL AND superseded_at IS NULL AND dead_at IS NULL
+   AND dropped_at IS NULL AND id <= ?1
+   AND (order_id IS NULL OR NOT EXISTS (
+        SELECT 1 FROM outbox d INDEXED BY outbox_dead
+         WHERE d.order_id = outbox.order_id AND d.id < outbox.id
+           AND d.dead_at IS NOT NULL AND d.dropped_at IS NULL
+           AND d.superseded_at IS NULL AND d.published_at IS NULL))
+ ORDER BY id LIMIT 1;
 
 -- name: outbox_published
 -- ?1 id ?2 now
@@ -44,15 +67,51 @@ UPDATE outbox SET published_at = ?2, attempts = attempts + 1, last_error = NULL
  WHERE id = ?1 AND published_at IS NULL;
 
 -- name: outbox_failed
--- ?1 id ?2 error
-UPDATE outbox SET attempts = attempts + 1, last_error = ?2 WHERE id = ?1;
+-- A failed delivery of a row to publish: one more attempt, its error, and
+-- dead (dead_at ?5) when ?3 (an error retrying cannot mend) or when it has
+-- failed ?4 times (?4 0: never by count).  ?1 id ?2 error
+UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+       dead_at = CASE WHEN ?3 OR (?4 > 0 AND attempts + 1 >= ?4) THEN ?5 END
+ WHERE id = ?1 AND published_at IS NULL AND superseded_at IS NULL AND dead_at IS NULL
+   AND dropped_at IS NULL;
+
+-- name: outbox_fate
+-- What became of row ?1 after outbox_failed: its attempts, whether it is
+-- dead, its order (NULL: a dead letter).
+SELECT attempts, dead_at IS NOT NULL, order_id FROM outbox WHERE id = ?1;
+
+-- name: outbox_retry
+-- orderctl outbox retry: the dead row ?1 (0: every dead row) is pending
+-- again, its attempts from 0; last_error stays, the history of why it died.
+-- ?2 now
+UPDATE outbox SET dead_at = NULL, attempts = 0, retried_at = ?2
+ WHERE (?1 = 0 OR id = ?1) AND dead_at IS NOT NULL AND dropped_at IS NULL
+   AND superseded_at IS NULL AND published_at IS NULL;
+
+-- name: outbox_drop
+-- orderctl outbox drop: the dead row ?1 is never published (kept for the
+-- audit); the later rows of its order may go.  ?2 now
+UPDATE outbox SET dropped_at = ?2
+ WHERE id = ?1 AND dead_at IS NOT NULL AND dropped_at IS NULL
+   AND superseded_at IS NULL AND published_at IS NULL;
+
+-- name: data_version
+-- Changes when another connection (orderctl, a sqlite3 shell) committed
+-- to the journal: the relay's cue to look for rows made pending again.
+PRAGMA data_version;
 
 -- name: outbox_stats
--- pending, published, oldest pending created_at (NULL when none pending)
-SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL AND superseded_at IS NULL),
+-- pending (held ones too), published, oldest pending created_at (NULL when
+-- none pending), dead
+SELECT (SELECT count(*) FROM outbox WHERE published_at IS NULL AND superseded_at IS NULL
+                                      AND dead_at IS NULL AND dropped_at IS NULL),
        (SELECT count(*) FROM outbox WHERE published_at IS NOT NULL),
        (SELECT min(created_at) FROM outbox
-         WHERE published_at IS NULL AND superseded_at IS NULL);
+         WHERE published_at IS NULL AND superseded_at IS NULL AND dead_at IS NULL
+           AND dropped_at IS NULL),
+       (SELECT count(*) FROM outbox INDEXED BY outbox_dead
+         WHERE dead_at IS NOT NULL AND dropped_at IS NULL AND superseded_at IS NULL
+           AND published_at IS NULL);
 
 -- name: stock_adjustment_insert
 -- ?1 adjustment_id ?2 sku ?3 qty ?4 created_at
@@ -152,14 +211,27 @@ SELECT state, count(*) FROM orders INDEXED BY orders_live
  WHERE state IN ('NEW', 'RESERVED') GROUP BY state;
 
 -- name: outbox_backlog
--- For /metrics and /healthz: unpublished rows, counted up to ?1, and the
--- created_at of the first one in publish order (NULL when none), both from
--- the partial index outbox_pending, never from the published rows.
+-- For /metrics and /healthz: rows to publish, counted up to ?1 (held ones
+-- too), the created_at of the first one the relay can publish (NULL when
+-- none: a row held behind a dead one waits for an operator, which the dead
+-- gauge says), both from the partial index outbox_pending, never from the
+-- published rows; and the dead rows, from outbox_dead.
 SELECT (SELECT count(*) FROM (SELECT 1 FROM outbox INDEXED BY outbox_pending
                                WHERE published_at IS NULL AND superseded_at IS NULL
+                                 AND dead_at IS NULL AND dropped_at IS NULL
                                LIMIT ?1)),
        (SELECT created_at FROM outbox INDEXED BY outbox_pending
-         WHERE published_at IS NULL AND superseded_at IS NULL ORDER BY id LIMIT 1);
+         WHERE published_at IS NULL AND superseded_at IS NULL AND dead_at IS NULL
+           AND dropped_at IS NULL
+           AND (order_id IS NULL OR NOT EXISTS (
+                SELECT 1 FROM outbox d INDEXED BY outbox_dead
+                 WHERE d.order_id = outbox.order_id AND d.id < outbox.id
+                   AND d.dead_at IS NOT NULL AND d.dropped_at IS NULL
+                   AND d.superseded_at IS NULL AND d.published_at IS NULL))
+         ORDER BY id LIMIT 1),
+       (SELECT count(*) FROM outbox INDEXED BY outbox_dead
+         WHERE dead_at IS NOT NULL AND dropped_at IS NULL AND superseded_at IS NULL
+           AND published_at IS NULL);
 
 -- name: retention_inbox
 -- Retention: deletes at most ?2 inbox rows received before ?1 whose event

@@ -39,6 +39,35 @@ SELECT id, topic, kafka_partition, kafka_offset, error, received_at,
        length(payload) AS bytes, CAST(msg_key AS TEXT) AS msg_key
   FROM dlq ORDER BY id;
 
+-- name: outbox_list
+-- orderctl outbox list: the rows not published yet, in the relay's order:
+-- state 'pending', 'held' (an earlier row of its order is dead) or 'dead'.
+-- ?1 'dead': the dead rows only; 'all': every one.
+SELECT o.id, o.order_id, o.type, o.topic, o.event_id, o.attempts, o.last_error,
+       o.created_at, o.dead_at, o.retried_at,
+       CASE WHEN o.dead_at IS NOT NULL THEN 'dead'
+            WHEN o.order_id IS NOT NULL AND EXISTS (
+                 SELECT 1 FROM outbox d INDEXED BY outbox_dead
+                  WHERE d.order_id = o.order_id AND d.id < o.id
+                    AND d.dead_at IS NOT NULL AND d.dropped_at IS NULL
+                    AND d.superseded_at IS NULL AND d.published_at IS NULL)
+            THEN 'held'
+            ELSE 'pending' END AS state
+  FROM outbox o
+ WHERE o.published_at IS NULL AND o.superseded_at IS NULL AND o.dropped_at IS NULL
+   AND (?1 = 'all' OR o.dead_at IS NOT NULL)
+ ORDER BY o.id;
+
+-- name: outbox_row
+-- One outbox row and its state (orderctl outbox retry and drop).  ?1 id
+SELECT id, order_id, type, topic, attempts, last_error,
+       CASE WHEN published_at IS NOT NULL THEN 'published'
+            WHEN superseded_at IS NOT NULL THEN 'superseded'
+            WHEN dropped_at IS NOT NULL THEN 'dropped'
+            WHEN dead_at IS NOT NULL THEN 'dead'
+            ELSE 'pending' END AS state
+  FROM outbox WHERE id = ?1;
+
 -- name: skus
 -- Every sku the journal knows of.
 SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps ORDER BY 1;

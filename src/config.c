@@ -86,6 +86,10 @@ const struct config_key config_keys[] = {
 	INT64("saga", "state_record_linger_ms", saga_state_record_linger_ms, "5000",
 	    CONFIG_RELOAD, 0, 60000),
 
+	/* A row whose deliveries keep failing is dead after this many (an
+	 * error retrying cannot mend kills it at once). */
+	INT("relay", "max_attempts", relay_max_attempts, "10", 0, 1, 1000000),
+
 	STRCHK("http", "listen", http_listen, "127.0.0.1:9464", 0, config_check_listen),
 	INT64("http", "unhealthy_outbox_age_ms", http_unhealthy_outbox_age_ms, "60000",
 	    CONFIG_RELOAD, 1, INT64_MAX),

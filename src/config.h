@@ -58,6 +58,9 @@ struct config {
 	int64_t saga_payment_timeout_ms;	/* default 900000 (reloadable) */
 	int64_t saga_state_record_linger_ms;	/* default 5000 (reloadable) */
 
+	/* [relay] */
+	int relay_max_attempts;		/* failed deliveries before a row is dead, default 10 */
+
 	/* [http] */
 	char *http_listen;		/* default 127.0.0.1:9464; empty disables */
 	int64_t http_unhealthy_outbox_age_ms;	/* /healthz fails past this outbox age,

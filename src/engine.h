@@ -57,6 +57,7 @@ struct engine_snapshot {
 	int64_t orders_new, orders_reserved;	/* live sagas */
 	int64_t outbox_pending;			/* unpublished rows, counted up to 1e6 */
 	int64_t outbox_oldest_created;		/* created_at (ms) of the first unpublished row; 0: none */
+	int64_t outbox_dead;			/* dead rows (orderctl outbox list --dead) */
 	const struct engine_lag *lag;		/* per partition assigned and fetched from */
 	int nlag;
 };

@@ -125,18 +125,86 @@ journal_outbox_published(struct journal *j, int64_t id, int64_t now)
 }
 
 int
-journal_outbox_failed(struct journal *j, int64_t id, const char *error)
+journal_outbox_failed(struct journal *j, int64_t id, const char *error, bool dead_now,
+    int max_attempts, int64_t now, struct journal_outbox_fate *f)
 {
 	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_FAILED];
+	int rc, err;
 
 	sqlite3_bind_int64(st, 1, id);
 	journal_bind_text(st, 2, error);
-	return journal_run(j, st);
+	sqlite3_bind_int(st, 3, dead_now);
+	sqlite3_bind_int(st, 4, max_attempts);
+	sqlite3_bind_int64(st, 5, now);
+	if ((err = journal_run(j, st)) < 0 || f == NULL)
+		return err;
+	memset(f, 0, sizeof(*f));
+	st = j->stmt[JQ_OUTBOX_FATE];
+	sqlite3_bind_int64(st, 1, id);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *o = (const char *)sqlite3_column_text(st, 2);
+
+		f->attempts = sqlite3_column_int(st, 0);
+		f->dead = sqlite3_column_int(st, 1) != 0;
+		snprintf(f->order_id, sizeof(f->order_id), "%s", o ? o : "");
+		rc = sqlite3_step(st);
+	}
+	return journal_step_done(st, rc);
+}
+
+int
+journal_outbox_first_pending(struct journal *j, int64_t upto, int64_t *id)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_FIRST_PENDING];
+	int rc;
+
+	*id = 0;
+	sqlite3_bind_int64(st, 1, upto);
+	if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		*id = sqlite3_column_int64(st, 0);
+		rc = sqlite3_step(st);
+	}
+	return journal_step_done(st, rc);
+}
+
+/* Runs st (bound) and returns how many rows it changed, or a negative errno. */
+static int
+journal_changes(struct journal *j, sqlite3_stmt *st)
+{
+	int err = journal_run(j, st);
+
+	return err < 0 ? err : sqlite3_changes(j->db);
+}
+
+int
+journal_outbox_retry(struct journal *j, int64_t id, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_RETRY];
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	return journal_changes(j, st);
+}
+
+int
+journal_outbox_drop(struct journal *j, int64_t id, int64_t now)
+{
+	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_DROP];
+
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, now);
+	return journal_changes(j, st);
+}
+
+int
+journal_data_version(struct journal *j, int64_t *v)
+{
+	return journal_scalar(j->stmt[JQ_DATA_VERSION], v);
 }
 
 int
 journal_outbox_stats(struct journal *j, int64_t *pending, int64_t *published,
-    int64_t *oldest_created)
+    int64_t *oldest_created, int64_t *dead)
 {
 	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_STATS];
 	int rc = sqlite3_step(st);
@@ -145,6 +213,7 @@ journal_outbox_stats(struct journal *j, int64_t *pending, int64_t *published,
 		*pending = sqlite3_column_int64(st, 0);
 		*published = sqlite3_column_int64(st, 1);
 		*oldest_created = sqlite3_column_int64(st, 2);
+		*dead = sqlite3_column_int64(st, 3);
 	}
 	sqlite3_reset(st);
 	return rc == SQLITE_ROW ? 0 : (journal_err(rc) ? journal_err(rc) : -EIO);
@@ -644,17 +713,18 @@ journal_orders_live(struct journal *j, int64_t *new_count, int64_t *reserved)
 
 int
 journal_outbox_backlog(struct journal *j, int64_t cap, int64_t *pending,
-    int64_t *oldest_created)
+    int64_t *oldest_created, int64_t *dead)
 {
 	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_BACKLOG];
 	int rc;
 
-	*pending = *oldest_created = 0;
+	*pending = *oldest_created = *dead = 0;
 	sqlite3_bind_int64(st, 1, cap);
 	rc = sqlite3_step(st);
 	if (rc == SQLITE_ROW) {
 		*pending = sqlite3_column_int64(st, 0);
 		*oldest_created = sqlite3_column_int64(st, 1);
+		*dead = sqlite3_column_int64(st, 2);
 		rc = sqlite3_step(st);
 	}
 	return journal_step_done(st, rc);

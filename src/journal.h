@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define JOURNAL_VERSION 3
+#define JOURNAL_VERSION 4
 
 struct journal;
 
@@ -107,10 +107,40 @@ int journal_outbox_published(struct journal *j, int64_t id, int64_t now);
 /* The same for rows first..last, every id of which was acknowledged. */
 int journal_outbox_published_range(struct journal *j, int64_t first, int64_t last,
     int64_t now);
-int journal_outbox_failed(struct journal *j, int64_t id, const char *error);
-/* oldest_created is 0 when nothing is pending. */
+#define JOURNAL_ORDER_ID_MAX 64
+
+/* What a failed delivery made of a row (journal_outbox_failed). */
+struct journal_outbox_fate {
+	int attempts;			/* failed deliveries so far */
+	bool dead;			/* it is dead now (or was before) */
+	char order_id[JOURNAL_ORDER_ID_MAX + 1];	/* "" for a dead letter */
+};
+/*
+ * A delivery of row id failed with error: one more attempt and its error,
+ * and the row is dead (journal v4, sql/migrate-4.sql) when dead_now (an
+ * error retrying cannot mend) or when it has failed max_attempts times
+ * (0: never by count).  A row not to publish any more (published,
+ * superseded, dead, dropped) is left as it is.  Inside the caller's
+ * transaction; fills *f (may be NULL).
+ */
+int journal_outbox_failed(struct journal *j, int64_t id, const char *error, bool dead_now,
+    int max_attempts, int64_t now, struct journal_outbox_fate *f);
+/* The lowest row to publish (not dead, not held behind a dead row of its
+ * order) with an id up to upto, in *id; 0 when none. */
+int journal_outbox_first_pending(struct journal *j, int64_t upto, int64_t *id);
+/* orderctl outbox retry: the dead row id (0: every dead row) is pending
+ * again with attempts 0.  orderctl outbox drop: the dead row id is never
+ * published (kept, marked dropped).  Inside the caller's transaction;
+ * return the number of rows changed. */
+int journal_outbox_retry(struct journal *j, int64_t id, int64_t now);
+int journal_outbox_drop(struct journal *j, int64_t id, int64_t now);
+/* SQLite's PRAGMA data_version: it changes when another connection
+ * committed to the journal. */
+int journal_data_version(struct journal *j, int64_t *v);
+/* oldest_created is 0 when nothing is pending; pending counts the rows
+ * held behind a dead row too, dead the dead rows. */
 int journal_outbox_stats(struct journal *j, int64_t *pending,
-    int64_t *published, int64_t *oldest_created);
+    int64_t *published, int64_t *oldest_created, int64_t *dead);
 
 /* Records a stock addition; -EEXIST when adjustment_id was recorded before. */
 int journal_stock_adjustment_add(struct journal *j, const char *adjustment_id,
@@ -118,7 +148,6 @@ int journal_stock_adjustment_add(struct journal *j, const char *adjustment_id,
 int journal_stock_adjustment_applied(struct journal *j, const char *adjustment_id,
     int64_t now);
 
-#define JOURNAL_ORDER_ID_MAX 64
 
 /* An order row; items and lines are malloc'd (journal_order_release). */
 struct journal_order {
@@ -245,12 +274,13 @@ int journal_report(struct journal *j, const char *name, const char *const *param
 /* Orders whose saga is under way (NEW, RESERVED), from the partial index
  * orders_live: cheap enough for every /metrics scrape. */
 int journal_orders_live(struct journal *j, int64_t *new_count, int64_t *reserved);
-/* Unpublished outbox rows, counted up to cap, and the created_at of the
- * first one the relay will publish (0 when none), from the partial index
- * outbox_pending only: journal_outbox_stats also counts the published
- * rows, a full scan of a big journal. */
+/* Unpublished outbox rows, counted up to cap, the created_at of the
+ * first one the relay will publish (0 when none; rows held behind a dead
+ * row do not count there) and the dead rows, from the partial indexes
+ * outbox_pending and outbox_dead only: journal_outbox_stats also counts
+ * the published rows, a full scan of a big journal. */
 int journal_outbox_backlog(struct journal *j, int64_t cap, int64_t *pending,
-    int64_t *oldest_created);
+    int64_t *oldest_created, int64_t *dead);
 
 /*
  * Retention (retention.c), inside the caller's transaction.  inbox_prune

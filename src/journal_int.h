@@ -18,6 +18,11 @@
 	X(OUTBOX_PENDING, "outbox_pending") \
 	X(OUTBOX_PUBLISHED, "outbox_published") \
 	X(OUTBOX_FAILED, "outbox_failed") \
+	X(OUTBOX_FATE, "outbox_fate") \
+	X(OUTBOX_FIRST_PENDING, "outbox_first_pending") \
+	X(OUTBOX_RETRY, "outbox_retry") \
+	X(OUTBOX_DROP, "outbox_drop") \
+	X(DATA_VERSION, "data_version") \
 	X(OUTBOX_STATS, "outbox_stats") \
 	X(STOCK_ADJUSTMENT_INSERT, "stock_adjustment_insert") \
 	X(STOCK_ADJUSTMENT_APPLIED, "stock_adjustment_applied") \

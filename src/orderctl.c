@@ -33,6 +33,9 @@ extern const struct ctl_entry ctl_order_show_entry;
 extern const struct ctl_entry ctl_reconcile_entry;
 extern const struct ctl_entry ctl_reconcile_changelog_entry;
 extern const struct ctl_entry ctl_outbox_entry;
+extern const struct ctl_entry ctl_outbox_list_entry;
+extern const struct ctl_entry ctl_outbox_retry_entry;
+extern const struct ctl_entry ctl_outbox_drop_entry;
 extern const struct ctl_entry ctl_dlq_list_entry;
 extern const struct ctl_entry ctl_topics_create_entry;
 extern const struct ctl_entry ctl_recover_entry;
@@ -44,6 +47,9 @@ static const struct ctl_entry *const ctl_table[] = {
 	&ctl_reconcile_entry,
 	&ctl_reconcile_changelog_entry,
 	&ctl_outbox_entry,
+	&ctl_outbox_list_entry,
+	&ctl_outbox_retry_entry,
+	&ctl_outbox_drop_entry,
 	&ctl_dlq_list_entry,
 	&ctl_topics_create_entry,
 	&ctl_recover_entry,

@@ -72,7 +72,7 @@ int
 ownership_recover(struct engine *e, char **cause)
 {
 	struct recover_ctx rc = { NULL, 0, 0 };
-	int64_t pending, published, oldest;
+	int64_t dead, pending, published, oldest;
 	int norders = 0, n;
 
 	n = journal_steps_in_flight(e->j, ownership_recover_collect, &rc);
@@ -133,17 +133,18 @@ ownership_recover(struct engine *e, char **cause)
 		*cause = xasprintf("reading waiting events: %s", journal_errmsg(e->j));
 		return -EIO;
 	}
-	if (journal_outbox_stats(e->j, &pending, &published, &oldest) < 0)
-		pending = 0;
+	if (journal_outbox_stats(e->j, &pending, &published, &oldest, &dead) < 0)
+		pending = dead = 0;
 	{
 		char (*ids)[JOURNAL_ORDER_ID_MAX + 1] = xmalloc(1000 * sizeof(*ids));
 		int due = journal_deadlines_due(e->j, util_now_ms(), 1000, ids);
 
 		free(ids);
 		log_info("engine", "recovered from the journal: %d steps in flight for %d "
-		    "orders, %lld outbox rows to publish, %s%d payment deadlines passed",
+		    "orders, %lld outbox rows to publish, %s%d payment deadlines passed%s",
 		    n, norders, (long long)pending, due == 1000 ? "over " : "",
-		    due < 0 ? 0 : due);
+		    due < 0 ? 0 : due, dead > 0 ? "; dead outbox rows wait for an "
+		    "operator: orderctl outbox list --dead" : "");
 	}
 	return 0;
 }

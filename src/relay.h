@@ -20,7 +20,9 @@ struct relay;
 struct relay_snapshot {
 	uint64_t produced;		/* messages handed to the producer */
 	uint64_t published;		/* rows marked published (acknowledged) */
-	uint64_t errors;		/* failed deliveries (retried) */
+	uint64_t errors;		/* failed deliveries (retried, unless the row died) */
+	uint64_t dead;			/* rows that died (refused for good, or
+					 * [relay] max_attempts failed deliveries) */
 	int64_t in_flight;		/* produced, not acknowledged yet */
 	struct metrics_hist ack_latency;	/* outbox commit -> broker ack */
 	/* librdkafka reported every broker of the relay's producer down; until
@@ -32,7 +34,11 @@ struct relay_snapshot {
  * A relay over the journal j (shared with the engine: one thread, one
  * connection).  The idempotent producer (acks=all) is configured from [kafka].
  * Starts with every unpublished row: after a crash those are published again
- * under the same event ids.  Returns 0 or a negative errno with *cause.
+ * under the same event ids.  A row the broker refuses for good, or whose
+ * delivery failed [relay] max_attempts times, is dead (journal v4): not
+ * produced again, the rows of other orders go on, the later rows of its
+ * order wait until orderctl outbox retry or drop (which the relay notices
+ * within RELAY_CHECK_MS).  Returns 0 or a negative errno with *cause.
  */
 int relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
     const struct config *cf, char **cause);

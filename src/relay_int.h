@@ -33,6 +33,11 @@ struct relay_window {
 	int64_t cursor;			/* the next page starts after it */
 	int64_t high;			/* highest id read in this process */
 	int64_t rewind_to;		/* lowest id whose delivery failed; 0: none */
+	/* Rows up to this id are produced one at a time (0: none): one of
+	 * them was refused for good, but in a batch with others (the broker
+	 * refuses a batch as a whole), so which one is to blame is told only
+	 * by producing each alone. */
+	int64_t solo_through;
 	/* Rows produced and not yet acknowledged: the outputs (produced in id
 	 * order as they are read) and the changelog records (produced in id
 	 * order as they are released), each ascending. */
@@ -59,6 +64,19 @@ void relay_window_sent(struct relay_window *w, int64_t id, bool record);
 bool relay_window_acked(struct relay_window *w, int64_t id);
 /* The delivery of row id failed: it and every later row go again. */
 void relay_window_failed(struct relay_window *w, int64_t id);
+/* Row id is dead (refused for good, or failed too often): nothing waits
+ * for it any more; it is out of the fifos and of the rewind. */
+void relay_window_dead(struct relay_window *w, int64_t id);
+/* A short page ended at id, the highest outbox id: every row up to it that
+ * was not read is not the relay's to publish (published, superseded, dead,
+ * dropped, or held behind a dead row of its order), so what is
+ * acknowledged through may pass it. */
+void relay_window_skip(struct relay_window *w, int64_t id);
+/* Row id was refused for good while other rows were in flight: the rows
+ * up to it are produced one at a time until the cursor passes it. */
+void relay_window_solo(struct relay_window *w, int64_t id);
+/* Whether row id is to be produced alone (relay_window_solo). */
+bool relay_window_is_solo(const struct relay_window *w, int64_t id);
 /* Whether the changelog record id may be produced: every output before it
  * is acknowledged (records in flight do not hold back the next ones). */
 bool relay_window_releasable(const struct relay_window *w, int64_t id);

@@ -66,6 +66,9 @@ relay_window_read(struct relay_window *w, int64_t id)
 	w->cursor = id;
 	if (id > w->high)
 		w->high = id;
+	/* Every row to be produced alone came before this one. */
+	if (w->solo_through > 0 && id > w->solo_through)
+		w->solo_through = 0;
 }
 
 void
@@ -92,6 +95,40 @@ relay_window_failed(struct relay_window *w, int64_t id)
 {
 	if (w->rewind_to == 0 || id < w->rewind_to)
 		w->rewind_to = id;
+}
+
+void
+relay_window_dead(struct relay_window *w, int64_t id)
+{
+	/* As if acknowledged: what is acknowledged through passes it. */
+	if (!relay_fifo_ack(&w->outputs, id))
+		(void)relay_fifo_ack(&w->records, id);
+	if (w->rewind_to == id)
+		w->rewind_to = 0;
+}
+
+void
+relay_window_skip(struct relay_window *w, int64_t id)
+{
+	if (id > w->cursor)
+		w->cursor = id;
+	if (id > w->high)
+		w->high = id;
+	if (w->solo_through > 0 && w->cursor >= w->solo_through)
+		w->solo_through = 0;
+}
+
+void
+relay_window_solo(struct relay_window *w, int64_t id)
+{
+	if (id > w->solo_through)
+		w->solo_through = id;
+}
+
+bool
+relay_window_is_solo(const struct relay_window *w, int64_t id)
+{
+	return id <= w->solo_through;
 }
 
 bool

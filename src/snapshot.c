@@ -48,7 +48,7 @@ snapshot_gather(struct engine *e)
 
 	if (journal_orders_live(e->j, &s->orders_new, &s->orders_reserved) < 0 ||
 	    journal_outbox_backlog(e->j, SNAPSHOT_OUTBOX_COUNT_MAX, &s->outbox_pending,
-	    &oldest) < 0) {
+	    &oldest, &s->outbox_dead) < 0) {
 		/* Once per failure, not once a second. */
 		if (s->journal_ok)
 			log_warn("engine", "journal gauges: %s", journal_errmsg(e->j));

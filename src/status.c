@@ -206,13 +206,21 @@ status_render_metrics(const struct status_input *in, struct http_buf *b)
 		    "Age of the first unpublished outbox row; 0 when none is pending.");
 		status_seconds(age, sizeof(age), in->outbox_oldest_age_ms * 1000);
 		http_buf_printf(b, "orderd_outbox_oldest_pending_age_seconds %s\n", age);
+		status_gauge_i(b, "orderd_outbox_dead",
+		    "Outbox rows the broker refused for good (dead): not published until "
+		    "orderctl outbox retry or drop; their orders' later rows wait.",
+		    in->outbox_dead);
 	}
 	status_value(b, "orderd_relay_produced_total", "counter",
 	    "Outbox rows handed to the Kafka producer.", rs->produced);
 	status_value(b, "orderd_relay_published_total", "counter",
 	    "Outbox rows marked published after the broker's acknowledgement.", rs->published);
 	status_value(b, "orderd_relay_errors_total", "counter",
-	    "Failed deliveries of outbox rows (produced again).", rs->errors);
+	    "Failed deliveries of outbox rows (produced again, unless the row died).",
+	    rs->errors);
+	status_value(b, "orderd_relay_dead_total", "counter",
+	    "Outbox rows that died: refused for good, or relay.max_attempts failed deliveries.",
+	    rs->dead);
 	status_gauge_i(b, "orderd_relay_in_flight",
 	    "Outbox rows produced and not acknowledged yet.", rs->in_flight);
 
@@ -418,6 +426,7 @@ status_collect(struct status *st, struct status_input *in)
 		in->orders_new = s->orders_new;
 		in->orders_reserved = s->orders_reserved;
 		in->outbox_pending = s->outbox_pending;
+		in->outbox_dead = s->outbox_dead;
 		if (s->outbox_oldest_created > 0) {
 			in->outbox_oldest_age_ms = util_now_ms() - s->outbox_oldest_created;
 			if (in->outbox_oldest_age_ms < 0)

@@ -30,6 +30,7 @@ struct status_input {
 	int64_t orders_new, orders_reserved;	/* live sagas */
 	int64_t outbox_pending;
 	int64_t outbox_oldest_age_ms;	/* of the first unpublished row; 0 when none */
+	int64_t outbox_dead;		/* dead rows in the journal */
 	const struct engine_lag *lag;
 	int nlag;
 	bool process_ok;		/* /proc/self was readable */

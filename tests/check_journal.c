@@ -146,7 +146,7 @@ START_TEST(test_migrate_2_to_3_keeps_rows_and_constraints)
 	sqlite3_close(db);
 
 	ck_assert_msg(journal_open(&j, path, &opts, &cause) == 0, "open: %s", cause);
-	ck_assert_int_eq(journal_version(j), 3);
+	ck_assert_int_eq(journal_version(j), JOURNAL_VERSION);
 	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox"), 2);
 	ck_assert_int_eq(count_rows(path, "SELECT rowid FROM inbox WHERE event_id = 'e2'"), 12);
 	ck_assert_int_eq(count_rows(path, "SELECT count(*) FROM inbox WHERE rowid = 7 AND"
@@ -397,7 +397,7 @@ START_TEST(test_outbox_in_id_order)
 	char *path;
 	struct journal *j = open_new(&path);
 	struct collect c = { .n = 0 };
-	int64_t pending, published, oldest;
+	int64_t pending, published, oldest, dead;
 
 	outbox_add(j, "b", 0);
 	outbox_add(j, "a", 0);
@@ -413,7 +413,7 @@ START_TEST(test_outbox_in_id_order)
 		ck_assert_int_lt(c.ids[i - 1], c.ids[i]);
 
 	ck_assert_int_eq(journal_outbox_published(j, c.ids[1], 100), 0);
-	ck_assert_int_eq(journal_outbox_failed(j, c.ids[0], "broker down"), 0);
+	ck_assert_int_eq(journal_outbox_failed(j, c.ids[0], "broker down", false, 10, 50, NULL), 0);
 	struct collect after = { .n = 0 };
 	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, collect_row, &after), 3);
 	ck_assert_str_eq(after.events[0], "b");
@@ -426,7 +426,8 @@ START_TEST(test_outbox_in_id_order)
 	struct collect stop = { .n = 0, .stop_after = 1 };
 	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, collect_row, &stop), 1);
 
-	ck_assert_int_eq(journal_outbox_stats(j, &pending, &published, &oldest), 0);
+	ck_assert_int_eq(journal_outbox_stats(j, &pending, &published, &oldest, &dead), 0);
+	ck_assert_int_eq(dead, 0);
 	ck_assert_int_eq(pending, 3);
 	ck_assert_int_eq(published, 1);
 	ck_assert_int_eq(oldest, 42);
@@ -585,7 +586,7 @@ START_TEST(test_reader_while_writer_holds_the_lock)
 	char *path, *cause = NULL;
 	struct journal *j = open_new(&path), *other = NULL;
 	struct journal_event e1 = event("r1", 1);
-	int64_t pending, published, oldest;
+	int64_t pending, published, oldest, dead;
 
 	outbox_add(j, "before", 0);
 	ck_assert_int_eq(journal_begin(j, "test"), 0);
@@ -593,7 +594,7 @@ START_TEST(test_reader_while_writer_holds_the_lock)
 	/* orderctl reads while orderd is inside a transaction (WAL). */
 	struct journal_options quick = { .synchronous_full = true, .busy_timeout_ms = 100 };
 	ck_assert_int_eq(journal_open(&other, path, &quick, &cause), 0);
-	ck_assert_int_eq(journal_outbox_stats(other, &pending, &published, &oldest), 0);
+	ck_assert_int_eq(journal_outbox_stats(other, &pending, &published, &oldest, &dead), 0);
 	ck_assert_int_eq(pending, 1);
 	/* A second writer waits for busy_timeout, then gets -EBUSY, not corruption. */
 	ck_assert_int_eq(journal_begin(other, "test"), -EBUSY);

@@ -277,6 +277,9 @@ static struct kafka_producer_events fake_ev;
 static char fake_producer;		/* what the relay holds as its struct kafka */
 static struct sent sent[MAX_SENT];
 static int nsent;
+/* kafka_produce refuses this row at once, as librdkafka does a message
+ * larger than the producer's message.max.bytes (0: none). */
+static int64_t refuse_id;
 
 int
 __wrap_kafka_producer_new(struct kafka **out, uv_loop_t *loop, rd_kafka_conf_t *conf,
@@ -294,6 +297,10 @@ __wrap_kafka_produce(struct kafka *k, const struct kafka_message *m, const char 
 	struct sent *s;
 
 	ck_assert_ptr_eq(k, (struct kafka *)(void *)&fake_producer);
+	if ((int64_t)(intptr_t)m->opaque == refuse_id) {
+		*why = "Broker: Message size too large";
+		return -EMSGSIZE;
+	}
 	ck_assert_int_lt(nsent, MAX_SENT);
 	s = &sent[nsent++];
 	memset(s, 0, sizeof(*s));
@@ -351,6 +358,7 @@ fix_setup(void)
 
 	memset(&fx, 0, sizeof(fx));
 	nsent = 0;
+	refuse_id = 0;
 	ck_assert_int_eq(uv_loop_init(&fx.loop), 0);
 	fx.dir = tu_tmpdir();
 	fx.path = xasprintf("%s/journal.db", fx.dir);
@@ -380,12 +388,24 @@ fix_teardown(void)
 	free(fx.dir);
 }
 
+/* What relay_acked_through() said when the relay last called the ack
+ * callback (the engine's offsets_release). */
+static int64_t acks_heard_through;
+
+static void
+ack_heard(void *arg)
+{
+	acks_heard_through = relay_acked_through(fx.r);
+}
+
 static void
 start_relay(void)
 {
 	char *cause = NULL;
 
 	ck_assert_msg(relay_new(&fx.r, &fx.loop, fx.j, fx.cf, &cause) == 0, "%s", cause);
+	acks_heard_through = 0;
+	relay_set_ack_cb(fx.r, ack_heard, NULL);
 }
 
 /* Adds an outbox row: an output for the order, or with record its
@@ -680,6 +700,248 @@ START_TEST(test_relay_record_waits_for_a_failed_output)
 }
 END_TEST
 
+/* ---- dead rows: refused for good, or failed too often ---- */
+
+#define TOO_LARGE RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE
+
+/* A column of outbox row id, as an integer (-1 for NULL) or text ("" for
+ * NULL, in buf), through a connection of the test's own. */
+static int64_t
+row_int(int64_t id, const char *col)
+{
+	char *sql = xasprintf("SELECT coalesce(%s, -1) FROM outbox WHERE id = ?", col);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+	int64_t v;
+
+	ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	v = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(sql);
+	return v;
+}
+
+static const char *
+row_text(int64_t id, const char *col, char *buf, size_t len)
+{
+	char *sql = xasprintf("SELECT coalesce(%s, '') FROM outbox WHERE id = ?", col);
+	sqlite3 *db;
+	sqlite3_stmt *st;
+
+	ck_assert_int_eq(sqlite3_open_v2(fx.path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+	ck_assert_int_eq(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+	sqlite3_bind_int64(st, 1, id);
+	ck_assert_int_eq(sqlite3_step(st), SQLITE_ROW);
+	snprintf(buf, len, "%s", (const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+	free(sql);
+	return buf;
+}
+
+/* What orderctl outbox retry ID and drop ID do: another process's
+ * connection, a transaction of its own. */
+static void
+operator(int64_t id, bool drop)
+{
+	static const struct journal_options jo = { .synchronous_full = false,
+	    .busy_timeout_ms = 1000 };
+	struct journal *other = NULL;
+	char *cause = NULL;
+
+	ck_assert_msg(journal_open(&other, fx.path, &jo, &cause) == 0, "%s", cause);
+	ck_assert_int_eq(journal_begin(other, "orderctl"), 0);
+	ck_assert_int_eq(drop ? journal_outbox_drop(other, id, util_now_ms()) :
+	    journal_outbox_retry(other, id, util_now_ms()), 1);
+	ck_assert_int_eq(journal_commit(other), 0);
+	journal_free(other);
+}
+
+/*
+ * Rows 1 (order o1) and 2 (o2) produced together; the broker refuses row
+ * 1 for good (too large).  In a batch with row 2, it is produced again
+ * alone; refused again, it is dead.  Returns its id, row 2's in *o2.
+ */
+static int64_t
+kill_row(int64_t *o2)
+{
+	char err[128];
+	int64_t a = add_row("o1", "PaymentRequested", false, NULL);
+
+	*o2 = add_row("o2", "PaymentRequested", false, NULL);
+	start_relay();
+	run_until_sent(2);
+	deliver(a, TOO_LARGE);
+	deliver(*o2, 0);
+	/* Not dead yet: the batch may have been refused for row 2's sake. */
+	ck_assert_int_eq(row_int(a, "dead_at"), -1);
+	ck_assert_int_eq(row_int(a, "attempts"), 1);
+	ck_assert_str_eq(row_text(a, "last_error", err, sizeof(err)),
+	    rd_kafka_err2str(TOO_LARGE));
+	ck_assert_int_eq(relay_acked_through(fx.r), a - 1);
+	/* Alone this time: refused again, it dies. */
+	run_until_sent(3);
+	ck_assert_int_eq(sent[2].id, a);
+	ck_assert_int_eq(relay_snapshot(fx.r)->in_flight, 1);
+	deliver(a, TOO_LARGE);
+	ck_assert_int_ne(row_int(a, "dead_at"), -1);
+	ck_assert_int_eq(row_int(a, "attempts"), 2);
+	ck_assert_int_eq(relay_snapshot(fx.r)->dead, 1);
+	/* Nothing waits for it: the offsets of the events behind it go (once
+	 * the page after it said row 2 was in before the rewind). */
+	run_for(50);
+	ck_assert_int_eq(relay_acked_through(fx.r), *o2);
+	ck_assert_int_eq(acks_heard_through, *o2);
+	run_for(600);
+	ck_assert_int_eq(nsent, 3);	/* never produced again */
+	ck_assert(published(*o2));
+	return a;
+}
+
+/* The later rows of a dead row's order, its changelog record among them,
+ * wait; other orders' rows go, and what is acknowledged through passes
+ * the rows held back. */
+static void
+add_held(int64_t *o1b, int64_t *o1rec, int64_t *o3, int64_t *o2rec)
+{
+	int base = nsent;
+
+	*o1b = add_row("o1", "OrderCancelled", false, NULL);
+	*o1rec = add_row("o1", "state", true, NULL);
+	*o3 = add_row("o3", "PaymentRequested", false, NULL);
+	*o2rec = add_row("o2", "state", true, NULL);
+	run_until_sent(base + 1);
+	ck_assert_int_eq(sent[base].id, *o3);
+	deliver(*o3, 0);
+	ck_assert_int_eq(nsent, base + 2);
+	ck_assert_int_eq(sent[base + 1].id, *o2rec);
+	deliver(*o2rec, 0);
+	run_for(100);
+	ck_assert_int_eq(nsent, base + 2);
+	ck_assert(!published(*o1b) && !published(*o1rec));
+	ck_assert_int_eq(relay_acked_through(fx.r), *o2rec);
+	ck_assert_int_eq(acks_heard_through, *o2rec);
+	ck_assert(relay_idle(fx.r));
+}
+
+START_TEST(test_relay_refused_row_dies_and_its_order_waits)
+{
+	int64_t o2, o1b, o1rec, o3, o2rec;
+	int64_t a = kill_row(&o2);
+
+	add_held(&o1b, &o1rec, &o3, &o2rec);
+	ck_assert(!published(a));
+	/* After a restart too: the dead row and the rows behind it stay. */
+	relay_close(fx.r, 0);
+	fx.r = NULL;
+	start_relay();
+	run_for(200);
+	ck_assert_int_eq(relay_acked_through(fx.r), o2rec);
+	ck_assert_int_eq(nsent, 5);
+}
+END_TEST
+
+START_TEST(test_relay_retried_row_is_published_then_its_order)
+{
+	int64_t o2, o1b, o1rec, o3, o2rec;
+	int64_t a = kill_row(&o2);
+
+	add_held(&o1b, &o1rec, &o3, &o2rec);
+	operator(a, false);
+	ck_assert_int_eq(row_int(a, "attempts"), 0);
+	ck_assert_int_eq(row_int(a, "dead_at"), -1);
+	/* The relay notices within RELAY_CHECK_MS: the row, then its order's
+	 * output behind it; the record once both are in. */
+	run_until_sent(7);
+	ck_assert_int_eq(sent[5].id, a);
+	ck_assert_str_eq(sent[5].event_id, "o1-PaymentRequested");
+	ck_assert_int_eq(sent[6].id, o1b);
+	ck_assert_int_lt(relay_acked_through(fx.r), a);
+	deliver(a, 0);
+	deliver(o1b, 0);
+	run_until_sent(8);
+	ck_assert_int_eq(sent[7].id, o1rec);
+	deliver(o1rec, 0);
+	ck_assert_int_eq(relay_acked_through(fx.r), o2rec);
+	run_for(100);
+	ck_assert(published(a) && published(o1b) && published(o1rec));
+	ck_assert_int_eq(nsent, 8);
+}
+END_TEST
+
+START_TEST(test_relay_dropped_row_lets_its_order_go)
+{
+	int64_t o2, o1b, o1rec, o3, o2rec;
+	int64_t a = kill_row(&o2);
+
+	add_held(&o1b, &o1rec, &o3, &o2rec);
+	operator(a, true);
+	run_until_sent(6);
+	ck_assert_int_eq(sent[5].id, o1b);
+	deliver(o1b, 0);
+	run_until_sent(7);
+	ck_assert_int_eq(sent[6].id, o1rec);
+	deliver(o1rec, 0);
+	run_for(100);
+	ck_assert(published(o1b) && published(o1rec));
+	/* Kept for the audit, never published. */
+	ck_assert(!published(a));
+	ck_assert_int_ne(row_int(a, "dropped_at"), -1);
+	ck_assert_int_eq(nsent, 7);
+}
+END_TEST
+
+START_TEST(test_relay_row_failing_max_attempts_dies)
+{
+	int64_t a, b;
+
+	fx.cf->relay_max_attempts = 3;
+	a = add_row("o1", "OrderConfirmed", false, NULL);
+	start_relay();
+	for (int i = 1; i <= 3; i++) {
+		run_until_sent(i);
+		ck_assert_int_eq(sent[i - 1].id, a);
+		ck_assert_int_eq(row_int(a, "dead_at"), -1);
+		deliver(a, FAILED);
+		ck_assert_int_eq(row_int(a, "attempts"), i);
+	}
+	ck_assert_int_ne(row_int(a, "dead_at"), -1);
+	ck_assert_int_eq(relay_snapshot(fx.r)->dead, 1);
+	ck_assert_int_eq(relay_snapshot(fx.r)->errors, 3);
+	ck_assert_int_eq(relay_acked_through(fx.r), a);
+	b = add_row("o2", "OrderConfirmed", false, NULL);
+	run_until_sent(4);
+	ck_assert_int_eq(sent[3].id, b);
+	run_for(700);
+	ck_assert_int_eq(nsent, 4);
+}
+END_TEST
+
+START_TEST(test_relay_row_produce_refuses_dies)
+{
+	int64_t a = add_row("o1", "OrderConfirmed", false, NULL);
+	int64_t b = add_row("o2", "OrderConfirmed", false, NULL);
+	int64_t c = add_row("o1", "OrderCancelled", false, NULL);
+	char err[128];
+
+	refuse_id = a;
+	start_relay();
+	run_until_sent(1);
+	ck_assert_int_eq(sent[0].id, b);
+	ck_assert_int_ne(row_int(a, "dead_at"), -1);
+	ck_assert_str_eq(row_text(a, "last_error", err, sizeof(err)),
+	    "Broker: Message size too large");
+	deliver(b, 0);
+	run_for(100);
+	ck_assert_int_eq(nsent, 1);	/* c waits behind a */
+	ck_assert_int_eq(relay_acked_through(fx.r), c);
+}
+END_TEST
+
 static Suite *
 relay_suite(void)
 {
@@ -699,6 +961,11 @@ relay_suite(void)
 	tcase_add_test(rel, test_relay_rewinds_only_when_nothing_is_in_flight);
 	tcase_add_test(rel, test_relay_stops_when_it_cannot_mark);
 	tcase_add_test(rel, test_relay_record_waits_for_a_failed_output);
+	tcase_add_test(rel, test_relay_refused_row_dies_and_its_order_waits);
+	tcase_add_test(rel, test_relay_retried_row_is_published_then_its_order);
+	tcase_add_test(rel, test_relay_dropped_row_lets_its_order_go);
+	tcase_add_test(rel, test_relay_row_failing_max_attempts_dies);
+	tcase_add_test(rel, test_relay_row_produce_refuses_dies);
 	tcase_set_timeout(rel, 30);
 	suite_add_tcase(s, rel);
 	return s;
