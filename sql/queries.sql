@@ -130,14 +130,16 @@ SELECT state, customer_id, amount_cents, currency, items, payment_id, reason,
 -- name: order_insert
 -- ?1 order_id ?2 state ?3 customer_id ?4 amount_cents ?5 currency ?6 items
 -- ?7 created_event_id ?8 traceparent ?9 now ?10 reason ?11 reason_sku ?12 lines
--- ?13 partition.  The version starts after the changelog records of the
--- events parked for the order (state NONE), so its own records win.
+-- ?13 partition.  The version starts at the last of the changelog records
+-- written while the order was not created (state NONE, see parked_version),
+-- so its own records follow them with new event ids.
 INSERT INTO orders (order_id, state, customer_id, amount_cents, currency, items,
                     created_event_id, traceparent, created_at, updated_at,
                     reason, reason_sku, lines, kafka_partition, epoch, version)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9, ?10, ?11, ?12, ?13,
         coalesce((SELECT epoch FROM owned WHERE kafka_partition = ?13), 0),
-        (SELECT count(*) FROM inbox WHERE order_id = ?1 AND status = 'parked'));
+        (SELECT coalesce(sum(CASE status WHEN 'parked' THEN 1 ELSE 2 END), 0) FROM inbox
+          WHERE order_id = ?1 AND (status = 'parked' OR status = 'ignored')));
 
 -- name: order_update
 -- ?1 order_id ?2 state ?3 payment_id (NULL keeps it) ?4 reason ?5 reason_sku ?6 now
@@ -319,25 +321,52 @@ SELECT ?2, ?1, orderd_state_id(o.order_id, o.epoch, o.version), ?1, 'OrderState'
   FROM orders o WHERE o.order_id = ?1;
 
 -- name: changelog_insert_parked
--- The record of an order not created yet whose events are parked: state
--- NONE, version the number of them.  ?1 order_id ?2 topic ?3 event_id ?4 now
--- ?5 partition ?6 epoch
+-- The record of an order not created yet (state NONE): its parked events,
+-- and in events those that expired (parked.c: ignored, in the DLQ), so that
+-- a new owner knows them as seen and does not park them again.  ?1 order_id
+-- ?2 topic ?3 event_id ?4 now ?5 partition ?6 epoch ?7 version (parked_version)
 INSERT INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload, created_at,
                     kafka_partition)
 SELECT ?2, ?1, ?3, ?1, 'OrderState', '{}',
-       json_object('order_id', ?1, 'epoch', ?6, 'version', count(*), 'partition', ?5,
-         'state', 'NONE', 'events', json('[]'),
-         'parked', json_group_array(json_object(
+       json_object('order_id', ?1, 'epoch', ?6, 'version', ?7, 'partition', ?5,
+         'state', 'NONE',
+         'events', (SELECT json_group_array(i.event_id) FROM inbox i
+                     WHERE i.order_id = ?1 AND i.status = 'ignored'),
+         'parked', (SELECT json_group_array(json_object(
              'event_id', i.event_id, 'topic', i.topic, 'partition', i.kafka_partition,
              'offset', i.kafka_offset, 'type', i.type, 'received_at', i.received_at,
-             'traceparent', i.traceparent, 'payload', CAST(i.payload AS TEXT)))),
-       ?4, ?5
-  FROM inbox i WHERE i.order_id = ?1 AND i.status = 'parked'
-HAVING count(*) > 0;
+             'traceparent', i.traceparent, 'payload', CAST(i.payload AS TEXT)))
+                      FROM inbox i WHERE i.order_id = ?1 AND i.status = 'parked')),
+       ?4, ?5;
 
--- name: parked_count
--- ?1 order_id
-SELECT count(*) FROM inbox WHERE order_id = ?1 AND status = 'parked';
+-- name: parked_version
+-- The version of the record of an order not created yet: 1 for each event
+-- parked, 2 for each that expired (parked -> ignored), so it grows with
+-- every park and every expiry and a record after an expiry outranks (and
+-- is named apart from) the one before it.  For such an order nothing else
+-- is ignored (a deadline needs its order).  ?1 order_id
+SELECT coalesce(sum(CASE status WHEN 'parked' THEN 1 ELSE 2 END), 0) FROM inbox
+ WHERE order_id = ?1 AND (status = 'parked' OR status = 'ignored');
+
+-- name: parked_events
+-- Recovery of parked-event expiry: every event parked for an order not
+-- created, of a partition owned, oldest first.  From the partial index
+-- inbox_unapplied (INDEXED BY: the ORDER BY must not pick inbox_received, a
+-- walk of the whole inbox).
+SELECT i.order_id, i.event_id, i.kafka_partition, i.received_at
+  FROM inbox i INDEXED BY inbox_unapplied
+ WHERE i.status IN ('waiting', 'parked') AND i.status = 'parked'
+   AND i.kafka_partition IN (SELECT kafka_partition FROM owned)
+   AND NOT EXISTS (SELECT 1 FROM orders o WHERE o.order_id = i.order_id)
+ ORDER BY i.received_at, i.rowid;
+
+-- name: parked_get
+-- One parked event of an order not created yet (expiry), or no row.
+-- ?1 order_id ?2 event_id
+SELECT event_id, topic, kafka_partition, kafka_offset, type, status,
+       received_at, traceparent, payload
+  FROM inbox WHERE order_id = ?1 AND event_id = ?2 AND status = 'parked'
+   AND NOT EXISTS (SELECT 1 FROM orders WHERE order_id = ?1);
 
 -- name: restore_order
 -- A changelog record (?1, JSON text) replaces the order when its (epoch,
@@ -369,11 +398,12 @@ ON CONFLICT (order_id) DO UPDATE SET
 
 -- name: restore_parked_newer
 -- For a record of state NONE: 1 when it is newer than what the journal
--- knows of the order (no row, and fewer parked events).  ?1 record
+-- knows of the order (no row, and a lower parked_version).  ?1 record
 SELECT NOT EXISTS (SELECT 1 FROM orders WHERE order_id = json_extract(?1, '$.order_id'))
    AND json_extract(?1, '$.version') >
-       (SELECT count(*) FROM inbox WHERE order_id = json_extract(?1, '$.order_id')
-                                     AND status = 'parked');
+       (SELECT coalesce(sum(CASE status WHEN 'parked' THEN 1 ELSE 2 END), 0) FROM inbox
+         WHERE order_id = json_extract(?1, '$.order_id')
+           AND (status = 'parked' OR status = 'ignored'));
 
 -- name: restore_forget_events
 -- After a record replaced an order: the journal's own events of it that the
@@ -386,12 +416,19 @@ DELETE FROM inbox
                           FROM json_each(?1, '$.parked'));
 
 -- name: restore_events
--- ?1 record ?2 state topic ?3 now
-INSERT OR IGNORE INTO inbox (event_id, topic, kafka_partition, kafka_offset, type, order_id,
-                             status, received_at, applied_at, payload)
+-- ?1 record ?2 state topic ?3 now.  The events of a record of state NONE
+-- are expired ones: 'ignored', as where they expired (parked_version); one
+-- this journal still has parked (from an older record) is ignored too, so
+-- that it does not expire here a second time.
+INSERT INTO inbox (event_id, topic, kafka_partition, kafka_offset, type, order_id,
+                   status, received_at, applied_at, payload)
 SELECT value, ?2, json_extract(?1, '$.partition'), -1, 'Restored',
-       json_extract(?1, '$.order_id'), 'applied', ?3, ?3, X''
-  FROM json_each(?1, '$.events');
+       json_extract(?1, '$.order_id'),
+       CASE WHEN json_extract(?1, '$.state') = 'NONE' THEN 'ignored' ELSE 'applied' END,
+       ?3, CASE WHEN json_extract(?1, '$.state') = 'NONE' THEN NULL ELSE ?3 END, X''
+  FROM json_each(?1, '$.events') WHERE true
+ON CONFLICT (order_id, event_id) DO UPDATE SET status = 'ignored'
+ WHERE excluded.status = 'ignored' AND inbox.status = 'parked';
 
 -- name: restore_parked
 -- ?1 record

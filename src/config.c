@@ -85,6 +85,9 @@ const struct config_key config_keys[] = {
 	    1, INT64_MAX),
 	INT64("saga", "state_record_linger_ms", saga_state_record_linger_ms, "5000",
 	    CONFIG_RELOAD, 0, 60000),
+	/* A day; at least a second (parked.c looks once a second). */
+	INT64("saga", "parked_max_age_ms", saga_parked_max_age_ms, "86400000", CONFIG_RELOAD,
+	    1000, INT64_MAX),
 
 	/* A row whose deliveries keep failing is dead after this many (an
 	 * error retrying cannot mend kills it at once). */

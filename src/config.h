@@ -57,6 +57,7 @@ struct config {
 	/* [saga] */
 	int64_t saga_payment_timeout_ms;	/* default 900000 (reloadable) */
 	int64_t saga_state_record_linger_ms;	/* default 5000 (reloadable) */
+	int64_t saga_parked_max_age_ms;		/* default 86400000 (reloadable) */
 
 	/* [relay] */
 	int relay_max_attempts;		/* failed deliveries before a row is dead, default 10 */

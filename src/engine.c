@@ -150,6 +150,21 @@ engine_waiter_load(const char *order_id, void *arg)
 	return 0;
 }
 
+void
+engine_waiter_forget(struct engine *e, const char *order_id)
+{
+	(void)engine_waiter_take(e, order_id);
+}
+
+bool
+engine_waiter_has(struct engine *e, const char *order_id)
+{
+	struct waiter *w;
+
+	HASH_FIND_STR(e->waiters, order_id, w);
+	return w != NULL;
+}
+
 /*
  * Writes what a transition did: the order row, the intents of its steps
  * (returned as a new flight, to be sent after the commit), its output and
@@ -199,6 +214,8 @@ engine_effects(struct engine *e, struct order_ctx *oc, const struct saga_effects
 		JCHECK(e, "adding an order", journal_order_insert(e->j, oc->order_id,
 		    &oc->row, cause_event_id, e->now));
 		oc->exists = true;
+		/* Its parked events are drained now or after its steps: none expires. */
+		parked_forget(e, oc->order_id);
 	} else if (fx->state != prev_state || fx->reason != prev_reason || payment_id != NULL) {
 		/* Settling commits or releases leaves the row as it is: no write. */
 		int64_t epoch = ownership_epoch(e, oc->row.partition);
@@ -302,6 +319,8 @@ engine_apply(struct engine *e, const struct event *ev, const struct journal_even
 			e->stats.parked++;
 			/* Its changelog record carries it to a new owner. */
 			offsets_mark(e, ev->order_id, inbox->partition);
+			parked_note(e, ev->order_id, ev->event_id, inbox->partition,
+			    inbox->received_at);
 		}
 		if (fx.disposition == SAGA_PARK || fx.disposition == SAGA_WAIT)
 			engine_waiter_add(e, ev->order_id);
@@ -386,12 +405,12 @@ engine_header(const rd_kafka_message_t *m, const char *name, char *buf, size_t l
 	return buf;
 }
 
-static void
-engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
+void
+engine_consume(struct engine *e, const struct engine_input *m)
 {
-	const char *topic = rd_kafka_topic_name(m->rkt);
-	char err[EVENT_ERROR_MAX], tpbuf[128];
-	const char *traceparent = engine_header(m, "traceparent", tpbuf, sizeof(tpbuf));
+	const char *topic = m->topic;
+	const char *traceparent = m->traceparent;
+	char err[EVENT_ERROR_MAX];
 	struct event ev;
 	bool rejectable;
 
@@ -421,6 +440,24 @@ engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
 	engine_apply(e, &ev, &inbox, traceparent);
 	offsets_hold_attach(e, h, ev.order_id);
 	event_free(&ev);
+}
+
+static void
+engine_consume_one(struct engine *e, const rd_kafka_message_t *m)
+{
+	char tpbuf[128];
+	struct engine_input in = {
+		.topic = rd_kafka_topic_name(m->rkt),
+		.partition = m->partition,
+		.offset = m->offset,
+		.key = m->key,
+		.key_len = m->key_len,
+		.payload = m->payload,
+		.len = m->len,
+		.traceparent = engine_header(m, "traceparent", tpbuf, sizeof(tpbuf)),
+	};
+
+	engine_consume(e, &in);
 }
 
 void
@@ -561,6 +598,7 @@ engine_redis_closed(void *arg)
 	struct engine *e = arg;
 
 	uv_close((uv_handle_t *)&e->deadline_timer, engine_handle_closed);
+	uv_close((uv_handle_t *)&e->parked_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->retry_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->stop_timer, engine_handle_closed);
 	uv_close((uv_handle_t *)&e->check_timer, engine_handle_closed);
@@ -612,6 +650,7 @@ engine_finish(struct engine *e)
 		e->consumer = NULL;
 	}
 	uv_timer_stop(&e->deadline_timer);
+	uv_timer_stop(&e->parked_timer);
 	uv_timer_stop(&e->revoke_timer);
 	uv_timer_stop(&e->linger_timer);
 	uv_timer_stop(&e->retry_timer);
@@ -629,6 +668,7 @@ engine_finish(struct engine *e)
 	}
 	steps_free(e);
 	engine_free_waiters(e);
+	parked_free(e);
 	offsets_free(e);
 	ownership_free(e);
 	snapshot_free(e);
@@ -766,6 +806,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, struct journ
 	e->settle_tail = &e->settle_head;
 	e->send_tail = &e->send_head;
 	uv_timer_init(loop, &e->deadline_timer);
+	uv_timer_init(loop, &e->parked_timer);
 	uv_timer_init(loop, &e->retry_timer);
 	uv_timer_init(loop, &e->stop_timer);
 	uv_timer_init(loop, &e->check_timer);
@@ -775,8 +816,8 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, struct journ
 	uv_check_init(loop, &e->settle_check);
 	e->deadline_timer.data = e->retry_timer.data = e->stop_timer.data = e;
 	e->check_timer.data = e->settle_check.data = e->revoke_timer.data = e;
-	e->linger_timer.data = e->snapshot_timer.data = e;
-	e->open_handles = 8;
+	e->linger_timer.data = e->snapshot_timer.data = e->parked_timer.data = e;
+	e->open_handles = 9;
 
 	/* The steps under way are resumed when the group assigns partitions:
 	 * only those of the partitions this process gets (ownership_assign). */
@@ -804,6 +845,7 @@ engine_new(struct engine **out, uv_loop_t *loop, struct config *cf, struct journ
 		goto fail;
 	uv_check_start(&e->settle_check, settle_cb);
 	deadlines_start(e);
+	parked_start(e);
 	snapshot_start(e);
 	log_info("engine", "consuming %s and %s as group %s; journal %s", cf->topic_orders,
 	    cf->topic_payments, cf->consumer_group, cf->journal_path);

@@ -20,6 +20,8 @@ struct engine_stats {
 	uint64_t duplicates;			/* dropped: event id seen before */
 	uint64_t dead_letters;			/* undecodable or invalid messages */
 	uint64_t parked;			/* events that arrived before their order */
+	uint64_t parked_expired;		/* of those, sent to the DLQ: the order never came */
+	int64_t parked_pending;			/* parked now for orders not created (owned partitions) */
 	uint64_t deadlines_fired;
 	uint64_t steps_done;
 	uint64_t redis_retries;			/* step calls sent again */

@@ -138,6 +138,11 @@ struct engine {
 	/* deadlines.c */
 	uv_timer_t deadline_timer;
 
+	/* parked.c: the events parked for orders not created, oldest first. */
+	struct parked_event *parked_head;
+	struct parked_order *parked_orders;	/* by order id */
+	uv_timer_t parked_timer;
+
 	/* offsets.c: holds, marks, lingering records (see README, "Running
 	 * more than one instance"). */
 	struct tp_queue *tps;
@@ -205,6 +210,23 @@ void engine_flow_control(struct engine *e);
 /* journal_orders_with_unapplied_events' callback: the order has waiting
  * or parked events (arg is the engine). */
 int engine_waiter_load(const char *order_id, void *arg);
+/* The order has no waiting or parked event left (parked.c's expiry). */
+void engine_waiter_forget(struct engine *e, const char *order_id);
+/* Whether the order is among the waiters (for the unit tests). */
+bool engine_waiter_has(struct engine *e, const char *order_id);
+/* One consumed message, inside the open transaction: engine_on_batch's,
+ * or a unit test's (no librdkafka message). */
+struct engine_input {
+	const char *topic;
+	int32_t partition;
+	int64_t offset;
+	const void *key;
+	size_t key_len;
+	const void *payload;
+	size_t len;
+	const char *traceparent;	/* or NULL */
+};
+void engine_consume(struct engine *e, const struct engine_input *in);
 
 /* A journal call that must succeed: any error, -EEXIST included (an order
  * or a step already there means memory and journal disagree), stops
@@ -227,6 +249,24 @@ int engine_waiter_load(const char *order_id, void *arg);
 
 /* Starts polling the journal for deadlines that passed (deadline_timer). */
 void deadlines_start(struct engine *e);
+
+/* parked.c: parked-event expiry ([saga] parked_max_age_ms). */
+
+/* Starts expiring, every second (parked_timer). */
+void parked_start(struct engine *e);
+/* An event was parked for an order not created (received_at: its inbox's). */
+void parked_note(struct engine *e, const char *order_id, const char *event_id,
+    int32_t partition, int64_t received_at);
+/* The order was created: its parked events wait for its steps, not the clock. */
+void parked_forget(struct engine *e, const char *order_id);
+/* After an assignment: every parked event of the partitions owned, from the
+ * journal with its received_at.  Returns the count or a negative errno. */
+int parked_load(struct engine *e);
+/* One pass, a transaction of its own when anything is due: at most limit
+ * events received at or before cutoff go to the DLQ ("order never
+ * arrived"), their inbox rows 'ignored'.  Returns how many expired. */
+int parked_expire(struct engine *e, int64_t cutoff, int limit);
+void parked_free(struct engine *e);
 
 /* offsets.c: when an input offset may be stored. */
 

@@ -474,16 +474,14 @@ journal_dlq_add(struct journal *j, const char *topic, int32_t partition,
 	return journal_run(j, st);
 }
 
-int
-journal_inbox_unapplied(struct journal *j, const char *order_id,
-    struct journal_inbox_row **rows)
+/* The rows of inbox_unapplied or parked_get (the same columns), copied. */
+static int
+journal_inbox_rows_read(sqlite3_stmt *st, struct journal_inbox_row **rows)
 {
-	sqlite3_stmt *st = j->stmt[JQ_INBOX_UNAPPLIED];
 	struct journal_inbox_row *v = NULL;
 	int rc, n = 0, cap = 0;
 
 	*rows = NULL;
-	journal_bind_text(st, 1, order_id);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		struct journal_inbox_row *r;
 
@@ -513,6 +511,46 @@ journal_inbox_unapplied(struct journal *j, const char *order_id,
 	}
 	*rows = v;
 	return n;
+}
+
+int
+journal_inbox_unapplied(struct journal *j, const char *order_id,
+    struct journal_inbox_row **rows)
+{
+	sqlite3_stmt *st = j->stmt[JQ_INBOX_UNAPPLIED];
+
+	journal_bind_text(st, 1, order_id);
+	return journal_inbox_rows_read(st, rows);
+}
+
+int
+journal_parked_get(struct journal *j, const char *order_id, const char *event_id,
+    struct journal_inbox_row **row)
+{
+	sqlite3_stmt *st = j->stmt[JQ_PARKED_GET];
+
+	journal_bind_text(st, 1, order_id);
+	journal_bind_text(st, 2, event_id);
+	return journal_inbox_rows_read(st, row);
+}
+
+int
+journal_parked_events(struct journal *j,
+    int (*fn)(const char *order_id, const char *event_id, int32_t partition,
+    int64_t received_at, void *arg), void *arg)
+{
+	sqlite3_stmt *st = j->stmt[JQ_PARKED_EVENTS];
+	int rc, n = 0;
+
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		n++;
+		if (fn((const char *)sqlite3_column_text(st, 0),
+		    (const char *)sqlite3_column_text(st, 1), sqlite3_column_int(st, 2),
+		    sqlite3_column_int64(st, 3), arg) != 0)
+			break;
+	}
+	rc = journal_step_done(st, rc);
+	return rc < 0 ? rc : n;
 }
 
 void

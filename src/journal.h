@@ -235,6 +235,17 @@ struct journal_inbox_row {
 int journal_inbox_unapplied(struct journal *j, const char *order_id,
     struct journal_inbox_row **rows);
 void journal_inbox_rows_free(struct journal_inbox_row *rows, int n);
+/* Calls fn for every event parked for an order not created yet, of a
+ * partition owned, oldest (received_at) first; returns the count or a
+ * negative errno (fn's non-zero return stops: that count). */
+int journal_parked_events(struct journal *j,
+    int (*fn)(const char *order_id, const char *event_id, int32_t partition,
+    int64_t received_at, void *arg), void *arg);
+/* The event, when it is still parked and its order not created: 1 with
+ * *row (freed with journal_inbox_rows_free(*row, 1)), 0 when not, or a
+ * negative errno. */
+int journal_parked_get(struct journal *j, const char *order_id, const char *event_id,
+    struct journal_inbox_row **row);
 
 /* The sku of the latest stock addition applied in Redis: 1 when there is
  * one (copied to sku), 0 when none, or a negative errno. */
@@ -313,11 +324,13 @@ int journal_order_bump(struct journal *j, const char *order_id);
 /* Adds the order's changelog record (of its row as it is now) to the outbox. */
 int journal_changelog_add(struct journal *j, const char *order_id, const char *topic,
     int64_t now);
-/* The number of events parked for an order not created yet. */
-int journal_parked_count(struct journal *j, const char *order_id, int64_t *n);
-/* The record of an order that only has parked events (state NONE). */
+/* The version of the record of an order not created yet: 1 per event
+ * parked for it, 2 per one that expired; 0 when it has none of either. */
+int journal_parked_version(struct journal *j, const char *order_id, int64_t *n);
+/* The record of an order not created yet (state NONE): its parked events,
+ * the expired ones as seen; version from journal_parked_version. */
 int journal_changelog_add_parked(struct journal *j, const char *order_id, const char *topic,
-    const char *event_id, int64_t now, int32_t partition, int64_t epoch);
+    const char *event_id, int64_t now, int32_t partition, int64_t epoch, int64_t version);
 /*
  * Applies one changelog record (JSON text) when it is newer than what the
  * journal knows of the order: the order row, its events, parked events

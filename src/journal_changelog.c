@@ -85,9 +85,9 @@ journal_changelog_add(struct journal *j, const char *order_id, const char *topic
 }
 
 int
-journal_parked_count(struct journal *j, const char *order_id, int64_t *n)
+journal_parked_version(struct journal *j, const char *order_id, int64_t *n)
 {
-	sqlite3_stmt *st = j->stmt[JQ_PARKED_COUNT];
+	sqlite3_stmt *st = j->stmt[JQ_PARKED_VERSION];
 
 	*n = 0;
 	journal_bind_text(st, 1, order_id);
@@ -96,7 +96,7 @@ journal_parked_count(struct journal *j, const char *order_id, int64_t *n)
 
 int
 journal_changelog_add_parked(struct journal *j, const char *order_id, const char *topic,
-    const char *event_id, int64_t now, int32_t partition, int64_t epoch)
+    const char *event_id, int64_t now, int32_t partition, int64_t epoch, int64_t version)
 {
 	sqlite3_stmt *st = j->stmt[JQ_CHANGELOG_INSERT_PARKED];
 
@@ -106,6 +106,7 @@ journal_changelog_add_parked(struct journal *j, const char *order_id, const char
 	sqlite3_bind_int64(st, 4, now);
 	sqlite3_bind_int(st, 5, partition);
 	sqlite3_bind_int64(st, 6, epoch);
+	sqlite3_bind_int64(st, 7, version);
 	return journal_run(j, st);
 }
 

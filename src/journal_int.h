@@ -53,7 +53,9 @@
 	X(ORDER_BUMP, "order_bump") \
 	X(CHANGELOG_INSERT, "changelog_insert") \
 	X(CHANGELOG_INSERT_PARKED, "changelog_insert_parked") \
-	X(PARKED_COUNT, "parked_count") \
+	X(PARKED_VERSION, "parked_version") \
+	X(PARKED_EVENTS, "parked_events") \
+	X(PARKED_GET, "parked_get") \
 	X(RESTORE_ORDER, "restore_order") \
 	X(RESTORE_PARKED_NEWER, "restore_parked_newer") \
 	X(RESTORE_FORGET_EVENTS, "restore_forget_events") \

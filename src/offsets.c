@@ -114,7 +114,7 @@ offsets_hold_attach(struct engine *e, struct hold *h, const char *order_id)
 static void
 offsets_snapshot(struct engine *e, const struct order_mark *m)
 {
-	int64_t epoch, parked = 0;
+	int64_t epoch, version = 0;
 	char id[37];
 	/* The row's version grew with its update in this transaction; an order
 	 * touched otherwise (created, or a parked event) needs a bump of its own. */
@@ -124,15 +124,17 @@ offsets_snapshot(struct engine *e, const struct order_mark *m)
 		JCHECK_DUP(e, "writing a changelog record", journal_changelog_add(e->j,
 		    m->order_id, e->cf->topic_state, e->now));
 	} else if (err == -ENOENT) {
-		/* Not created: what is parked for it, if anything. */
-		JCHECK(e, "counting parked events", journal_parked_count(e->j, m->order_id,
-		    &parked));
-		if (parked == 0 || m->partition < 0)
+		/* Not created: what is parked for it, and what expired (so
+		 * that a record after an expiry, parking nothing, replaces the
+		 * one that still parked it), if anything. */
+		JCHECK(e, "counting parked events", journal_parked_version(e->j, m->order_id,
+		    &version));
+		if (version == 0 || m->partition < 0)
 			return;
 		epoch = ownership_epoch(e, m->partition);
-		event_state_id(id, m->order_id, epoch, parked);
+		event_state_id(id, m->order_id, epoch, version);
 		err = journal_changelog_add_parked(e->j, m->order_id, e->cf->topic_state, id,
-		    e->now, m->partition, epoch);
+		    e->now, m->partition, epoch, version);
 		if (err == -EEXIST)
 			return;
 		JCHECK(e, "writing a changelog record", err);

@@ -133,6 +133,11 @@ ownership_recover(struct engine *e, char **cause)
 		*cause = xasprintf("reading waiting events: %s", journal_errmsg(e->j));
 		return -EIO;
 	}
+	/* Their age is their received_at: a restart does not make them young. */
+	if (parked_load(e) < 0) {
+		*cause = xasprintf("reading parked events: %s", journal_errmsg(e->j));
+		return -EIO;
+	}
 	if (journal_outbox_stats(e->j, &pending, &published, &oldest, &dead) < 0)
 		pending = dead = 0;
 	{

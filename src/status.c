@@ -160,6 +160,12 @@ status_render_metrics(const struct status_input *in, struct http_buf *b)
 	    "Messages that could not be processed, sent to the DLQ topic.", es->dead_letters);
 	status_value(b, "orderd_events_parked_total", "counter",
 	    "Events that arrived before their OrderCreated and were parked.", es->parked);
+	status_value(b, "orderd_parked_expired_total", "counter",
+	    "Parked events whose OrderCreated never arrived within parked_max_age_ms, "
+	    "sent to the DLQ.", es->parked_expired);
+	status_gauge_i(b, "orderd_parked_events",
+	    "Events parked now for an order not created yet (partitions owned).",
+	    es->parked_pending);
 
 	status_family(b, "orderd_saga_transitions_total", "counter",
 	    "Saga transitions into each state.");

@@ -33,6 +33,7 @@ assert_defaults(const struct config *cf)
 	ck_assert_str_eq(cf->consumer_group, "orderd");
 	ck_assert_int_eq(cf->consumer_batch_max, 512);
 	ck_assert_int_eq(cf->saga_payment_timeout_ms, 900000);
+	ck_assert(cf->saga_parked_max_age_ms == INT64_C(86400000));
 	ck_assert_str_eq(cf->http_listen, "127.0.0.1:9464");
 	ck_assert_str_eq(cf->log_level, "info");
 }

@@ -131,6 +131,8 @@ START_TEST(test_bad_values)
 	    "2: saga.payment_timeout_ms: '0' is not an integer >= 1");
 	expect_file_error("[saga]\npayment_timeout_ms = 99999999999999999999\n", -EINVAL,
 	    "2: saga.payment_timeout_ms: '99999999999999999999' is not an integer >= 1");
+	expect_file_error("[saga]\nparked_max_age_ms = 999\n", -EINVAL,
+	    "2: saga.parked_max_age_ms: '999' is not an integer >= 1000");
 	expect_file_error("[redis]\nhost =\n", -EINVAL, "2: redis.host: may not be empty");
 	expect_file_error("[topics]\ndlq = ; nothing\n", -EINVAL, "2: topics.dlq: may not be empty");
 	expect_file_error("[http]\nlisten = localhost\n", -EINVAL,

@@ -17,6 +17,7 @@ START_TEST(test_reload)
 	char *p2 = write_file("b.conf", "[kafka]\nacks = 1\nbatch.size = 100\n"
 	    "[redis]\nhost = h2\ntimeout_ms = 50\n[journal]\nsynchronous = normal\n"
 	    "[consumer]\nbatch_max = 64\n[saga]\npayment_timeout_ms = 60000\n"
+	    "parked_max_age_ms = 2000\n"
 	    "[http]\nlisten =\n[log]\nlevel = debug\n");
 	struct config *cur = load_ok(p1, NULL, 0), *next = load_ok(p2, NULL, 0);
 	struct lines l = { .n = 0 };
@@ -26,6 +27,7 @@ START_TEST(test_reload)
 		"journal.synchronous changed (full -> normal); restart to apply",
 		"consumer.batch_max: 512 -> 64",
 		"saga.payment_timeout_ms: 900000 -> 60000",
+		"saga.parked_max_age_ms: 86400000 -> 2000",
 		"http.listen changed (127.0.0.1:9464 -> ''); restart to apply",
 		"log.level: info -> debug",
 		"kafka.acks changed (all -> 1); restart to apply",
@@ -33,7 +35,7 @@ START_TEST(test_reload)
 		"kafka.linger.ms changed (5 -> (unset)); restart to apply",
 	};
 
-	ck_assert_int_eq(config_reload(cur, next, collect_line, &l), 4);
+	ck_assert_int_eq(config_reload(cur, next, collect_line, &l), 5);
 	for (size_t i = 0; i < UTIL_ARRAY_SIZE(want); i++)
 		ck_assert_msg(has_line(&l, want[i]), "missing report: %s", want[i]);
 	ck_assert_int_eq(l.n, (int)UTIL_ARRAY_SIZE(want));
@@ -42,6 +44,7 @@ START_TEST(test_reload)
 	ck_assert_int_eq(cur->redis_timeout_ms, 50);
 	ck_assert_int_eq(cur->consumer_batch_max, 64);
 	ck_assert_int_eq(cur->saga_payment_timeout_ms, 60000);
+	ck_assert_int_eq(cur->saga_parked_max_age_ms, 2000);
 	ck_assert_str_eq(cur->log_level, "debug");
 	/* ...and the others kept theirs. */
 	ck_assert_str_eq(cur->redis_host, "h1");

@@ -91,6 +91,8 @@ START_TEST(test_exposition_format)
 	ck_assert_ptr_null(strstr(b.p, "PaymentDeadline"));
 	expect_sample(b.p, "orderd_duplicates_dropped_total", "5");
 	expect_sample(b.p, "orderd_dead_letters_total", "4");
+	expect_sample(b.p, "orderd_parked_expired_total", "2");
+	expect_sample(b.p, "orderd_parked_events", "3");
 	expect_sample(b.p, "orderd_saga_transitions_total{state=\"NEW\"}", "103");
 	expect_sample(b.p, "orderd_saga_transitions_total{state=\"CANCELLED\"}", "0");
 	expect_sample(b.p, "orderd_sagas_live{state=\"RESERVED\"}", "20");

@@ -59,6 +59,7 @@ ef_free(struct engine *e)
 	ck_assert_int_eq(uv_loop_close(e->loop), 0);
 	free(e->loop);
 	steps_free(e);
+	parked_free(e);
 	offsets_free(e);
 	ownership_free(e);
 	journal_free(e->j);

@@ -22,6 +22,8 @@ status_figures_fill(struct status_figures *f, struct status_input *in)
 	es->consumed[SAGA_EV_CANCEL_REQUESTED] = 2;
 	es->duplicates = 5;
 	es->dead_letters = 4;
+	es->parked_expired = 2;
+	es->parked_pending = 3;
 	es->sagas_by_state[SAGA_NEW] = 103;
 	es->sagas_by_state[SAGA_CONFIRMED] = 80;
 	es->steps_in_flight = 12;
