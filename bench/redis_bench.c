@@ -101,8 +101,8 @@ rb_append(struct rb *b, enum inventory_script s, int64_t i)
 	rb_sku(sku, sizeof(sku), i % b->skus);
 	snprintf(order, sizeof(order), "bench-order-%" PRId64, i);
 	/* As orderd's steps build them (only reserve and commit are timed). */
-	err = s == INVENTORY_RESERVE ? inventory_call_reserve(&c, b->prefix, sku, order, 1) :
-	    inventory_call_commit(&c, b->prefix, sku, order);
+	err = s == INVENTORY_RESERVE ? inventory_call_reserve(&c, b->prefix, sku, order, 1,
+	    0) : inventory_call_commit(&c, b->prefix, sku, order, 0);
 	if (err < 0)
 		rb_die("keys", strerror(-err));
 	if (redisAppendCommandArgv(b->c, inventory_call_command(&c, "EVALSHA", b->sha[s], argv),

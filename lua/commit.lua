@@ -3,6 +3,9 @@
 -- KEYS[1]  {sku} stock hash: available, reserved, sold, added
 -- KEYS[2]  {sku} reservation record of this order: state, qty, order
 -- ARGV[1]  order id
+-- ARGV[2]  keep_ms, an integer >= 0: a record this call makes COMMITTED
+--          expires after that many ms (and says so: field expires = 1), for
+--          retention (README "Retention"); 0 keeps it for good
 --
 -- Returns the reservation's state after the call, as a status string:
 --   COMMITTED  the units are sold (by this call or an earlier one)
@@ -21,4 +24,9 @@ local qty = tonumber(redis.call('HGET', KEYS[2], 'qty'))
 redis.call('HINCRBY', KEYS[1], 'reserved', -qty)
 redis.call('HINCRBY', KEYS[1], 'sold', qty)
 redis.call('HSET', KEYS[2], 'state', 'COMMITTED')
+local keep = tonumber(ARGV[2]) or 0
+if keep > 0 then
+  redis.call('HSET', KEYS[2], 'expires', 1)
+  redis.call('PEXPIRE', KEYS[2], keep)
+end
 return {ok = 'COMMITTED'}

@@ -4,6 +4,9 @@
 -- KEYS[2]  {sku} reservation record of this order: state, qty, order
 -- ARGV[1]  order id
 -- ARGV[2]  quantity, an integer > 0
+-- ARGV[3]  keep_ms, an integer >= 0: a record this call makes REJECTED
+--          expires after that many ms (and says so: field expires = 1), for
+--          retention (README "Retention"); 0 keeps it for good
 --
 -- Returns the reservation's state after the call, as a status string:
 --   RESERVED   the units are held (by this call or an earlier one)
@@ -24,6 +27,11 @@ end
 local available = tonumber(redis.call('HGET', KEYS[1], 'available') or 0)
 if available < qty then
   redis.call('HSET', KEYS[2], 'state', 'REJECTED', 'qty', qty, 'order', ARGV[1])
+  local keep = tonumber(ARGV[3]) or 0
+  if keep > 0 then
+    redis.call('HSET', KEYS[2], 'expires', 1)
+    redis.call('PEXPIRE', KEYS[2], keep)
+  end
   return {ok = 'REJECTED'}
 end
 redis.call('HINCRBY', KEYS[1], 'available', -qty)

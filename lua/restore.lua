@@ -18,6 +18,9 @@
 --   ARGV[2]      state: RESERVED, REJECTED, COMMITTED or RELEASED
 --   ARGV[3]      qty, an integer >= 0
 --   ARGV[4]      order id
+--   ARGV[5]      keep_ms, an integer >= 0: a record of a line that is over
+--                (not RESERVED) expires after that many ms and says so
+--                (expires = 1), as lua/commit.lua's; 0 keeps it for good
 --   Returns the state written, as a status string.
 --
 -- 'drop'         delete keys of one sku (a --force rebuild starts clean)
@@ -70,6 +73,11 @@ elseif mode == 'reservation' then
   end
   redis.call('DEL', KEYS[1])
   redis.call('HSET', KEYS[1], 'state', state, 'qty', qty, 'order', ARGV[4])
+  local keep = count(ARGV[5]) or 0
+  if keep > 0 and state ~= 'RESERVED' then
+    redis.call('HSET', KEYS[1], 'expires', 1)
+    redis.call('PEXPIRE', KEYS[1], keep)
+  end
   return {ok = state}
 elseif mode == 'drop' then
   return redis.call('DEL', unpack(KEYS))

@@ -184,15 +184,28 @@ adds AS (
     SELECT sku, coalesce(sum(CASE WHEN applied_at IS NOT NULL THEN qty END), 0) AS added,
            coalesce(sum(CASE WHEN applied_at IS NULL THEN qty END), 0) AS pending
       FROM main.stock_adjustments GROUP BY sku),
-skus AS (SELECT sku FROM adds UNION SELECT sku FROM moves)
-SELECT k.sku,
-       coalesce(a.added, 0) AS added,
-       coalesce(a.pending, 0) AS pending,
-       coalesce(m.reserved, 0) AS reserved,
-       coalesce(m.committed, 0) AS committed,
-       coalesce(m.released, 0) AS released,
-       coalesce(m.reserved - m.committed - m.released, 0) AS held,
-       coalesce(a.added, 0) - coalesce(m.reserved - m.released, 0) AS available,
-       coalesce(m.in_flight, 0) AS in_flight
-  FROM skus k LEFT JOIN adds a ON a.sku = k.sku LEFT JOIN moves m ON m.sku = k.sku
- ORDER BY k.sku;
+-- What retention deleted (orders that ended long ago, applied additions),
+-- folded per sku: the balances stay those of the whole history.
+folded AS (SELECT sku, added, reserved, committed, released FROM main.stock_folded),
+sums AS (
+    SELECT sku, sum(added) AS added, sum(pending) AS pending, sum(reserved) AS reserved,
+           sum(committed) AS committed, sum(released) AS released,
+           sum(in_flight) AS in_flight
+      FROM (SELECT sku, added, pending, 0 AS reserved, 0 AS committed, 0 AS released,
+                   0 AS in_flight FROM adds
+            UNION ALL
+            SELECT sku, 0, 0, reserved, committed, released, in_flight FROM moves
+            UNION ALL
+            SELECT sku, added, 0, reserved, committed, released, 0 FROM folded)
+     GROUP BY sku)
+SELECT sku,
+       added,
+       pending,
+       reserved,
+       committed,
+       released,
+       reserved - committed - released AS held,
+       added - (reserved - released) AS available,
+       in_flight
+  FROM sums
+ ORDER BY sku;

@@ -259,9 +259,113 @@ SELECT count(*), max(id), coalesce(max(created_at >= ?2), 0)
 DELETE FROM outbox WHERE id > ?1 AND id <= ?3
    AND (published_at < ?2 OR superseded_at < ?2);
 
+-- name: retention_orders_clear
+DELETE FROM temp.retention_orders;
+
+-- name: retention_orders_pick
+-- Retention: up to ?2 orders that ended (CONFIRMED, REJECTED, CANCELLED)
+-- before ?1, oldest first (index orders_done), into temp.retention_orders,
+-- each with whether this instance owns its partition (?3: 1 when there is
+-- no state topic, every order is its own).  An order with a step in flight
+-- or a line still held (its last result RESERVED: drift that orderctl
+-- reconcile must go on showing) stays.
+INSERT INTO temp.retention_orders (order_id, kafka_partition, owned)
+SELECT o.order_id, o.kafka_partition,
+       ?3 OR o.kafka_partition IN (SELECT kafka_partition FROM temp.owned)
+  FROM orders o INDEXED BY orders_done
+ WHERE (o.state = 'CONFIRMED' OR o.state = 'REJECTED' OR o.state = 'CANCELLED')
+   AND o.updated_at < ?1
+   AND NOT EXISTS (SELECT 1 FROM saga_steps f
+                    WHERE f.order_id = o.order_id AND f.result IS NULL)
+   AND NOT EXISTS (SELECT 1 FROM saga_steps h
+                    WHERE h.order_id = o.order_id AND h.result = 'RESERVED'
+                      AND NOT EXISTS (SELECT 1 FROM saga_steps t
+                                       WHERE t.order_id = h.order_id AND t.sku = h.sku
+                                         AND t.id > h.id
+                                         AND (t.result = 'COMMITTED' OR t.result = 'RELEASED')))
+ ORDER BY o.updated_at LIMIT ?2;
+
+-- name: retention_orders_fold
+-- The stock movements of the orders picked, per sku, into stock_folded,
+-- counted as the stock_ledger view counts them: a line (order, sku) held
+-- its reserve's RESERVED quantity, committed or released by its last
+-- result.  ?1 now
+INSERT INTO stock_folded (sku, reserved, committed, released, orders, updated_at)
+SELECT sku, sum(held), sum(CASE WHEN last = 'COMMITTED' THEN held ELSE 0 END),
+       sum(CASE WHEN last = 'RELEASED' THEN held ELSE 0 END), count(*), ?1
+  FROM (SELECT s.order_id, s.sku,
+               coalesce(max(CASE WHEN s.kind = 'reserve' AND s.result = 'RESERVED'
+                                 THEN s.qty END), 0) AS held,
+               (SELECT t.result FROM saga_steps t
+                 WHERE t.order_id = s.order_id AND t.sku = s.sku AND t.result IS NOT NULL
+                 ORDER BY t.id DESC LIMIT 1) AS last
+          FROM saga_steps s JOIN temp.retention_orders r ON r.order_id = s.order_id
+         GROUP BY s.order_id, s.sku)
+ WHERE true
+ GROUP BY sku
+ON CONFLICT (sku) DO UPDATE SET reserved = reserved + excluded.reserved,
+       committed = committed + excluded.committed, released = released + excluded.released,
+       orders = orders + excluded.orders, updated_at = excluded.updated_at;
+
+-- name: retention_orders_tombstone
+-- A tombstone (a null value, type OrderStateTombstone) for the changelog
+-- key of every picked order of a partition this instance owns, so that
+-- compaction drops the order's records; its event id is that of the
+-- order's next record.  ?1 state topic ?2 now
+INSERT OR IGNORE INTO outbox (topic, msg_key, event_id, order_id, type, headers, payload,
+                              created_at, kafka_partition)
+SELECT ?1, o.order_id, orderd_state_id(o.order_id, o.epoch, o.version + 1), o.order_id,
+       'OrderStateTombstone', '{}', '', ?2, o.kafka_partition
+  FROM temp.retention_orders r JOIN orders o ON o.order_id = r.order_id
+ WHERE r.owned AND o.kafka_partition IS NOT NULL
+ ORDER BY o.order_id;
+
+-- name: retention_orders_delete_steps
+DELETE FROM saga_steps WHERE order_id IN (SELECT order_id FROM temp.retention_orders);
+
+-- name: retention_orders_delete_inbox
+DELETE FROM inbox WHERE order_id IN (SELECT order_id FROM temp.retention_orders);
+
+-- name: retention_orders_delete_deadlines
+DELETE FROM deadlines WHERE order_id IN (SELECT order_id FROM temp.retention_orders);
+
+-- name: retention_orders_delete
+DELETE FROM orders WHERE order_id IN (SELECT order_id FROM temp.retention_orders);
+
+-- name: retention_adjustments_fold
+-- Retention: up to ?2 stock additions Redis applied before ?1, oldest
+-- first, folded into stock_folded (?3 now) and then deleted
+-- (retention_adjustments_delete, same rows).  The latest applied one
+-- stays: it is how orderd tells a Redis that lost its data
+-- (stock_adjustment_latest_applied).
+INSERT INTO stock_folded (sku, added, adjustments, updated_at)
+SELECT sku, sum(qty), count(*), ?3
+  FROM (SELECT sku, qty FROM stock_adjustments INDEXED BY stock_adjustments_applied
+         WHERE applied_at IS NOT NULL AND applied_at < ?1
+           AND id < (SELECT max(id) FROM stock_adjustments WHERE applied_at IS NOT NULL)
+         ORDER BY applied_at, id LIMIT ?2)
+ WHERE true
+ GROUP BY sku
+ON CONFLICT (sku) DO UPDATE SET added = added + excluded.added,
+       adjustments = adjustments + excluded.adjustments, updated_at = excluded.updated_at;
+
+-- name: retention_adjustments_delete
+DELETE FROM stock_adjustments WHERE id IN (
+    SELECT id FROM stock_adjustments INDEXED BY stock_adjustments_applied
+     WHERE applied_at IS NOT NULL AND applied_at < ?1
+       AND id < (SELECT max(id) FROM stock_adjustments WHERE applied_at IS NOT NULL)
+     ORDER BY applied_at, id LIMIT ?2);
+
+-- name: retention_dlq
+-- Retention: up to ?2 dead letters received before ?1, oldest first (their
+-- bytes went to the DLQ topic through the outbox).
+DELETE FROM dlq WHERE id IN (
+    SELECT id FROM dlq INDEXED BY dlq_received WHERE received_at < ?1
+     ORDER BY received_at LIMIT ?2);
+
 -- name: stock_adjustment_latest_applied
 -- The sku of the latest stock addition Redis has applied: if Redis has no
--- stock hash for it, Redis lost the inventory.
+-- stock hash for it, Redis lost the inventory.  (Retention keeps that row.)
 SELECT sku FROM stock_adjustments WHERE applied_at IS NOT NULL ORDER BY id DESC LIMIT 1;
 
 -- name: step_results

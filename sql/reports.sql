@@ -70,44 +70,52 @@ SELECT id, order_id, type, topic, attempts, last_error,
 
 -- name: skus
 -- Every sku the journal knows of.
-SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps ORDER BY 1;
+SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps
+UNION SELECT sku FROM stock_folded ORDER BY 1;
 
 -- name: redis_tables
 CREATE TEMP TABLE IF NOT EXISTS redis_stock (
     sku TEXT PRIMARY KEY, available INTEGER, reserved INTEGER, sold INTEGER, added INTEGER);
+-- expiring: the record is over and expires (retention: lua/commit.lua's
+-- keep_ms), so an order the journal or the changelog no longer knows may
+-- hold it for a while.
 CREATE TEMP TABLE IF NOT EXISTS redis_resv (
-    order_id TEXT, sku TEXT, state TEXT, qty INTEGER, PRIMARY KEY (order_id, sku));
+    order_id TEXT, sku TEXT, state TEXT, qty INTEGER, expiring INTEGER,
+    PRIMARY KEY (order_id, sku));
 
 -- name: redis_stock_insert
 INSERT OR REPLACE INTO redis_stock VALUES (?1, ?2, ?3, ?4, ?5);
 
 -- name: redis_resv_insert
-INSERT OR REPLACE INTO redis_resv VALUES (?1, ?2, ?3, ?4);
+INSERT OR REPLACE INTO redis_resv VALUES (?1, ?2, ?3, ?4, ?5);
 
 -- name: reconcile_stock
 -- Per sku: the counters the journal implies and the ones Redis holds.
 -- A sku with a step in flight or a stock addition not yet applied is
 -- unsettled: its counters may move any moment, so they are not compared.
+-- What retention deleted counts through stock_folded.
 WITH last AS (
     SELECT sku, qty, result,
            row_number() OVER (PARTITION BY order_id, sku ORDER BY id DESC) AS rn
       FROM saga_steps WHERE result IS NOT NULL),
 skus AS (
     SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps
-    UNION SELECT sku FROM temp.redis_stock)
+    UNION SELECT sku FROM stock_folded UNION SELECT sku FROM temp.redis_stock)
 SELECT s.sku AS sku,
        (SELECT coalesce(sum(qty), 0) FROM stock_adjustments a WHERE a.sku = s.sku)
-           AS added,
+           + coalesce(f.added, 0) AS added,
        (SELECT coalesce(sum(qty), 0) FROM last WHERE last.sku = s.sku AND rn = 1
-           AND result = 'RESERVED') AS reserved,
+           AND result = 'RESERVED')
+           + coalesce(f.reserved - f.committed - f.released, 0) AS reserved,
        (SELECT coalesce(sum(qty), 0) FROM last WHERE last.sku = s.sku AND rn = 1
-           AND result = 'COMMITTED') AS sold,
+           AND result = 'COMMITTED') + coalesce(f.committed, 0) AS sold,
        EXISTS (SELECT 1 FROM saga_steps f WHERE f.sku = s.sku AND f.result IS NULL)
            OR EXISTS (SELECT 1 FROM stock_adjustments u WHERE u.sku = s.sku
                       AND u.applied_at IS NULL) AS unsettled,
        r.available AS redis_available, r.reserved AS redis_reserved,
        r.sold AS redis_sold, r.added AS redis_added
   FROM skus s LEFT JOIN temp.redis_stock r ON r.sku = s.sku
+       LEFT JOIN stock_folded f ON f.sku = s.sku
  ORDER BY s.sku;
 
 -- name: reconcile_lines
@@ -242,13 +250,15 @@ UNION ALL
 SELECT 'reservation_without_order', r.order_id, r.sku,
        'Redis says ' || r.state || ' ' || r.qty || ' for an order the changelog does not know'
   FROM temp.redis_resv r
- WHERE r.state IN ('RESERVED', 'COMMITTED')
+ WHERE r.state IN ('RESERVED', 'COMMITTED') AND coalesce(r.expiring, 0) = 0
    AND NOT EXISTS (SELECT 1 FROM temp.changelog_orders o WHERE o.order_id = r.order_id)
 ORDER BY 2, 3;
 
 -- name: restore_stock
 -- Per sku, the counters of a Redis rebuilt from the journal alone
--- (orderctl recover --rebuild-redis).  added and ids count only the
+-- (orderctl recover --rebuild-redis), what retention deleted included
+-- (stock_folded; the ids of additions folded are not restored: orderd never
+-- sends those again).  added and ids count only the
 -- adjustments marked applied: orderd applies the others later by their id,
 -- which adds them then.  reserved and sold come from the last result of
 -- each (order, sku) line; a line whose step is in flight counts its last
@@ -267,14 +277,18 @@ adds AS (
       FROM (SELECT sku, qty, adjustment_id FROM stock_adjustments
              WHERE applied_at IS NOT NULL ORDER BY id)
      GROUP BY sku),
-skus AS (SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps)
-SELECT s.sku AS sku, coalesce(a.added, 0) AS added, coalesce(h.reserved, 0) AS reserved,
-       coalesce(h.sold, 0) AS sold, coalesce(a.ids, '[]') AS ids,
+skus AS (SELECT sku FROM stock_adjustments UNION SELECT sku FROM saga_steps
+         UNION SELECT sku FROM stock_folded)
+SELECT s.sku AS sku, coalesce(a.added, 0) + coalesce(f.added, 0) AS added,
+       coalesce(h.reserved, 0) + coalesce(f.reserved - f.committed - f.released, 0)
+           AS reserved,
+       coalesce(h.sold, 0) + coalesce(f.committed, 0) AS sold, coalesce(a.ids, '[]') AS ids,
        (SELECT count(*) FROM stock_adjustments u WHERE u.sku = s.sku
            AND u.applied_at IS NULL) AS unapplied,
        (SELECT count(*) FROM saga_steps f WHERE f.sku = s.sku AND f.result IS NULL)
            AS in_flight
   FROM skus s LEFT JOIN adds a ON a.sku = s.sku LEFT JOIN held h ON h.sku = s.sku
+       LEFT JOIN stock_folded f ON f.sku = s.sku
  ORDER BY s.sku;
 
 -- name: restore_lines

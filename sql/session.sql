@@ -8,3 +8,12 @@ CREATE TEMP TABLE IF NOT EXISTS owned (
     kafka_partition INTEGER PRIMARY KEY,
     epoch           INTEGER NOT NULL
 );
+
+-- retention_orders: the orders one retention transaction deletes (picked by
+-- retention_orders_pick, then folded, tombstoned and deleted by id), with
+-- whether this instance owns the order's partition.
+CREATE TEMP TABLE IF NOT EXISTS retention_orders (
+    order_id        TEXT PRIMARY KEY,
+    kafka_partition INTEGER,
+    owned           INTEGER NOT NULL
+);

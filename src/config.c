@@ -104,6 +104,14 @@ const struct config_key config_keys[] = {
 	    CONFIG_RELOAD, 0, 87600),
 	INT("retention", "outbox_max_age_hours", retention_outbox_max_age_hours, "168",
 	    CONFIG_RELOAD, 0, 87600),
+	/* Whole orders that ended, with their steps, inbox rows and deadline
+	 * (the dedupe of their events goes with them: at least the inbox's). */
+	INT("retention", "orders_max_age_hours", retention_orders_max_age_hours, "336",
+	    CONFIG_RELOAD, 0, 87600),
+	INT("retention", "adjustments_max_age_hours", retention_adjustments_max_age_hours,
+	    "336", CONFIG_RELOAD, 0, 87600),
+	INT("retention", "dlq_max_age_hours", retention_dlq_max_age_hours, "720",
+	    CONFIG_RELOAD, 0, 87600),
 	INT("retention", "batch", retention_batch, "500", CONFIG_RELOAD, 1, 10000),
 };
 const size_t config_nkeys = UTIL_ARRAY_SIZE(config_keys);
@@ -848,9 +856,23 @@ config_load(struct config **out, const char *path, char *const *overrides,
 			goto fail;
 	if ((err = config_resolve_secrets(cf, cause)) < 0)
 		goto fail;
-	/* The one rule across keys: a cluster needs its seed nodes. */
+	/* The rules across keys: a cluster needs its seed nodes; an order's
+	 * inbox rows go with it, so orders may not go before the inbox's
+	 * dedupe window has passed. */
 	if (cf->redis_cluster && cf->redis_nodes[0] == '\0') {
 		*cause = xstrdup("redis.nodes: may not be empty when redis.cluster = yes");
+		err = -EINVAL;
+		goto fail;
+	}
+	if (cf->retention_orders_max_age_hours > 0 &&
+	    (cf->retention_inbox_max_age_hours == 0 ||
+	    cf->retention_orders_max_age_hours < cf->retention_inbox_max_age_hours)) {
+		*cause = xasprintf("retention.orders_max_age_hours: %d is shorter than "
+		    "retention.inbox_max_age_hours (%d%s): an order's inbox rows go with it, "
+		    "so its events would stop being recognised as repeats early; make it 0 "
+		    "(keep orders) or at least the inbox's",
+		    cf->retention_orders_max_age_hours, cf->retention_inbox_max_age_hours,
+		    cf->retention_inbox_max_age_hours == 0 ? ", kept for good" : " hours");
 		err = -EINVAL;
 		goto fail;
 	}

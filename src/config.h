@@ -74,6 +74,9 @@ struct config {
 	 * rows and published outbox rows; 0 keeps them for good (reloadable) */
 	int retention_inbox_max_age_hours;	/* default 168 */
 	int retention_outbox_max_age_hours;	/* default 168 */
+	int retention_orders_max_age_hours;	/* ended orders, default 336; >= inbox's */
+	int retention_adjustments_max_age_hours;	/* applied stock additions, default 336 */
+	int retention_dlq_max_age_hours;	/* dead letters, default 720 */
 	int retention_batch;			/* rows per transaction, default 500 */
 };
 

@@ -127,10 +127,11 @@ ctl_reconcile_load(struct ctl *c)
 		for (int i = base; i < end; i++) {
 			const char *stock[6] = { "HMGET", keys[i], "available", "reserved", "sold",
 			    "added" };
-			const char *resv[5] = { "HMGET", keys[i], "state", "qty", "order" };
+			const char *resv[6] = { "HMGET", keys[i], "state", "qty", "order",
+			    "expires" };
 			bool is_stock = strstr(keys[i] + plen, "}:stock") != NULL;
 
-			if (cluster_sync_append(c->rc, 1, is_stock ? 6 : 5, is_stock ? stock : resv,
+			if (cluster_sync_append(c->rc, 1, 6, is_stock ? stock : resv,
 			    NULL) < 0) {
 				err = ctl_fail("redis: %s", cluster_sync_errstr(c->rc));
 				break;
@@ -170,7 +171,9 @@ ctl_reconcile_load(struct ctl *c)
 				p[2] = r->element[0]->str;
 				p[3] = r->element[1]->type == REDIS_REPLY_STRING ?
 				    r->element[1]->str : "0";
-				journal_report(c->j, "redis_resv_insert", p, 4, NULL, NULL);
+				p[4] = r->element[3]->type == REDIS_REPLY_STRING ?
+				    r->element[3]->str : "0";
+				journal_report(c->j, "redis_resv_insert", p, 5, NULL, NULL);
 			}
 			free(sku);
 			freeReplyObject(r);

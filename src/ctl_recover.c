@@ -1,4 +1,4 @@
-/* ctl_recover.c: orderctl recover --rebuild-redis: every sku and reservation record written back to Redis, through restore.lua, from the journal alone (one instance only: refused when [topics] state is set). */
+/* ctl_recover.c: orderctl recover --rebuild-redis: every sku and reservation record written back to Redis, through restore.lua, from the journal alone (one instance only: with [topics] state set, --only-instance says so). */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -158,7 +158,8 @@ ctl_restore_line_row(const struct journal_row *r, void *arg)
 	struct inventory_call call;
 
 	if (inventory_call_restore_reservation(&call, rs->c->cf->redis_prefix, sku, order_id,
-	    state, journal_row_int(r, "qty")) < 0) {
+	    state, journal_row_int(r, "qty"),
+	    inventory_keep_ms(rs->c->cf->retention_orders_max_age_hours)) < 0) {
 		ctl_fail("order %s, sku %s: the key is too long", order_id, sku);
 		rs->failed = true;
 		return 1;
@@ -179,7 +180,7 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 {
 	struct restore rs = { .c = c };
 	char *src[INVENTORY_SCRIPT_COUNT], *cause = NULL, *key;
-	bool rebuild = false, force = false, bad = false;
+	bool rebuild = false, force = false, only = false, bad = false;
 	int err;
 
 	for (int i = 0; i < argc; i++) {
@@ -187,6 +188,8 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 			rebuild = true;
 		else if (strcmp(argv[i], "--force") == 0)
 			force = true;
+		else if (strcmp(argv[i], "--only-instance") == 0)
+			only = true;
 		else
 			bad = true;
 	}
@@ -195,13 +198,17 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 	/* With a state topic several instances share the stock, and this
 	 * journal has only the orders this instance owned: their sum is not
 	 * what Redis must hold, and a rebuild from it would put back stock
-	 * that other instances' orders hold or sold. */
-	if (c->cf->topic_state[0] != '\0')
-		return ctl_fail("topics.state is set (%s): several instances share this "
-		    "stock and journal %s holds only this instance's orders, so it cannot "
-		    "rebuild Redis alone; stop every instance and restore Redis from its "
-		    "own backup (RDB/AOF), then check it with 'orderctl reconcile "
-		    "--changelog'", c->cf->topic_state, c->cf->journal_path);
+	 * that other instances' orders hold or sold.  The default configuration
+	 * has a state topic too: --only-instance says this journal's orderd is
+	 * the only one on this Redis prefix. */
+	if (c->cf->topic_state[0] != '\0' && !only)
+		return ctl_fail("topics.state is set (%s): several instances may share "
+		    "this stock, and journal %s holds only this instance's orders, so it "
+		    "cannot rebuild Redis alone; with several, stop every instance and "
+		    "restore Redis from its own backup (RDB/AOF), then check it with "
+		    "'orderctl reconcile --changelog'; if this is the only instance on "
+		    "prefix '%s', add --only-instance", c->cf->topic_state,
+		    c->cf->journal_path, c->cf->redis_prefix);
 	/* Opening creates a missing journal, and an empty one would make
 	 * --force an eraser: a wrong journal.path must stop here. */
 	if (access(c->cf->journal_path, F_OK) != 0)
@@ -279,9 +286,10 @@ ctl_recover(struct ctl *c, int argc, char **argv)
 
 const struct ctl_entry ctl_recover_entry = {
 	.name = "recover",
-	.usage = "recover --rebuild-redis [--force] [--json]",
+	.usage = "recover --rebuild-redis [--force] [--only-instance] [--json]",
 	.help = "rebuild every sku and reservation in an empty\nRedis from the journal alone "
-	    "(orderd stopped);\n--force replaces the inventory keys there",
+	    "(orderd stopped);\n--force replaces the inventory keys there;\n"
+	    "--only-instance: needed when [topics] state is set",
 	/* Opened by recover itself: the journal only when its file exists
 	 * (opening would create it), Redis once the journal has a sku. */
 	.needs = CTL_JOURNAL | CTL_REDIS,

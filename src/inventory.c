@@ -145,31 +145,44 @@ inventory_call_stock_and(struct inventory_call *c, enum inventory_script s,
 	return 0;
 }
 
-/* lua/reserve.lua's header: KEYS stock, reservation; ARGV order id, quantity. */
+/* lua/reserve.lua's header: KEYS stock, reservation; ARGV order id, quantity,
+ * keep_ms. */
 int
 inventory_call_reserve(struct inventory_call *c, const char *prefix, const char *sku,
-    const char *order_id, int64_t qty)
+    const char *order_id, int64_t qty, int64_t keep_ms)
 {
-	return inventory_call_stock_and(c, INVENTORY_RESERVE, prefix, sku, "r:", order_id,
+	int err = inventory_call_stock_and(c, INVENTORY_RESERVE, prefix, sku, "r:", order_id,
 	    order_id, &qty);
+
+	if (err == 0)
+		inventory_call_num(c, 1, keep_ms);
+	return err;
 }
 
-/* lua/commit.lua's header: KEYS stock, reservation; ARGV order id. */
+/* lua/commit.lua's header: KEYS stock, reservation; ARGV order id, keep_ms. */
 int
 inventory_call_commit(struct inventory_call *c, const char *prefix, const char *sku,
-    const char *order_id)
+    const char *order_id, int64_t keep_ms)
 {
-	return inventory_call_stock_and(c, INVENTORY_COMMIT, prefix, sku, "r:", order_id,
+	int err = inventory_call_stock_and(c, INVENTORY_COMMIT, prefix, sku, "r:", order_id,
 	    order_id, NULL);
+
+	if (err == 0)
+		inventory_call_num(c, 0, keep_ms);
+	return err;
 }
 
-/* lua/release.lua's header: KEYS stock, reservation; ARGV order id. */
+/* lua/release.lua's header: KEYS stock, reservation; ARGV order id, keep_ms. */
 int
 inventory_call_release(struct inventory_call *c, const char *prefix, const char *sku,
-    const char *order_id)
+    const char *order_id, int64_t keep_ms)
 {
-	return inventory_call_stock_and(c, INVENTORY_RELEASE, prefix, sku, "r:", order_id,
+	int err = inventory_call_stock_and(c, INVENTORY_RELEASE, prefix, sku, "r:", order_id,
 	    order_id, NULL);
+
+	if (err == 0)
+		inventory_call_num(c, 0, keep_ms);
+	return err;
 }
 
 /* lua/stock_add.lua's header: KEYS stock, adds; ARGV adjustment id, quantity. */
@@ -202,7 +215,7 @@ inventory_call_restore_stock(struct inventory_call *c, const char *prefix,
  * 'reservation', state, qty, order id. */
 int
 inventory_call_restore_reservation(struct inventory_call *c, const char *prefix,
-    const char *sku, const char *order_id, const char *state, int64_t qty)
+    const char *sku, const char *order_id, const char *state, int64_t qty, int64_t keep_ms)
 {
 	int err;
 
@@ -215,6 +228,7 @@ inventory_call_restore_reservation(struct inventory_call *c, const char *prefix,
 	inventory_call_arg(c, state);
 	inventory_call_num(c, 0, qty);
 	inventory_call_arg(c, order_id);
+	inventory_call_num(c, 1, keep_ms);
 	return 0;
 }
 
@@ -245,4 +259,12 @@ inventory_call_command(struct inventory_call *c, const char *cmd, const char *sc
 	for (int i = 0; i < c->nargs; i++)
 		out[n++] = c->args[i];
 	return n;
+}
+
+int64_t
+inventory_keep_ms(int orders_max_age_hours)
+{
+	if (orders_max_age_hours <= 0)
+		return 0;
+	return ((int64_t)orders_max_age_hours + 24) * 3600 * 1000;
 }

@@ -36,7 +36,7 @@ int inventory_key_adds(char *buf, size_t len, const char *prefix, const char *sk
 /* ---- one script call's KEYS and ARGV ---- */
 
 #define INVENTORY_CALL_KEYS 2	/* the most KEYS a constructor below builds */
-#define INVENTORY_CALL_ARGS 4	/* the most ARGV (restore 'stock': before its ids) */
+#define INVENTORY_CALL_ARGS 5	/* the most ARGV (restore 'reservation') */
 /* EVAL or EVALSHA, the script, the number of keys, the keys, the arguments. */
 #define INVENTORY_CALL_WORDS (3 + INVENTORY_CALL_KEYS + INVENTORY_CALL_ARGS)
 
@@ -65,15 +65,24 @@ struct inventory_call {
 	char nkeys_text[12];		/* for inventory_call_command() */
 };
 
-/* lua/reserve.lua: hold qty units of sku for the order. */
+/* lua/reserve.lua: hold qty units of sku for the order.  keep_ms, here and
+ * below: how long the record lives once the line is over (REJECTED,
+ * COMMITTED, RELEASED), for retention; 0 for good (inventory_keep_ms). */
 int inventory_call_reserve(struct inventory_call *c, const char *prefix, const char *sku,
-    const char *order_id, int64_t qty);
+    const char *order_id, int64_t qty, int64_t keep_ms);
 /* lua/commit.lua: the order's held units of sku become sold. */
 int inventory_call_commit(struct inventory_call *c, const char *prefix, const char *sku,
-    const char *order_id);
+    const char *order_id, int64_t keep_ms);
 /* lua/release.lua: the order's held units of sku go back to available. */
 int inventory_call_release(struct inventory_call *c, const char *prefix, const char *sku,
-    const char *order_id);
+    const char *order_id, int64_t keep_ms);
+/*
+ * How long a reservation record outlives its line for an orders window of
+ * hours (0: for good): a day longer than the journal keeps the order, so
+ * that the journal never knows a line Redis has forgotten (orderctl
+ * reconcile); within it a replayed step still finds the record.
+ */
+int64_t inventory_keep_ms(int orders_max_age_hours);
 /* lua/stock_add.lua: qty units of sku added by the adjustment. */
 int inventory_call_stock_add(struct inventory_call *c, const char *prefix, const char *sku,
     const char *adjustment_id, int64_t qty);
@@ -82,9 +91,10 @@ int inventory_call_stock_add(struct inventory_call *c, const char *prefix, const
  * inventory_call_command()'s words. */
 int inventory_call_restore_stock(struct inventory_call *c, const char *prefix,
     const char *sku, int64_t added, int64_t reserved, int64_t sold);
-/* lua/restore.lua 'reservation': one order's reservation record of sku. */
+/* lua/restore.lua 'reservation': one order's reservation record of sku
+ * (keep_ms as for inventory_call_commit). */
 int inventory_call_restore_reservation(struct inventory_call *c, const char *prefix,
-    const char *sku, const char *order_id, const char *state, int64_t qty);
+    const char *sku, const char *order_id, const char *state, int64_t qty, int64_t keep_ms);
 /* lua/restore.lua 'drop': deletes one key, as SCAN found it (not rebuilt:
  * it may be one no constructor would make). */
 int inventory_call_restore_drop(struct inventory_call *c, const char *key);

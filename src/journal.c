@@ -769,52 +769,6 @@ journal_outbox_backlog(struct journal *j, int64_t cap, int64_t *pending,
 }
 
 int
-journal_inbox_prune(struct journal *j, int64_t cutoff, int limit)
-{
-	sqlite3_stmt *st = j->stmt[JQ_RETENTION_INBOX];
-	int err;
-
-	sqlite3_bind_int64(st, 1, cutoff);
-	sqlite3_bind_int(st, 2, limit);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	return sqlite3_changes(j->db);
-}
-
-int
-journal_outbox_prune(struct journal *j, int64_t cutoff, int limit,
-    int64_t *after_id, bool *done)
-{
-	sqlite3_stmt *st = j->stmt[JQ_RETENTION_OUTBOX_WINDOW];
-	int64_t count = 0, last = *after_id;
-	bool young = false;
-	int rc, err;
-
-	sqlite3_bind_int64(st, 1, *after_id);
-	sqlite3_bind_int64(st, 2, cutoff);
-	sqlite3_bind_int(st, 3, limit);
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		count = sqlite3_column_int64(st, 0);
-		last = count > 0 ? sqlite3_column_int64(st, 1) : *after_id;
-		young = sqlite3_column_int(st, 2) != 0;
-	}
-	if ((err = journal_step_done(st, rc)) < 0)
-		return err;
-	*done = count < limit || young;
-	if (count == 0)
-		return 0;
-	st = j->stmt[JQ_RETENTION_OUTBOX];
-	sqlite3_bind_int64(st, 1, *after_id);
-	sqlite3_bind_int64(st, 2, cutoff);
-	sqlite3_bind_int64(st, 3, last);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	*after_id = last;
-	return sqlite3_changes(j->db);
-}
-
-int
 journal_stock_adjustment_latest_applied(struct journal *j, char *sku, size_t len)
 {
 	sqlite3_stmt *st = j->stmt[JQ_STOCK_ADJUSTMENT_LATEST_APPLIED];

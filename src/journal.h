@@ -7,7 +7,7 @@
 #include <stdint.h>
 
 /* The schema version this build writes (PRAGMA user_version). */
-#define JOURNAL_VERSION 4
+#define JOURNAL_VERSION 5
 
 struct journal;
 
@@ -306,6 +306,27 @@ int journal_outbox_backlog(struct journal *j, int64_t cap, int64_t *pending,
 int journal_inbox_prune(struct journal *j, int64_t cutoff, int limit);
 int journal_outbox_prune(struct journal *j, int64_t cutoff, int limit,
     int64_t *after_id, bool *done);
+/*
+ * Whole orders (journal_retention.c), inside the caller's transaction: up
+ * to limit orders that ended before cutoff, with no step in flight and no
+ * line still held, are deleted with their steps, inbox rows and deadline;
+ * their stock movements are folded per sku into stock_folded first (every
+ * balance the journal implies stays the same), and with a state topic each
+ * order of a partition this instance owns gets a changelog tombstone in the
+ * outbox.  Returns the orders deleted, or a negative errno.
+ */
+int journal_orders_prune(struct journal *j, int64_t cutoff, int limit, const char *state_topic,
+    int64_t now);
+/* Stock additions Redis applied before cutoff (but the latest applied),
+ * folded into stock_folded and deleted; returns how many. */
+int journal_adjustments_prune(struct journal *j, int64_t cutoff, int limit, int64_t now);
+/* Dead letters received before cutoff; returns how many. */
+int journal_dlq_prune(struct journal *j, int64_t cutoff, int limit);
+/* The journal's free pages (PRAGMA freelist_count). */
+int journal_free_pages(struct journal *j, int64_t *pages);
+/* Gives up to pages free pages back to the file system (outside a
+ * transaction; a no-op for a journal without incremental auto_vacuum). */
+int journal_give_back(struct journal *j, int pages);
 
 /*
  * Several instances: the changelog topic and the partitions owned (see

@@ -44,6 +44,17 @@
 	X(RETENTION_INBOX, "retention_inbox") \
 	X(RETENTION_OUTBOX_WINDOW, "retention_outbox_window") \
 	X(RETENTION_OUTBOX, "retention_outbox") \
+	X(RETENTION_ORDERS_CLEAR, "retention_orders_clear") \
+	X(RETENTION_ORDERS_PICK, "retention_orders_pick") \
+	X(RETENTION_ORDERS_FOLD, "retention_orders_fold") \
+	X(RETENTION_ORDERS_TOMBSTONE, "retention_orders_tombstone") \
+	X(RETENTION_ORDERS_DELETE_STEPS, "retention_orders_delete_steps") \
+	X(RETENTION_ORDERS_DELETE_INBOX, "retention_orders_delete_inbox") \
+	X(RETENTION_ORDERS_DELETE_DEADLINES, "retention_orders_delete_deadlines") \
+	X(RETENTION_ORDERS_DELETE, "retention_orders_delete") \
+	X(RETENTION_ADJUSTMENTS_FOLD, "retention_adjustments_fold") \
+	X(RETENTION_ADJUSTMENTS_DELETE, "retention_adjustments_delete") \
+	X(RETENTION_DLQ, "retention_dlq") \
 	X(STOCK_ADJUSTMENT_LATEST_APPLIED, "stock_adjustment_latest_applied") \
 	X(STEP_RESULTS, "step_results") \
 	X(ORDERS_WITH_UNAPPLIED_EVENTS, "orders_with_unapplied_events") \

@@ -78,6 +78,12 @@ journal_migrate(struct journal *j, const char *path, char **cause)
 	while (v < JOURNAL_VERSION) {
 		char rel[64], *sql = NULL, *bump;
 
+		/* Retention gives free pages back with PRAGMA incremental_vacuum.
+		 * In WAL mode the setting takes a VACUUM, which costs nothing on
+		 * the empty file. */
+		if (v == 0 && (err = journal_exec(j, "PRAGMA auto_vacuum = INCREMENTAL; VACUUM",
+		    cause)) < 0)
+			return err;
 		if (v == 0)
 			snprintf(rel, sizeof(rel), "sql/schema.sql");
 		else

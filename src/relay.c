@@ -34,6 +34,10 @@
  * between them.
  */
 #define RELAY_CHANGELOG_TYPE "OrderState"
+/* Retention's changelog tombstone of an order it deleted: a record too (it
+ * must not overtake the order's last record), produced with a null value
+ * so that compaction drops the key. */
+#define RELAY_TOMBSTONE_TYPE "OrderStateTombstone"
 
 /* Why the last page stopped before its end. */
 enum relay_stop {
@@ -473,8 +477,8 @@ relay_send(struct relay *r, const struct journal_outbox_row *row)
 		.partition = row->partitioned ? row->partition : KAFKA_PARTITION_ANY,
 		.key = row->key,
 		.key_len = row->key_len,
-		.value = row->payload,
-		.len = row->payload_len,
+		.value = strcmp(row->type, RELAY_TOMBSTONE_TYPE) == 0 ? NULL : row->payload,
+		.len = strcmp(row->type, RELAY_TOMBSTONE_TYPE) == 0 ? 0 : row->payload_len,
 		.nheaders = 1,
 		/* The Kafka timestamp is the outbox commit time: consumers see when
 		 * the event happened, and the delivery report gives the latency. */
@@ -525,7 +529,8 @@ relay_produce_row(const struct journal_outbox_row *row, void *arg)
 	bool solo = relay_window_is_solo(&r->w, row->id);
 	int err;
 
-	if (strcmp(row->type, RELAY_CHANGELOG_TYPE) == 0) {
+	if (strcmp(row->type, RELAY_CHANGELOG_TYPE) == 0 ||
+	    strcmp(row->type, RELAY_TOMBSTONE_TYPE) == 0) {
 		relay_pending_add(r, row);
 		relay_window_read(&r->w, row->id);
 		return 0;

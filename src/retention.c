@@ -1,4 +1,4 @@
-/* retention.c: keeps the journal from growing for ever: deletes old applied inbox rows and published outbox rows, a little at a time. */
+/* retention.c: keeps the journal from growing for ever: deletes, a little at a time, ended orders with their rows, old inbox and published outbox rows, applied stock additions and dead letters, then gives the free pages back. */
 #include "autoconfig.h"
 
 #include <errno.h>
@@ -17,22 +17,39 @@
 #define HOUR_MS ((int64_t)3600 * 1000)
 
 /*
- * A pass goes through the inbox, then the outbox, one transaction of at
- * most [retention] batch rows at a time, RETENTION_TXNS_PER_TICK per tick,
- * until neither has anything old enough left.  Rows are deleted in small
- * transactions because the journal has one connection, the engine's: a
- * long delete would hold up every consumed batch behind it.
+ * A pass goes through the tables one after the other (enum retention_table),
+ * one transaction of at most [retention] batch rows at a time,
+ * RETENTION_TXNS_PER_TICK per tick, until none has anything old enough
+ * left, and then gives free pages back to the file system.  Rows are
+ * deleted in small transactions because the journal has one connection,
+ * shared with the engine: a long delete would hold up every consumed batch
+ * behind it.
  */
+enum retention_table {
+	RETENTION_ORDERS,	/* ended orders, with steps, inbox rows, deadline */
+	RETENTION_INBOX,
+	RETENTION_OUTBOX,
+	RETENTION_ADJUSTMENTS,
+	RETENTION_DLQ,
+	RETENTION_PAGES,	/* free pages given back, at the end of a pass */
+	RETENTION_DONE
+};
+
 struct retention {
 	uv_timer_t timer;
 	struct journal *j;
 	const struct config *cf;
 	bool in_pass;
-	bool inbox_done, outbox_done;
+	int table;			/* where the pass is: an enum retention_table */
 	int64_t outbox_after;		/* the outbox window's position in this pass */
-	int64_t pass_inbox, pass_outbox;	/* rows deleted in this pass */
+	int64_t pass_rows[RETENTION_PAGES];	/* rows deleted in this pass, per table */
 	int pass_ticks;
 	struct retention_stats stats;
+};
+
+static const char *const retention_names[RETENTION_PAGES] = {
+	"orders", "inbox rows", "published outbox rows", "applied stock additions",
+	"dead letters",
 };
 
 static void
@@ -41,34 +58,104 @@ retention_closed(uv_handle_t *h)
 	free(h->data);
 }
 
-/* One transaction: a batch of the inbox until it is done, then of the
- * outbox.  Returns the rows deleted, or a negative errno (rolled back). */
+/* The window of a table in hours; 0 keeps its rows. */
 static int
-retention_txn(struct retention *r, int64_t now)
+retention_hours(const struct config *cf, enum retention_table t)
+{
+	switch (t) {
+	case RETENTION_ORDERS:
+		return cf->retention_orders_max_age_hours;
+	case RETENTION_INBOX:
+		return cf->retention_inbox_max_age_hours;
+	case RETENTION_OUTBOX:
+		return cf->retention_outbox_max_age_hours;
+	case RETENTION_ADJUSTMENTS:
+		return cf->retention_adjustments_max_age_hours;
+	case RETENTION_DLQ:
+		return cf->retention_dlq_max_age_hours;
+	default:
+		return 0;
+	}
+}
+
+/* Moves the pass to the next table that keeps its rows for a while only. */
+static void
+retention_next(struct retention *r)
+{
+	do
+		r->table++;
+	while (r->table < RETENTION_PAGES && retention_hours(r->cf, (enum retention_table)r->table) == 0);
+}
+
+/* One transaction of the current table.  Returns the rows deleted (0 for
+ * pages given back), or a negative errno (rolled back); *ran is false when
+ * there was nothing to do for it (no free page). */
+static int
+retention_txn(struct retention *r, int64_t now, bool *ran)
 {
 	const struct config *cf = r->cf;
-	int batch = cf->retention_batch, n, err;
+	int64_t cutoff = now - retention_hours(cf, (enum retention_table)r->table) * HOUR_MS;
+	int64_t free_pages = 0;
+	int batch = cf->retention_batch, n = 0, err;
 	bool done = false;
 
+	*ran = false;
+	if (r->table == RETENTION_PAGES) {
+		/* A read: no transaction (nor write lock) when nothing is free. */
+		if ((err = journal_free_pages(r->j, &free_pages)) < 0)
+			return err;
+		if (free_pages == 0) {
+			retention_next(r);
+			return 0;
+		}
+	}
+	*ran = true;
 	if ((err = journal_begin(r->j, "retention")) < 0)
 		return err;
-	if (!r->inbox_done) {
-		n = journal_inbox_prune(r->j, now -
-		    cf->retention_inbox_max_age_hours * HOUR_MS, batch);
-		if (n >= 0) {
-			r->inbox_done = n < batch;
-			r->pass_inbox += n;
+	switch (r->table) {
+	case RETENTION_ORDERS:
+		/* An order is many rows: a tenth of the batch in orders. */
+		n = journal_orders_prune(r->j, cutoff, batch / 10 + 1, cf->topic_state, now);
+		done = n >= 0 && n < batch / 10 + 1;
+		if (n > 0)
+			r->stats.orders_deleted += (uint64_t)n;
+		break;
+	case RETENTION_INBOX:
+		n = journal_inbox_prune(r->j, cutoff, batch);
+		done = n >= 0 && n < batch;
+		if (n > 0)
 			r->stats.inbox_deleted += (uint64_t)n;
-		}
-	} else {
-		n = journal_outbox_prune(r->j, now -
-		    cf->retention_outbox_max_age_hours * HOUR_MS, batch,
-		    &r->outbox_after, &done);
-		if (n >= 0) {
-			r->outbox_done = done;
-			r->pass_outbox += n;
+		break;
+	case RETENTION_OUTBOX:
+		n = journal_outbox_prune(r->j, cutoff, batch, &r->outbox_after, &done);
+		if (n > 0)
 			r->stats.outbox_deleted += (uint64_t)n;
-		}
+		break;
+	case RETENTION_ADJUSTMENTS:
+		n = journal_adjustments_prune(r->j, cutoff, batch, now);
+		done = n >= 0 && n < batch;
+		if (n > 0)
+			r->stats.adjustments_deleted += (uint64_t)n;
+		break;
+	case RETENTION_DLQ:
+		n = journal_dlq_prune(r->j, cutoff, batch);
+		done = n >= 0 && n < batch;
+		if (n > 0)
+			r->stats.dlq_deleted += (uint64_t)n;
+		break;
+	case RETENTION_PAGES:
+		/* What the pass freed goes back to the file system, a few MiB
+		 * a transaction (a no-op for a journal without incremental
+		 * auto_vacuum: see orderctl vacuum). */
+		if ((n = journal_give_back(r->j, RETENTION_PAGES_PER_TXN)) < 0)
+			break;
+		r->stats.pages_given_back += (uint64_t)(free_pages < RETENTION_PAGES_PER_TXN ?
+		    free_pages : RETENTION_PAGES_PER_TXN);
+		done = free_pages <= RETENTION_PAGES_PER_TXN;
+		break;
+	default:
+		done = true;
+		break;
 	}
 	if (n < 0) {
 		journal_rollback(r->j);
@@ -78,30 +165,62 @@ retention_txn(struct retention *r, int64_t now)
 		journal_rollback(r->j);
 		return err;
 	}
+	if (r->table < RETENTION_PAGES)
+		r->pass_rows[r->table] += n;
+	if (done)
+		retention_next(r);
 	r->stats.transactions++;
 	return n;
+}
+
+/* One line per pass that deleted anything, not per tick; quiet (debug)
+ * when a pass of one tick kept up with the traffic, as it does once the
+ * backlog is gone. */
+static void
+retention_report(struct retention *r)
+{
+	char line[512];
+	size_t len = 0;
+	int64_t total = 0;
+
+	line[0] = '\0';
+	for (int t = 0; t < RETENTION_PAGES; t++) {
+		if (r->pass_rows[t] == 0)
+			continue;
+		total += r->pass_rows[t];
+		len += (size_t)snprintf(line + len, len < sizeof(line) ? sizeof(line) - len : 0,
+		    "%s%lld %s (max age %d h)", total == r->pass_rows[t] ? "" : ", ",
+		    (long long)r->pass_rows[t], retention_names[t],
+		    retention_hours(r->cf, (enum retention_table)t));
+	}
+	if (total == 0)
+		return;
+	if (r->pass_ticks > 1)
+		log_info("retention", "deleted %s in %d ticks", line, r->pass_ticks);
+	else
+		log_debug("retention", "deleted %s", line);
 }
 
 static void
 retention_tick(uv_timer_t *t)
 {
 	struct retention *r = t->data;
-	const struct config *cf = r->cf;
 	int64_t t0 = util_mono_us(), now = util_now_ms(), rows = 0;
 	int txns = 0;
 
 	if (!r->in_pass) {
-		/* A new pass: ages 0 mean "keep", so such a table is done. */
+		/* A new pass: a table whose max age is 0 keeps its rows. */
 		r->in_pass = true;
-		r->inbox_done = cf->retention_inbox_max_age_hours == 0;
-		r->outbox_done = cf->retention_outbox_max_age_hours == 0;
+		r->table = -1;
+		retention_next(r);
 		r->outbox_after = 0;
-		r->pass_inbox = r->pass_outbox = 0;
+		memset(r->pass_rows, 0, sizeof(r->pass_rows));
 		r->pass_ticks = 0;
 	}
 	r->pass_ticks++;
-	while (txns < RETENTION_TXNS_PER_TICK && !(r->inbox_done && r->outbox_done)) {
-		int n = retention_txn(r, now);
+	while (txns < RETENTION_TXNS_PER_TICK && r->table < RETENTION_DONE) {
+		bool ran;
+		int n = retention_txn(r, util_now_ms(), &ran);
 
 		if (n == -EBUSY)
 			/* One policy for a busy journal, whoever writes. */
@@ -110,38 +229,28 @@ retention_tick(uv_timer_t *t)
 			/* Not worth stopping orderd for: the rows stay until the
 			 * next pass, and nothing depends on their being gone. */
 			r->stats.errors++;
-			log_warn("retention", "deleting old journal rows failed, trying again in "
-			    "%d s: %s (%s)", RETENTION_IDLE_MS / 1000, strerror(-n),
-			    journal_errmsg(r->j));
-			r->inbox_done = r->outbox_done = true;
+			log_warn("retention", "deleting old journal rows (%s) failed, trying "
+			    "again in %d s: %s (%s)", r->table < RETENTION_PAGES ?
+			    retention_names[r->table] : "free pages", RETENTION_IDLE_MS / 1000,
+			    strerror(-n), journal_errmsg(r->j));
+			r->table = RETENTION_DONE;
 			break;
 		}
 		rows += n;
-		txns++;
+		txns += ran;
 	}
+	(void)now;
 	r->stats.ticks++;
 	r->stats.last_tick_transactions = txns;
 	r->stats.last_tick_rows = rows;
 	r->stats.last_tick_us = util_mono_us() - t0;
 	log_debug("retention", "tick: %lld rows in %d transactions, %lld us",
 	    (long long)rows, txns, (long long)r->stats.last_tick_us);
-	if (!(r->inbox_done && r->outbox_done)) {
+	if (r->table < RETENTION_DONE) {
 		uv_timer_start(&r->timer, retention_tick, RETENTION_BUSY_MS, 0);
 		return;
 	}
-	if (r->pass_inbox + r->pass_outbox > 0) {
-		/* One line per pass, not per tick; quiet when a pass of one tick
-		 * kept up with the traffic, as it does once the backlog is gone. */
-		if (r->pass_ticks > 1)
-			log_info("retention", "deleted %lld inbox rows (inbox_max_age_hours "
-			    "%d) and %lld published outbox rows (outbox_max_age_hours %d) in "
-			    "%d ticks", (long long)r->pass_inbox,
-			    cf->retention_inbox_max_age_hours, (long long)r->pass_outbox,
-			    cf->retention_outbox_max_age_hours, r->pass_ticks);
-		else
-			log_debug("retention", "deleted %lld inbox and %lld outbox rows",
-			    (long long)r->pass_inbox, (long long)r->pass_outbox);
-	}
+	retention_report(r);
 	r->in_pass = false;
 	uv_timer_start(&r->timer, retention_tick, RETENTION_IDLE_MS, 0);
 }

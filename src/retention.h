@@ -1,4 +1,4 @@
-/* retention.h: deletes old inbox and published outbox rows from the journal on a timer, in small transactions. */
+/* retention.h: deletes what the journal no longer needs (ended orders, old inbox and outbox rows, stock additions, dead letters) on a timer, in small transactions, and gives the space back. */
 #ifndef ORDERD_RETENTION_H
 #define ORDERD_RETENTION_H
 
@@ -19,15 +19,21 @@ struct retention;
 /* Transactions per tick, each of at most [retention] batch rows: what one
  * tick may keep the loop from its other work. */
 #define RETENTION_TXNS_PER_TICK	4
+/* Free pages given back per transaction (4 MiB of 4 KiB pages). */
+#define RETENTION_PAGES_PER_TXN	1024
 
 struct retention_stats {
 	uint64_t ticks;
 	uint64_t transactions;		/* committed */
 	uint64_t inbox_deleted;
 	uint64_t outbox_deleted;
+	uint64_t orders_deleted;	/* with their steps, inbox rows and deadline */
+	uint64_t adjustments_deleted;
+	uint64_t dlq_deleted;
+	uint64_t pages_given_back;
 	uint64_t errors;		/* transactions that failed (rolled back) */
 	int last_tick_transactions;
-	int64_t last_tick_rows;		/* inbox and outbox rows of the last tick */
+	int64_t last_tick_rows;		/* rows (pages) of the last tick */
 	int64_t last_tick_us;		/* how long the last tick held the loop */
 };
 

@@ -155,14 +155,17 @@ steps_call(struct engine *e, const struct flight *f, const struct flight_step *s
     struct inventory_call *c)
 {
 	const char *prefix = e->cf->redis_prefix;
+	/* The record of a line that is over outlives the order in the journal
+	 * (retention; SIGHUP changes apply to the calls sent from now on). */
+	int64_t keep = inventory_keep_ms(e->cf->retention_orders_max_age_hours);
 
 	switch (f->kind) {
 	case SAGA_STEP_RESERVE:
-		return inventory_call_reserve(c, prefix, s->sku, f->order_id, s->qty);
+		return inventory_call_reserve(c, prefix, s->sku, f->order_id, s->qty, keep);
 	case SAGA_STEP_COMMIT:
-		return inventory_call_commit(c, prefix, s->sku, f->order_id);
+		return inventory_call_commit(c, prefix, s->sku, f->order_id, keep);
 	default:
-		return inventory_call_release(c, prefix, s->sku, f->order_id);
+		return inventory_call_release(c, prefix, s->sku, f->order_id, keep);
 	}
 }
 

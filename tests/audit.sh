@@ -173,7 +173,7 @@ until grep -q "retention: deleted" "$dir/aged.log" || [ "$i" -ge 150 ]; do sleep
 kill -TERM "$apid"; wait "$apid"; ast=$?
 note "$(grep "retention:" "$dir/aged.log" | tail -n 1)"
 check "a running orderd deleted the $aged_in aged inbox and $aged_out aged outbox rows in batches of 100, and stopped cleanly" \
-	'[ "$ast" = 0 ] && ! grep -q "handles left open" "$dir/aged.log" && grep -q "retention: deleted $aged_in inbox rows (inbox_max_age_hours 168) and $aged_out published outbox rows" "$dir/aged.log"'
+	'[ "$ast" = 0 ] && ! grep -q "handles left open" "$dir/aged.log" && grep -q "retention: deleted $aged_in inbox rows (max age 168 h), $aged_out published outbox rows (max age 168 h)" "$dir/aged.log"'
 check "retention kept the young rows, the orders, steps and stock additions" \
 	'[ "$(sqlite3 "$dir/aged.db" "SELECT count(*) FROM inbox")" = "$young_in" ] &&
 	 [ "$(sqlite3 "$dir/aged.db" "SELECT count(*) FROM outbox")" = "$((all_out - aged_out))" ] &&

@@ -168,11 +168,11 @@ check "reconcile with an unknown argument is exit 2" '[ "$st" = 2 ]'
 
 keys_before=$($R --scan --pattern "$name:*" | sort | md5sum)
 run $C recover --rebuild-redis --force
-check "recover --rebuild-redis with topics.state set is refused (exit 1, naming it), Redis untouched" \
-	'[ "$st" = 1 ] && grep -q "topics.state is set ($topic)" "$dir/err" && [ "$(wc -l <"$dir/err")" = 1 ] &&
+check "recover --rebuild-redis with topics.state set, without --only-instance, is refused (exit 1, naming both), Redis untouched" \
+	'[ "$st" = 1 ] && grep -q "topics.state is set ($topic)" "$dir/err" && grep -q -- "--only-instance" "$dir/err" && [ "$(wc -l <"$dir/err")" = 1 ] &&
 	[ "$($R --scan --pattern "$name:*" | sort | md5sum)" = "$keys_before" ] && [ -n "$($R --scan --pattern "$name:*")" ]'
-run $C -s topics.state= recover --rebuild-redis
-check "without topics.state it is not that refusal" '[ "$st" != 0 ] && ! grep -q "topics.state" "$dir/err"'
+run $C recover --rebuild-redis --only-instance
+check "with --only-instance it is not that refusal" '[ "$st" != 0 ] && ! grep -q "topics.state" "$dir/err"'
 
 printf 'o-9\tnot json\n' | produce 0
 run $C reconcile --changelog

@@ -269,6 +269,15 @@ START_TEST(test_override_errors)
 	    "-s redis.prefix=a ;b: the value of redis.prefix contains ' ;', which would start a comment");
 	expect_override_error("redis.prefix=;b",
 	    "-s redis.prefix=;b: the value of redis.prefix starts with ';', which would start a comment");
+	/* Orders (and their inbox rows) may not go before the inbox's window. */
+	expect_override_error("retention.orders_max_age_hours=24",
+	    "retention.orders_max_age_hours: 24 is shorter than retention.inbox_max_age_hours "
+	    "(168 hours): an order's inbox rows go with it, so its events would stop being "
+	    "recognised as repeats early; make it 0 (keep orders) or at least the inbox's");
+	expect_override_error("retention.inbox_max_age_hours=0",
+	    "retention.orders_max_age_hours: 336 is shorter than retention.inbox_max_age_hours "
+	    "(0, kept for good): an order's inbox rows go with it, so its events would stop "
+	    "being recognised as repeats early; make it 0 (keep orders) or at least the inbox's");
 	/* The cause stays on one line even when the argument does not. */
 	expect_override_error("kafka.x=a\nb", "-s kafka.x=a?b: the value of kafka.x contains a line break");
 }

@@ -221,17 +221,21 @@ START_TEST(test_reserve_commit_release)
 	static const char *const keys[] = { "p:{sku-1}:stock", "p:{sku-1}:r:o-1" };
 	struct inventory_call c;
 
-	ck_assert_int_eq(inventory_call_reserve(&c, "p:", "sku-1", "o-1", 3), 0);
-	expect_words(&c, INVENTORY_RESERVE, keys, 2, (const char *[]){ "o-1", "3" }, 2);
+	ck_assert_int_eq(inventory_call_reserve(&c, "p:", "sku-1", "o-1", 3, 86400000), 0);
+	expect_words(&c, INVENTORY_RESERVE, keys, 2, (const char *[]){ "o-1", "3", "86400000" },
+	    3);
 	hdr_check(NULL, &c);
-	ck_assert_int_eq(inventory_call_commit(&c, "p:", "sku-1", "o-1"), 0);
-	expect_words(&c, INVENTORY_COMMIT, keys, 2, (const char *[]){ "o-1" }, 1);
+	ck_assert_int_eq(inventory_call_commit(&c, "p:", "sku-1", "o-1", 5), 0);
+	expect_words(&c, INVENTORY_COMMIT, keys, 2, (const char *[]){ "o-1", "5" }, 2);
 	hdr_check(NULL, &c);
-	ck_assert_int_eq(inventory_call_release(&c, "p:", "sku-1", "o-1"), 0);
-	expect_words(&c, INVENTORY_RELEASE, keys, 2, (const char *[]){ "o-1" }, 1);
+	ck_assert_int_eq(inventory_call_release(&c, "p:", "sku-1", "o-1", 0), 0);
+	expect_words(&c, INVENTORY_RELEASE, keys, 2, (const char *[]){ "o-1", "0" }, 2);
 	hdr_check(NULL, &c);
+	/* A day longer than the journal keeps the order; 0 keeps it for good. */
+	ck_assert_int_eq(inventory_keep_ms(336), (int64_t)360 * 3600 * 1000);
+	ck_assert_int_eq(inventory_keep_ms(0), 0);
 	/* No prefix is an empty one. */
-	ck_assert_int_eq(inventory_call_commit(&c, NULL, "s", "o"), 0);
+	ck_assert_int_eq(inventory_call_commit(&c, NULL, "s", "o", 0), 0);
 	ck_assert_str_eq(c.keys[0], "{s}:stock");
 	ck_assert_str_eq(c.keys[1], "{s}:r:o");
 }
@@ -257,9 +261,9 @@ START_TEST(test_restore)
 	    "p:{sku-1}:adds" }, 2, (const char *[]){ "stock", "10", "2", "3" }, 4);
 	hdr_check("stock", &c);
 	ck_assert_int_eq(inventory_call_restore_reservation(&c, "p:", "sku-1", "o-1",
-	    "COMMITTED", 2), 0);
+	    "COMMITTED", 2, 7), 0);
 	expect_words(&c, INVENTORY_RESTORE, (const char *[]){ "p:{sku-1}:r:o-1" }, 1,
-	    (const char *[]){ "reservation", "COMMITTED", "2", "o-1" }, 4);
+	    (const char *[]){ "reservation", "COMMITTED", "2", "o-1", "7" }, 5);
 	hdr_check("reservation", &c);
 	ck_assert_int_eq(inventory_call_restore_drop(&c, "p:{sku-1}:whatever"), 0);
 	expect_words(&c, INVENTORY_RESTORE, (const char *[]){ "p:{sku-1}:whatever" }, 1,
@@ -286,10 +290,10 @@ START_TEST(test_command_words)
 	struct inventory_call c;
 	const char *w[INVENTORY_CALL_WORDS];
 	static const char *const want[] = { "EVALSHA", "0123abcd", "2", "p:{s}:stock",
-	    "p:{s}:r:o", "o", "7" };
+	    "p:{s}:r:o", "o", "7", "0" };
 
-	ck_assert_int_eq(inventory_call_reserve(&c, "p:", "s", "o", 7), 0);
-	ck_assert_int_eq(inventory_call_command(&c, "EVALSHA", "0123abcd", w), 7);
+	ck_assert_int_eq(inventory_call_reserve(&c, "p:", "s", "o", 7, 0), 0);
+	ck_assert_int_eq(inventory_call_command(&c, "EVALSHA", "0123abcd", w), 8);
 	for (size_t i = 0; i < UTIL_ARRAY_SIZE(want); i++)
 		ck_assert_str_eq(w[i], want[i]);
 	ck_assert_int_eq(inventory_call_restore_drop(&c, "k"), 0);
@@ -319,23 +323,23 @@ START_TEST(test_key_too_long)
 	sku[fit] = 'a';
 	sku[fit + 1] = '\0';
 	ck_assert_int_eq(inventory_call_stock_add(&c, NULL, sku, "a", 1), -ENAMETOOLONG);
-	ck_assert_int_eq(inventory_call_reserve(&c, NULL, sku, "o", 1), -ENAMETOOLONG);
-	ck_assert_int_eq(inventory_call_commit(&c, NULL, sku, "o"), -ENAMETOOLONG);
-	ck_assert_int_eq(inventory_call_release(&c, NULL, sku, "o"), -ENAMETOOLONG);
+	ck_assert_int_eq(inventory_call_reserve(&c, NULL, sku, "o", 1, 0), -ENAMETOOLONG);
+	ck_assert_int_eq(inventory_call_commit(&c, NULL, sku, "o", 0), -ENAMETOOLONG);
+	ck_assert_int_eq(inventory_call_release(&c, NULL, sku, "o", 0), -ENAMETOOLONG);
 	ck_assert_int_eq(inventory_call_restore_stock(&c, NULL, sku, 1, 0, 0), -ENAMETOOLONG);
 
 	memset(order, 'o', ofit + 1);
 	order[ofit] = '\0';
-	ck_assert_int_eq(inventory_call_reserve(&c, NULL, "s", order, 1), 0);
+	ck_assert_int_eq(inventory_call_reserve(&c, NULL, "s", order, 1, 0), 0);
 	ck_assert_uint_eq(strlen(c.keys[1]), INVENTORY_KEY_MAX - 1);
-	ck_assert_int_eq(inventory_call_restore_reservation(&c, NULL, "s", order, "RESERVED", 1),
+	ck_assert_int_eq(inventory_call_restore_reservation(&c, NULL, "s", order, "RESERVED", 1, 0),
 	    0);
 	order[ofit] = 'o';
 	order[ofit + 1] = '\0';
-	ck_assert_int_eq(inventory_call_reserve(&c, NULL, "s", order, 1), -ENAMETOOLONG);
-	ck_assert_int_eq(inventory_call_commit(&c, NULL, "s", order), -ENAMETOOLONG);
-	ck_assert_int_eq(inventory_call_release(&c, NULL, "s", order), -ENAMETOOLONG);
-	ck_assert_int_eq(inventory_call_restore_reservation(&c, NULL, "s", order, "RESERVED", 1),
+	ck_assert_int_eq(inventory_call_reserve(&c, NULL, "s", order, 1, 0), -ENAMETOOLONG);
+	ck_assert_int_eq(inventory_call_commit(&c, NULL, "s", order, 0), -ENAMETOOLONG);
+	ck_assert_int_eq(inventory_call_release(&c, NULL, "s", order, 0), -ENAMETOOLONG);
+	ck_assert_int_eq(inventory_call_restore_reservation(&c, NULL, "s", order, "RESERVED", 1, 0),
 	    -ENAMETOOLONG);
 	/* The prefix counts too. */
 	ck_assert_int_eq(inventory_call_stock_add(&c, order, "s", "a", 1), -ENAMETOOLONG);
@@ -348,12 +352,12 @@ START_TEST(test_null_is_einval)
 {
 	struct inventory_call c;
 
-	ck_assert_int_eq(inventory_call_reserve(&c, "p:", NULL, "o", 1), -EINVAL);
-	ck_assert_int_eq(inventory_call_commit(&c, "p:", "s", NULL), -EINVAL);
-	ck_assert_int_eq(inventory_call_release(&c, "p:", NULL, "o"), -EINVAL);
+	ck_assert_int_eq(inventory_call_reserve(&c, "p:", NULL, "o", 1, 0), -EINVAL);
+	ck_assert_int_eq(inventory_call_commit(&c, "p:", "s", NULL, 0), -EINVAL);
+	ck_assert_int_eq(inventory_call_release(&c, "p:", NULL, "o", 0), -EINVAL);
 	ck_assert_int_eq(inventory_call_stock_add(&c, "p:", "s", NULL, 1), -EINVAL);
 	ck_assert_int_eq(inventory_call_restore_stock(&c, "p:", NULL, 0, 0, 0), -EINVAL);
-	ck_assert_int_eq(inventory_call_restore_reservation(&c, "p:", "s", "o", NULL, 1),
+	ck_assert_int_eq(inventory_call_restore_reservation(&c, "p:", "s", "o", NULL, 1, 0),
 	    -EINVAL);
 	ck_assert_int_eq(inventory_call_restore_drop(&c, NULL), -EINVAL);
 }

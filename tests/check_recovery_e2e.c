@@ -202,7 +202,7 @@ static json_t *
 recover_json(struct h *h, const char *args)
 {
 	char *out = NULL;
-	int st = h_ctl(h, &out, "recover --rebuild-redis %s --json", args);
+	int st = h_ctl(h, &out, "recover --rebuild-redis --only-instance %s --json", args);
 	json_t *doc = json_loads(out, 0, NULL);
 
 	ck_assert_msg(st == 0, "recover %s: exit %d: %s", args, st, out);
@@ -275,7 +275,7 @@ START_TEST(test_flushall_then_rebuild)
 	before = h_redis_snapshot(h);
 	expect_snapshot_lines(before, 4 + 6);
 	ck_assert_msg(strstr(before, "{A}:stock hash: added=10 available=5 reserved=3 sold=2\n") &&
-	    strstr(before, "{B}:r:j1 hash: order=j1 qty=10 state=REJECTED\n"), "%s", before);
+	    strstr(before, "{B}:r:j1 hash: expires=1 order=j1 qty=10 state=REJECTED\n"), "%s", before);
 
 	h_redis_cmd(h, "FLUSHALL");
 	empty = h_redis_snapshot(h);
@@ -297,7 +297,7 @@ START_TEST(test_flushall_then_rebuild)
 	h_reconcile_ok(h);
 
 	/* Redis is not empty any more: a second rebuild is refused, untouched. */
-	ck_assert_int_eq(h_ctl(h, NULL, "recover --rebuild-redis"), 1);
+	ck_assert_int_eq(h_ctl(h, NULL, "recover --rebuild-redis --only-instance"), 1);
 	free(after);
 	after = h_redis_snapshot(h);
 	ck_assert_str_eq(after, before);
@@ -457,17 +457,17 @@ START_TEST(test_refusals_and_force)
 
 	/* No journal, or one that knows nothing: nothing to rebuild from, even forced. */
 	ck_assert_int_eq(ctl_with(h, "journal.path=/nonexistent/journal.db",
-	    "recover --rebuild-redis --force"), 1);
+	    "recover --rebuild-redis --only-instance --force"), 1);
 	empty_journal = xasprintf("journal.path=%s/empty.db", h->dir);
 	ck_assert_int_eq(ctl_with(h, empty_journal, "outbox"), 0);
-	ck_assert_int_eq(ctl_with(h, empty_journal, "recover --rebuild-redis --force"), 1);
+	ck_assert_int_eq(ctl_with(h, empty_journal, "recover --rebuild-redis --only-instance --force"), 1);
 	free(empty_journal);
 	/* Bad usage. */
 	ck_assert_int_eq(h_ctl(h, NULL, "recover"), 2);
-	ck_assert_int_eq(h_ctl(h, NULL, "recover --rebuild-redis --bogus"), 2);
+	ck_assert_int_eq(h_ctl(h, NULL, "recover --rebuild-redis --only-instance --bogus"), 2);
 	/* Not empty, no --force: refused, nothing written. */
-	ck_assert_int_eq(h_ctl(h, NULL, "recover --rebuild-redis"), 1);
-	ck_assert_int_eq(h_ctl(h, NULL, "recover --rebuild-redis --json"), 1);
+	ck_assert_int_eq(h_ctl(h, NULL, "recover --rebuild-redis --only-instance"), 1);
+	ck_assert_int_eq(h_ctl(h, NULL, "recover --rebuild-redis --only-instance --json"), 1);
 	now = h_redis_snapshot(h);
 	ck_assert_str_eq(now, before);
 	free(now);
@@ -541,8 +541,10 @@ restore_again(struct h *h, const char *sku, const char *order_id)
 	for (int i = 0; i < 3; i++)
 		ck_assert_int_eq(rec->element[i]->type, REDIS_REPLY_STRING);
 	ck_assert_str_eq(rec->element[2]->str, order_id);
+	/* orderd's default [retention] orders_max_age_hours: a record that is
+	 * over expires as orderd's own did. */
 	ck_assert_int_eq(inventory_call_restore_reservation(&c, h->prefix, sku, order_id,
-	    rec->element[0]->str, atoll(rec->element[1]->str)), 0);
+	    rec->element[0]->str, atoll(rec->element[1]->str), inventory_keep_ms(336)), 0);
 	ck_assert_str_eq(c.keys[0], kr);
 	argc = inventory_call_command(&c, "EVAL", src[INVENTORY_RESTORE], argv);
 	freeReplyObject(redisCommandArgv(rc, argc, argv, NULL));

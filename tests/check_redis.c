@@ -2,9 +2,11 @@
 #include "autoconfig.h"
 
 #include <check.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
@@ -15,6 +17,8 @@
 static redisContext *rc;
 static char sha[INVENTORY_SCRIPT_COUNT][41];
 static char prefix[96];
+/* keep_ms of every reserve, commit and release call (0: records kept). */
+static long long keep_ms;
 
 static void
 setup(void)
@@ -37,6 +41,7 @@ setup(void)
 		free(src[i]);
 	}
 	/* Each test works under its own key prefix: no test sees another's stock. */
+	keep_ms = 0;
 	p = tu_unique("t");
 	snprintf(prefix, sizeof(prefix), "%s:", p);
 	free(p);
@@ -64,14 +69,14 @@ call(enum inventory_script s, const char *sku, const char *id, long long qty)
 		err = inventory_call_stock_add(&c, prefix, sku, id, qty);
 		break;
 	case INVENTORY_RESERVE:
-		err = inventory_call_reserve(&c, prefix, sku, id, qty);
+		err = inventory_call_reserve(&c, prefix, sku, id, qty, keep_ms);
 		break;
 	case INVENTORY_COMMIT:
-		err = inventory_call_commit(&c, prefix, sku, id);
+		err = inventory_call_commit(&c, prefix, sku, id, keep_ms);
 		break;
 	default:
 		ck_assert_int_eq(s, INVENTORY_RELEASE);
-		err = inventory_call_release(&c, prefix, sku, id);
+		err = inventory_call_release(&c, prefix, sku, id, keep_ms);
 		break;
 	}
 	ck_assert_int_eq(err, 0);
@@ -133,6 +138,68 @@ expect_stock(const char *sku, long long available, long long reserved, long long
 	/* The contract's invariant, at every step. */
 	ck_assert_int_eq(available + reserved + sold, counter(sku, "added"));
 }
+
+/* The ms the reservation record of (sku, order) has left: -1 none set,
+ * -2 no record; *expires its expires field. */
+static long long
+record_ttl(const char *sku, const char *order, bool *expires)
+{
+	char k[INVENTORY_KEY_MAX];
+	redisReply *r;
+	long long ttl;
+
+	inventory_key_reservation(k, sizeof(k), prefix, sku, order);
+	r = redisCommand(rc, "PTTL %s", k);
+	ck_assert(r != NULL && r->type == REDIS_REPLY_INTEGER);
+	ttl = r->integer;
+	freeReplyObject(r);
+	r = redisCommand(rc, "HGET %s expires", k);
+	ck_assert_ptr_nonnull(r);
+	*expires = r->type == REDIS_REPLY_STRING && strcmp(r->str, "1") == 0;
+	freeReplyObject(r);
+	return ttl;
+}
+
+/* Retention: a record that reaches its last state (COMMITTED, RELEASED,
+ * REJECTED, a release's tombstone) expires after keep_ms and says so; a
+ * held one never does; with keep_ms 0 none does. */
+START_TEST(test_records_over_expire)
+{
+	bool ex;
+
+	add_stock("K", "adj", 10, 1, 10);
+	keep_ms = 600000;
+	expect_status(INVENTORY_RESERVE, "K", "o1", 2, "RESERVED");
+	ck_assert_int_eq(record_ttl("K", "o1", &ex), -1);
+	ck_assert(!ex);
+	expect_status(INVENTORY_COMMIT, "K", "o1", 0, "COMMITTED");
+	ck_assert_int_gt(record_ttl("K", "o1", &ex), 590000);
+	ck_assert(ex);
+	expect_status(INVENTORY_RESERVE, "K", "o2", 3, "RESERVED");
+	expect_status(INVENTORY_RELEASE, "K", "o2", 0, "RELEASED");
+	ck_assert_int_gt(record_ttl("K", "o2", &ex), 590000);
+	ck_assert(ex);
+	expect_status(INVENTORY_RESERVE, "K", "o3", 99, "REJECTED");
+	ck_assert_int_gt(record_ttl("K", "o3", &ex), 590000);
+	ck_assert(ex);
+	expect_status(INVENTORY_RELEASE, "K", "o4", 0, "RELEASED");	/* tombstone */
+	ck_assert_int_gt(record_ttl("K", "o4", &ex), 590000);
+	ck_assert(ex);
+	expect_stock("K", 8, 0, 2);
+	keep_ms = 0;
+	expect_status(INVENTORY_RESERVE, "K", "o5", 1, "RESERVED");
+	expect_status(INVENTORY_COMMIT, "K", "o5", 0, "COMMITTED");
+	ck_assert_int_eq(record_ttl("K", "o5", &ex), -1);
+	ck_assert(!ex);
+	/* An expired record is gone, stock untouched. */
+	keep_ms = 50;
+	expect_status(INVENTORY_RESERVE, "K", "o6", 1, "RESERVED");
+	expect_status(INVENTORY_COMMIT, "K", "o6", 0, "COMMITTED");
+	usleep(200000);
+	ck_assert_int_eq(record_ttl("K", "o6", &ex), -2);
+	expect_stock("K", 6, 0, 4);
+}
+END_TEST
 
 START_TEST(test_stock_add_is_idempotent)
 {
@@ -274,6 +341,7 @@ redis_suite(void)
 
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_stock_add_is_idempotent);
+	tcase_add_test(tc, test_records_over_expire);
 	tcase_add_test(tc, test_reserve_commit_is_idempotent);
 	tcase_add_test(tc, test_reserve_release_is_idempotent);
 	tcase_add_test(tc, test_short_line_is_rejected_and_remembered);

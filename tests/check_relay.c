@@ -269,6 +269,7 @@ struct sent {
 	int nheaders;
 	char header2[64];		/* "name=value" of the second header, if any */
 	int64_t timestamp_ms;
+	bool null_value;		/* a tombstone's */
 };
 
 #define MAX_SENT 64
@@ -317,6 +318,7 @@ __wrap_kafka_produce(struct kafka *k, const struct kafka_message *m, const char 
 		snprintf(s->header2, sizeof(s->header2), "%s=%.*s", m->headers[1].name,
 		    (int)m->headers[1].len, (const char *)m->headers[1].value);
 	s->timestamp_ms = m->timestamp_ms;
+	s->null_value = m->value == NULL && m->len == 0;
 	return 0;
 }
 
@@ -417,7 +419,8 @@ add_row(const char *order_id, const char *type, bool record, const char *headers
 	struct journal_outbox_row row = {
 		.topic = record ? "orderd.state" : "order-events", .key = order_id,
 		.key_len = strlen(order_id), .event_id = event_id, .order_id = order_id,
-		.type = record ? "OrderState" : type, .headers = headers ? headers : "{}",
+		.type = !record ? type : strcmp(type, "tombstone") == 0 ? "OrderStateTombstone" :
+		    "OrderState", .headers = headers ? headers : "{}",
 		.payload = "{}", .payload_len = 2, .created_at = 1700000000000,
 		.partitioned = record, .partition = 0,
 	};
@@ -942,6 +945,32 @@ START_TEST(test_relay_row_produce_refuses_dies)
 }
 END_TEST
 
+/* Retention's changelog tombstone is a record: it waits for the outputs
+ * before it, and goes with a null value, so that compaction drops the key. */
+START_TEST(test_relay_tombstone_is_a_null_record)
+{
+	int64_t o1 = add_row("o1", "OrderConfirmed", false, NULL);
+	int64_t ts = add_row("o1", "tombstone", true, NULL);
+
+	start_relay();
+	run_until_sent(1);
+	ck_assert_int_eq(sent[0].id, o1);
+	ck_assert(!sent[0].null_value);
+	run_for(50);
+	ck_assert_int_eq(nsent, 1);
+	deliver(o1, 0);
+	ck_assert_int_eq(nsent, 2);
+	ck_assert_int_eq(sent[1].id, ts);
+	ck_assert_str_eq(sent[1].topic, "orderd.state");
+	ck_assert_int_eq(sent[1].partition, 0);
+	ck_assert_str_eq(sent[1].key, "o1");
+	ck_assert(sent[1].null_value);
+	deliver(ts, 0);
+	run_for(50);
+	ck_assert(published(o1) && published(ts));
+}
+END_TEST
+
 static Suite *
 relay_suite(void)
 {
@@ -961,6 +990,7 @@ relay_suite(void)
 	tcase_add_test(rel, test_relay_rewinds_only_when_nothing_is_in_flight);
 	tcase_add_test(rel, test_relay_stops_when_it_cannot_mark);
 	tcase_add_test(rel, test_relay_record_waits_for_a_failed_output);
+	tcase_add_test(rel, test_relay_tombstone_is_a_null_record);
 	tcase_add_test(rel, test_relay_refused_row_dies_and_its_order_waits);
 	tcase_add_test(rel, test_relay_retried_row_is_published_then_its_order);
 	tcase_add_test(rel, test_relay_dropped_row_lets_its_order_go);

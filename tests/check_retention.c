@@ -1,4 +1,4 @@
-/* check_retention.c: retention deletes exactly the old applied inbox rows and old published outbox rows, in bounded batches, on a uv loop. */
+/* check_retention.c: retention deletes exactly what is old enough (inbox and published outbox rows, ended orders whole, applied stock additions, dead letters), in bounded batches, on a uv loop, and every balance stays. */
 #include "autoconfig.h"
 
 #include <check.h>
@@ -40,6 +40,10 @@ fixture_open(struct fixture *f)
 	err = journal_open(&f->j, f->path, &opts, &cause);
 	ck_assert_msg(err == 0, "journal_open: %d %s", err, cause ? cause : "");
 	f->cf = config_new();
+	/* The inbox and the outbox only, unless a test says otherwise. */
+	f->cf->retention_orders_max_age_hours = 0;
+	f->cf->retention_adjustments_max_age_hours = 0;
+	f->cf->retention_dlq_max_age_hours = 0;
 	f->now = util_now_ms();
 	ck_assert_int_eq(uv_loop_init(&f->loop), 0);
 }
@@ -195,13 +199,16 @@ START_TEST(test_deletes_exactly_the_old_rows_in_batches)
 	ck_assert_int_eq(count(&f, "SELECT count(*) FROM inbox"), 6 + 10);
 	ck_assert_int_eq(count(&f, "SELECT count(*) FROM outbox"), 216);
 
-	/* Tick 2, 100 ms later: the rest of the outbox in one window. */
+	/* Tick 2, 100 ms later: the rest of the outbox in one window, then
+	 * the pages the pass freed go back to the file system. */
 	run_until_tick(&f, 2);
-	ck_assert_int_eq(st->last_tick_transactions, 1);
+	ck_assert_int_eq(st->last_tick_transactions, 2);
 	ck_assert_int_eq(st->last_tick_rows, 200);
 	ck_assert_uint_eq(st->outbox_deleted, 700);
-	ck_assert_uint_eq(st->transactions, 5);
+	ck_assert_uint_eq(st->transactions, 6);
 	ck_assert_uint_eq(st->errors, 0);
+	ck_assert_uint_gt(st->pages_given_back, 0);
+	ck_assert_int_eq(count(&f, "PRAGMA freelist_count"), 0);
 
 	/* Exactly the old applied / ignored events and old published outputs are gone. */
 	ck_assert_int_eq(count(&f, "SELECT count(*) FROM inbox WHERE event_id LIKE 'old-%' "
@@ -281,6 +288,209 @@ START_TEST(test_young_journal_costs_one_short_look)
 }
 END_TEST
 
+/* Runs SQL on a second connection, as another process would. */
+static void
+exec_sql(struct fixture *f, const char *sql)
+{
+	sqlite3 *db;
+	char *err = NULL;
+
+	ck_assert_int_eq(sqlite3_open(f->path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, sql, NULL, NULL, &err) == SQLITE_OK, "%s: %s", sql, err);
+	sqlite3_close(db);
+}
+
+static int
+ledger_row(void *arg, int n, char **v, char **names)
+{
+	char **out = arg, *prev = *out;
+
+	(void)names;
+	for (int i = 0; i < n; i++) {
+		*out = xasprintf("%s%s%s", prev ? prev : "", i ? " " : "", v[i] ? v[i] : "-");
+		free(prev);
+		prev = *out;
+	}
+	*out = xasprintf("%s;", prev);
+	free(prev);
+	return 0;
+}
+
+/* sql/audit.sql's stock_ledger, every sku, as one string; and what
+ * orderctl recover --rebuild-redis would write (restore_stock's added,
+ * reserved, sold). */
+static char *
+ledger(struct fixture *f)
+{
+	char *path = xasprintf("%s/sql/audit.sql", util_datadir()), *audit = NULL, *out = NULL;
+	char *err = NULL;
+	sqlite3 *db;
+	FILE *fp = fopen(path, "r");
+	long len;
+
+	ck_assert_ptr_nonnull(fp);
+	fseek(fp, 0, SEEK_END);
+	len = ftell(fp);
+	rewind(fp);
+	audit = xcalloc(1, (size_t)len + 1);
+	ck_assert_int_eq(fread(audit, 1, (size_t)len, fp), (size_t)len);
+	fclose(fp);
+	ck_assert_int_eq(sqlite3_open(f->path, &db), SQLITE_OK);
+	ck_assert_msg(sqlite3_exec(db, audit, NULL, NULL, &err) == SQLITE_OK, "audit.sql: %s", err);
+	ck_assert_msg(sqlite3_exec(db, "SELECT sku, added, pending, reserved, committed, released, "
+	    "held, available, in_flight FROM stock_ledger ORDER BY sku", ledger_row, &out,
+	    &err) == SQLITE_OK, "stock_ledger: %s", err);
+	sqlite3_close(db);
+	free(audit);
+	free(path);
+	return out;
+}
+
+struct restore_sums {
+	char text[512];
+};
+
+static int
+restore_row(const struct journal_row *r, void *arg)
+{
+	struct restore_sums *rs = arg;
+	size_t len = strlen(rs->text);
+
+	snprintf(rs->text + len, sizeof(rs->text) - len, "%s %lld %lld %lld;",
+	    journal_row_text(r, "sku"), (long long)journal_row_int(r, "added"),
+	    (long long)journal_row_int(r, "reserved"), (long long)journal_row_int(r, "sold"));
+	return 0;
+}
+
+/*
+ * Orders that ended long ago go whole (their steps, inbox rows and
+ * deadline with them) and nothing else does: a young one, one with a step
+ * in flight, one whose line is still held (drift), a live one.  Their
+ * stock is folded per sku, so the stock ledger and a rebuild from the
+ * journal say exactly what they said before; applied additions but the
+ * latest go the same way; old dead letters go; an order of a partition
+ * this instance owns gets a changelog tombstone.
+ */
+START_TEST(test_orders_go_whole_and_balances_stay)
+{
+	struct fixture f;
+	const struct retention_stats *st;
+	int32_t part = 0;
+	int64_t epoch = 1, old, young;
+	struct restore_sums before = { "" }, after = { "" };
+	char *sql, *ledger_before, *ledger_after;
+
+	fixture_open(&f);
+	old = f.now - 400 * HOUR_MS;
+	young = f.now - HOUR_MS;
+	f.cf->retention_orders_max_age_hours = 300;
+	f.cf->retention_adjustments_max_age_hours = 300;
+	f.cf->retention_dlq_max_age_hours = 300;
+	free(f.cf->topic_state);
+	f.cf->topic_state = xstrdup("orderd.state");
+	ck_assert_int_eq(journal_owned_set(f.j, &part, &epoch, 1), 0);
+	sql = xasprintf(
+	    "INSERT INTO orders (order_id, state, customer_id, amount_cents, currency, items, "
+	    "  lines, created_event_id, created_at, updated_at, kafka_partition, epoch, version) "
+	    "VALUES ('A', 'CONFIRMED', 'c', 1, 'EUR', '[]', '', 'e', %1$lld, %1$lld, 0, 1, 3),"
+	    " ('B', 'CANCELLED', 'c', 1, 'EUR', '[]', '', 'e', %1$lld, %1$lld, 0, 1, 3),"
+	    " ('C', 'REJECTED', 'c', 1, 'EUR', '[]', '', 'e', %1$lld, %1$lld, 1, 1, 2),"
+	    " ('D', 'CONFIRMED', 'c', 1, 'EUR', '[]', '', 'e', %2$lld, %2$lld, 0, 1, 3),"
+	    " ('E', 'CANCELLED', 'c', 1, 'EUR', '[]', '', 'e', %1$lld, %1$lld, 0, 1, 3),"
+	    " ('F', 'CONFIRMED', 'c', 1, 'EUR', '[]', '', 'e', %1$lld, %1$lld, 0, 1, 3),"
+	    " ('G', 'RESERVED', 'c', 1, 'EUR', '[]', '', 'e', %1$lld, %1$lld, 0, 1, 2);"
+	    "INSERT INTO saga_steps (order_id, kind, sku, qty, intent_at, result, done_at) VALUES"
+	    " ('A', 'reserve', 'sku-1', 2, %1$lld, 'RESERVED', %1$lld),"
+	    " ('A', 'reserve', 'sku-2', 1, %1$lld, 'RESERVED', %1$lld),"
+	    " ('A', 'commit', 'sku-1', 2, %1$lld, 'COMMITTED', %1$lld),"
+	    " ('A', 'commit', 'sku-2', 1, %1$lld, 'COMMITTED', %1$lld),"
+	    " ('B', 'reserve', 'sku-1', 3, %1$lld, 'RESERVED', %1$lld),"
+	    " ('B', 'release', 'sku-1', 3, %1$lld, 'RELEASED', %1$lld),"
+	    " ('C', 'reserve', 'sku-2', 1, %1$lld, 'REJECTED', %1$lld),"
+	    " ('D', 'reserve', 'sku-1', 1, %2$lld, 'RESERVED', %2$lld),"
+	    " ('D', 'commit', 'sku-1', 1, %2$lld, 'COMMITTED', %2$lld),"
+	    " ('E', 'reserve', 'sku-1', 4, %1$lld, 'RESERVED', %1$lld),"
+	    " ('E', 'release', 'sku-1', 4, %1$lld, NULL, NULL),"
+	    " ('F', 'reserve', 'sku-2', 5, %1$lld, 'RESERVED', %1$lld),"
+	    " ('G', 'reserve', 'sku-1', 6, %1$lld, 'RESERVED', %1$lld);"
+	    "INSERT INTO inbox (event_id, topic, kafka_partition, kafka_offset, type, order_id, "
+	    "  status, received_at, payload) VALUES"
+	    " ('a1', 'orders', 0, 1, 'OrderCreated', 'A', 'applied', %1$lld, '{}'),"
+	    " ('a2', 'payments', 0, 2, 'PaymentSucceeded', 'A', 'applied', %2$lld, '{}'),"
+	    " ('b1', 'orders', 0, 3, 'OrderCreated', 'B', 'applied', %1$lld, '{}'),"
+	    " ('d1', 'orders', 0, 4, 'OrderCreated', 'D', 'applied', %2$lld, '{}');"
+	    "INSERT INTO deadlines (order_id, due_at, fired_at) VALUES ('A', %1$lld, NULL),"
+	    " ('B', %1$lld, %1$lld), ('G', %1$lld, NULL);"
+	    "INSERT INTO stock_adjustments (adjustment_id, sku, qty, created_at, applied_at) VALUES"
+	    " ('adj-1', 'sku-1', 100, %1$lld, %1$lld), ('adj-2', 'sku-2', 50, %1$lld, %1$lld),"
+	    " ('adj-3', 'sku-1', 7, %1$lld, NULL);"
+	    "INSERT INTO dlq (topic, kafka_partition, kafka_offset, error, payload, received_at)"
+	    " VALUES ('orders', 0, 9, 'bad', 'x', %1$lld), ('orders', 0, 10, 'bad', 'y', %2$lld);",
+	    (long long)old, (long long)young);
+	exec_sql(&f, sql);
+	free(sql);
+	ledger_before = ledger(&f);
+	ck_assert_int_ge(journal_report(f.j, "restore_stock", NULL, 0, restore_row, &before), 0);
+
+	ck_assert_int_eq(retention_new(&f.r, &f.loop, f.j, f.cf), 0);
+	st = retention_stats(f.r);
+	/* One pass: orders, inbox, outbox, additions, dead letters, pages. */
+	run_until_tick(&f, 1);
+	for (uint64_t t = 2; st->last_tick_transactions == RETENTION_TXNS_PER_TICK; t++)
+		run_until_tick(&f, t);
+	ck_assert_uint_eq(st->orders_deleted, 3);
+	ck_assert_uint_eq(st->adjustments_deleted, 1);
+	ck_assert_uint_eq(st->dlq_deleted, 1);
+	ck_assert_uint_eq(st->errors, 0);
+
+	/* Whole orders, and only those. */
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM orders WHERE order_id IN "
+	    "('D', 'E', 'F', 'G')"), 4);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM orders"), 4);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM saga_steps WHERE order_id IN "
+	    "('A', 'B', 'C')"), 0);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM saga_steps"), 6);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM inbox WHERE order_id IN ('A', 'B')"), 0);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM inbox WHERE order_id = 'D'"), 1);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM deadlines"), 1);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM stock_adjustments WHERE adjustment_id "
+	    "IN ('adj-2', 'adj-3')"), 2);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM stock_adjustments"), 2);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM dlq WHERE kafka_offset = 10"), 1);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM dlq"), 1);
+
+	/* Folded: sku-1 held 2 (A, sold) and 3 (B, released), 100 added. */
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM stock_folded WHERE sku = 'sku-1' AND "
+	    "added = 100 AND reserved = 5 AND committed = 2 AND released = 3 AND orders = 2 AND "
+	    "adjustments = 1"), 1);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM stock_folded WHERE sku = 'sku-2' AND "
+	    "added = 0 AND reserved = 1 AND committed = 1 AND released = 0 AND orders = 2"), 1);
+	/* Every balance the journal implies is what it was. */
+	ledger_after = ledger(&f);
+	ck_assert_str_eq(ledger_after, ledger_before);
+	ck_assert_int_ge(journal_report(f.j, "restore_stock", NULL, 0, restore_row, &after), 0);
+	ck_assert_str_eq(after.text, before.text);
+
+	/* Tombstones for A and B (partition 0, owned), none for C (1). */
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM outbox WHERE type = "
+	    "'OrderStateTombstone' AND topic = 'orderd.state' AND kafka_partition = 0 AND "
+	    "payload = '' AND order_id IN ('A', 'B') AND msg_key IN ('A', 'B')"), 2);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM outbox"), 2);
+
+	/* A second pass finds nothing more. */
+	retention_reload(f.r);
+	run_until_tick(&f, st->ticks + 1);
+	ck_assert_uint_eq(st->orders_deleted, 3);
+	ck_assert_int_eq(count(&f, "SELECT count(*) FROM outbox"), 2);
+	free(ledger_after);
+	ledger_after = ledger(&f);
+	ck_assert_str_eq(ledger_after, ledger_before);
+	free(ledger_before);
+	free(ledger_after);
+	fixture_close(&f);
+}
+END_TEST
+
 static Suite *
 retention_suite(void)
 {
@@ -291,6 +501,7 @@ retention_suite(void)
 	tcase_add_test(tc, test_deletes_exactly_the_old_rows_in_batches);
 	tcase_add_test(tc, test_zero_keeps_and_sighup_applies);
 	tcase_add_test(tc, test_young_journal_costs_one_short_look);
+	tcase_add_test(tc, test_orders_go_whole_and_balances_stay);
 	suite_add_tcase(s, tc);
 	return s;
 }

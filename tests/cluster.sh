@@ -147,10 +147,10 @@ run $C stock show sku-1 sku-2 sku-3
 check "stock show SKU... reads each from its master" '[ "$st" = 0 ] && [ "$(grep -c "^sku-" "$dir/out")" = 3 ]'
 run $C stock add sku-1 5
 check "stock add on the cluster" '[ "$st" = 0 ] && grep -q "added 5" "$dir/out"'
-run $C recover --rebuild-redis
+run $C recover --rebuild-redis --only-instance
 check "recover --rebuild-redis into a cluster that holds keys is refused (exit 1)" \
 	'[ "$st" = 1 ] && grep -q "already holds keys" "$dir/err"'
-run $C recover --rebuild-redis --force --json
+run $C recover --rebuild-redis --only-instance --force --json
 check "recover --rebuild-redis --force rebuilds every master's keys" \
 	'[ "$st" = 0 ] && grep -q "\"ok\":true" "$dir/out" && grep -q "\"skus\":100" "$dir/out"'
 run $C reconcile --json

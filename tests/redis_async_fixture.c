@@ -165,7 +165,7 @@ eval_cb(enum inventory_script s, const char *sku, const char *id, const char *qt
 	ck_assert(s == INVENTORY_STOCK_ADD || s == INVENTORY_RESERVE);
 	ck_assert_int_eq(s == INVENTORY_STOCK_ADD ?
 	    inventory_call_stock_add(&c, prefix, sku, id, atoll(qty)) :
-	    inventory_call_reserve(&c, prefix, sku, id, atoll(qty)), 0);
+	    inventory_call_reserve(&c, prefix, sku, id, atoll(qty), 0), 0);
 	return redis_eval(rd, c.script, c.nkeys, c.keys, c.nargs, c.args, cb, arg);
 }
 
