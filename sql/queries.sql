@@ -47,6 +47,22 @@ SELECT id, topic, msg_key, event_id, order_id, type, headers, payload, created_a
            AND d.superseded_at IS NULL AND d.published_at IS NULL))
  ORDER BY id LIMIT ?2;
 
+-- name: outbox_pending_clean
+-- outbox_pending while no row is dead (the relay knows: outbox_any_dead):
+-- nothing can be held, so no row pays for the look at outbox_dead.
+SELECT id, topic, msg_key, event_id, order_id, type, headers, payload, created_at, attempts,
+       kafka_partition
+  FROM outbox
+ WHERE published_at IS NULL AND superseded_at IS NULL AND dead_at IS NULL
+   AND dropped_at IS NULL AND id > ?1
+ ORDER BY id LIMIT ?2;
+
+-- name: outbox_any_dead
+-- Whether some row is dead and not dropped (index outbox_dead).
+SELECT EXISTS (SELECT 1 FROM outbox INDEXED BY outbox_dead
+                WHERE dead_at IS NOT NULL AND dropped_at IS NULL
+                  AND superseded_at IS NULL AND published_at IS NULL);
+
 -- name: outbox_first_pending
 -- The lowest row to publish (as outbox_pending) up to id ?1, or none: after
 -- orderctl made a row pending again (retry) or let an order's held rows go

@@ -77,10 +77,10 @@ journal_outbox_add(struct journal *j, struct journal_outbox_row *row)
 }
 
 int
-journal_outbox_pending(struct journal *j, int64_t after_id, int limit,
+journal_outbox_pending(struct journal *j, int64_t after_id, int limit, bool any_dead,
     int (*fn)(const struct journal_outbox_row *row, void *arg), void *arg)
 {
-	sqlite3_stmt *st = j->stmt[JQ_OUTBOX_PENDING];
+	sqlite3_stmt *st = j->stmt[any_dead ? JQ_OUTBOX_PENDING : JQ_OUTBOX_PENDING_CLEAN];
 	int n = 0, rc;
 
 	sqlite3_bind_int64(st, 1, after_id);
@@ -112,6 +112,17 @@ journal_outbox_pending(struct journal *j, int64_t after_id, int limit,
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
 		return journal_err(rc) ? journal_err(rc) : -EIO;
 	return n;
+}
+
+int
+journal_outbox_any_dead(struct journal *j, bool *any)
+{
+	int64_t v = 1;
+	int err = journal_scalar(j->stmt[JQ_OUTBOX_ANY_DEAD], &v);
+
+	/* In doubt, look: the held check is only slower. */
+	*any = err < 0 || v != 0;
+	return err;
 }
 
 int

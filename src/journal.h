@@ -99,10 +99,14 @@ struct journal_outbox_row {
  * already: a deterministic output written twice is written once. */
 int journal_outbox_add(struct journal *j, struct journal_outbox_row *row);
 /* Calls fn for each unpublished row with id > after_id, in id order, at
- * most limit rows.  The row's pointers live only during the call.  Returns
- * the number of rows, or a negative errno; a non-zero return of fn stops. */
-int journal_outbox_pending(struct journal *j, int64_t after_id, int limit,
+ * most limit rows, but those held behind a dead row of their order (when
+ * any_dead: without a dead row none is held, and the look is saved).  The
+ * row's pointers live only during the call.  Returns the number of rows, or
+ * a negative errno; a non-zero return of fn stops. */
+int journal_outbox_pending(struct journal *j, int64_t after_id, int limit, bool any_dead,
     int (*fn)(const struct journal_outbox_row *row, void *arg), void *arg);
+/* Whether some outbox row is dead (and not dropped). */
+int journal_outbox_any_dead(struct journal *j, bool *any);
 int journal_outbox_published(struct journal *j, int64_t id, int64_t now);
 /* The same for rows first..last, every id of which was acknowledged. */
 int journal_outbox_published_range(struct journal *j, int64_t first, int64_t last,

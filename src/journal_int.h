@@ -16,6 +16,8 @@
 	X(INBOX_UNAPPLIED, "inbox_unapplied") \
 	X(OUTBOX_INSERT, "outbox_insert") \
 	X(OUTBOX_PENDING, "outbox_pending") \
+	X(OUTBOX_PENDING_CLEAN, "outbox_pending_clean") \
+	X(OUTBOX_ANY_DEAD, "outbox_any_dead") \
 	X(OUTBOX_PUBLISHED, "outbox_published") \
 	X(OUTBOX_FAILED, "outbox_failed") \
 	X(OUTBOX_FATE, "outbox_fate") \

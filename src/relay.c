@@ -76,6 +76,11 @@ struct relay {
 	 * in flight, go back to the lowest row to publish below the cursor (a
 	 * row retried, or rows let go by a drop). */
 	int64_t data_version;
+	/* Some row is dead, so rows may be held behind it: the reads look
+	 * (journal_outbox_pending).  Set by a death, and read from the journal
+	 * at start and whenever another connection committed (a retry or a
+	 * drop may have ended the last one). */
+	bool any_dead;
 	bool rescan;
 	bool closing;
 	bool held;			/* relay_hold(): nothing is read */
@@ -333,6 +338,7 @@ relay_dead(struct relay *r, int64_t id, const struct journal_outbox_fate *f,
     const char *topic, const char *why)
 {
 	r->snap.dead++;
+	r->any_dead = true;
 	relay_window_dead(&r->w, id);
 	if (f->order_id[0] != '\0')
 		relay_pending_drop_order(r, f->order_id, id);
@@ -618,7 +624,7 @@ relay_fetch_cb(uv_timer_t *t)
 			break;
 		}
 		r->stop = RELAY_STOP_NONE;
-		n = journal_outbox_pending(r->j, r->w.cursor, RELAY_PAGE,
+		n = journal_outbox_pending(r->j, r->w.cursor, RELAY_PAGE, r->any_dead,
 		    relay_produce_row, r);
 		if (n < 0) {
 			log_error("relay", "reading the outbox: %s", journal_errmsg(r->j));
@@ -676,6 +682,7 @@ relay_check_cb(uv_timer_t *t)
 	if (journal_data_version(r->j, &v) < 0 || v == r->data_version)
 		return;
 	r->data_version = v;
+	(void)journal_outbox_any_dead(r->j, &r->any_dead);
 	r->rescan = true;
 	relay_schedule(r, 0);
 }
@@ -714,6 +721,7 @@ relay_new(struct relay **out, uv_loop_t *loop, struct journal *j,
 	r->max_attempts = cf->relay_max_attempts;
 	if (journal_data_version(j, &r->data_version) < 0)
 		r->data_version = 0;
+	(void)journal_outbox_any_dead(j, &r->any_dead);
 	conf = kafka_conf_new(cf, defaults, forced, cause);
 	if (conf == NULL) {
 		err = -EINVAL;

@@ -404,7 +404,7 @@ START_TEST(test_outbox_in_id_order)
 	outbox_add(j, "d", 0);
 	outbox_add(j, "c", 0);
 	outbox_add(j, "a", -EEXIST);	/* a deterministic id written twice */
-	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, collect_row, &c), 4);
+	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, true, collect_row, &c), 4);
 	ck_assert_str_eq(c.events[0], "b");
 	ck_assert_str_eq(c.events[1], "a");
 	ck_assert_str_eq(c.events[2], "d");
@@ -415,16 +415,16 @@ START_TEST(test_outbox_in_id_order)
 	ck_assert_int_eq(journal_outbox_published(j, c.ids[1], 100), 0);
 	ck_assert_int_eq(journal_outbox_failed(j, c.ids[0], "broker down", false, 10, 50, NULL), 0);
 	struct collect after = { .n = 0 };
-	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, collect_row, &after), 3);
+	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, true, collect_row, &after), 3);
 	ck_assert_str_eq(after.events[0], "b");
 	ck_assert_str_eq(after.events[1], "d");
 	ck_assert_str_eq(after.events[2], "c");
 	/* The cursor and the limit. */
 	struct collect tail = { .n = 0 };
-	ck_assert_int_eq(journal_outbox_pending(j, c.ids[2], 1, collect_row, &tail), 1);
+	ck_assert_int_eq(journal_outbox_pending(j, c.ids[2], 1, true, collect_row, &tail), 1);
 	ck_assert_str_eq(tail.events[0], "c");
 	struct collect stop = { .n = 0, .stop_after = 1 };
-	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, collect_row, &stop), 1);
+	ck_assert_int_eq(journal_outbox_pending(j, 0, 100, true, collect_row, &stop), 1);
 
 	ck_assert_int_eq(journal_outbox_stats(j, &pending, &published, &oldest, &dead), 0);
 	ck_assert_int_eq(dead, 0);
