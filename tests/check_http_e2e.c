@@ -21,25 +21,6 @@
 #define ORDERS 300
 #define WAIT_MS 60000
 
-/* A port nobody listens on right now (the kernel's pick, released). */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	ck_assert_int_ge(fd, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
 /* Runs "contrib/redis.sh CMD DIR [--aof]" and returns the port it printed (start). */
 static int
 redis_sh(const char *cmd, const char *dir)
@@ -68,22 +49,6 @@ scrape(int port)
 	ck_assert_str_eq(ct, STATUS_METRICS_CONTENT_TYPE);
 	free(ct);
 	return body;
-}
-
-/* The value of the sample named exactly so (name and labels), or -1. */
-static double
-metric(const char *text, const char *sample)
-{
-	size_t n = strlen(sample);
-
-	for (const char *l = text; l != NULL && *l; ) {
-		const char *e = strchr(l, '\n');
-
-		if (strncmp(l, sample, n) == 0 && l[n] == ' ')
-			return strtod(l + n + 1, NULL);
-		l = e ? e + 1 : NULL;
-	}
-	return -1;
 }
 
 /* Polls /healthz until its status is want (and its body holds needle);
@@ -173,7 +138,7 @@ promtool_check(struct h *h, const char *text)
 START_TEST(test_metrics_and_health_under_load)
 {
 	char *rdir = tu_tmpdir(), *set, *a, *b, *oid[ORDERS];
-	int rport = redis_sh("start", rdir), hport = free_port(), ms;
+	int rport = redis_sh("start", rdir), hport = tu_free_port(), ms;
 	struct h *h = h_new("http", 3);
 
 	set = xasprintf("http.listen=127.0.0.1:%d", hport);
@@ -193,11 +158,11 @@ START_TEST(test_metrics_and_health_under_load)
 		ck_assert_msg(h_wait(h, H_PAYMENT_REQUESTS, oid[i], "PaymentRequested", WAIT_MS),
 		    "no PaymentRequested for %s", oid[i]);
 	a = scrape(hport);
-	ck_assert_double_ge(metric(a, "orderd_events_consumed_total{type=\"OrderCreated\"}"),
+	ck_assert_double_ge(tu_metric(a, "orderd_events_consumed_total{type=\"OrderCreated\"}"),
 	    ORDERS / 2);
-	ck_assert_double_ge(metric(a, "orderd_saga_transitions_total{state=\"RESERVED\"}"),
+	ck_assert_double_ge(tu_metric(a, "orderd_saga_transitions_total{state=\"RESERVED\"}"),
 	    ORDERS / 2);
-	ck_assert_double_ge(metric(a, "orderd_step_duration_seconds_count"), ORDERS / 2);
+	ck_assert_double_ge(tu_metric(a, "orderd_step_duration_seconds_count"), ORDERS / 2);
 
 	/* The rest of the orders and every payment, while scraping. */
 	for (int i = ORDERS / 2; i < ORDERS; i++) {
@@ -217,8 +182,8 @@ START_TEST(test_metrics_and_health_under_load)
 	/* The relay marks rows published a moment after the outcome arrived. */
 	for (int i = 0; i < 100; i++) {
 		b = scrape(hport);
-		if (metric(b, "orderd_outbox_pending") == 0 &&
-		    metric(b, "orderd_relay_published_total") >= 2 * ORDERS)
+		if (tu_metric(b, "orderd_outbox_pending") == 0 &&
+		    tu_metric(b, "orderd_relay_published_total") >= 2 * ORDERS)
 			break;
 		free(b);
 		b = NULL;
@@ -227,47 +192,47 @@ START_TEST(test_metrics_and_health_under_load)
 	ck_assert_msg(b != NULL, "the outbox never drained");
 
 	/* The counters moved between the scrapes. */
-	ck_assert_double_eq(metric(b, "orderd_events_consumed_total{type=\"OrderCreated\"}"),
+	ck_assert_double_eq(tu_metric(b, "orderd_events_consumed_total{type=\"OrderCreated\"}"),
 	    ORDERS);
-	ck_assert_double_eq(metric(b, "orderd_events_consumed_total{type=\"PaymentSucceeded\"}"),
+	ck_assert_double_eq(tu_metric(b, "orderd_events_consumed_total{type=\"PaymentSucceeded\"}"),
 	    ORDERS - ORDERS / 10);
-	ck_assert_double_eq(metric(b, "orderd_events_consumed_total{type=\"PaymentFailed\"}"),
+	ck_assert_double_eq(tu_metric(b, "orderd_events_consumed_total{type=\"PaymentFailed\"}"),
 	    ORDERS / 10);
-	ck_assert_double_gt(metric(b, "orderd_saga_transitions_total{state=\"CONFIRMED\"}"),
-	    metric(a, "orderd_saga_transitions_total{state=\"CONFIRMED\"}"));
-	ck_assert_double_eq(metric(b, "orderd_saga_transitions_total{state=\"CONFIRMED\"}"),
+	ck_assert_double_gt(tu_metric(b, "orderd_saga_transitions_total{state=\"CONFIRMED\"}"),
+	    tu_metric(a, "orderd_saga_transitions_total{state=\"CONFIRMED\"}"));
+	ck_assert_double_eq(tu_metric(b, "orderd_saga_transitions_total{state=\"CONFIRMED\"}"),
 	    ORDERS - ORDERS / 10);
-	ck_assert_double_eq(metric(b, "orderd_saga_transitions_total{state=\"CANCELLED\"}"),
+	ck_assert_double_eq(tu_metric(b, "orderd_saga_transitions_total{state=\"CANCELLED\"}"),
 	    ORDERS / 10);
-	ck_assert_double_gt(metric(b, "orderd_step_duration_seconds_count"),
-	    metric(a, "orderd_step_duration_seconds_count"));
-	ck_assert_double_eq(metric(b, "orderd_step_duration_seconds_count"),
-	    metric(b, "orderd_step_duration_seconds_bucket{le=\"+Inf\"}"));
-	ck_assert_double_gt(metric(b, "orderd_redis_call_duration_seconds_count"),
-	    metric(a, "orderd_redis_call_duration_seconds_count"));
-	ck_assert_double_gt(metric(b, "orderd_journal_commit_duration_seconds_count"),
-	    metric(a, "orderd_journal_commit_duration_seconds_count"));
-	ck_assert_double_gt(metric(b, "orderd_outbox_ack_duration_seconds_count"),
-	    metric(a, "orderd_outbox_ack_duration_seconds_count"));
-	ck_assert_double_gt(metric(b, "orderd_relay_produced_total"),
-	    metric(a, "orderd_relay_produced_total"));
-	ck_assert_double_gt(metric(b, "orderd_http_requests_total{code=\"2xx\"}"),
-	    metric(a, "orderd_http_requests_total{code=\"2xx\"}"));
+	ck_assert_double_gt(tu_metric(b, "orderd_step_duration_seconds_count"),
+	    tu_metric(a, "orderd_step_duration_seconds_count"));
+	ck_assert_double_eq(tu_metric(b, "orderd_step_duration_seconds_count"),
+	    tu_metric(b, "orderd_step_duration_seconds_bucket{le=\"+Inf\"}"));
+	ck_assert_double_gt(tu_metric(b, "orderd_redis_call_duration_seconds_count"),
+	    tu_metric(a, "orderd_redis_call_duration_seconds_count"));
+	ck_assert_double_gt(tu_metric(b, "orderd_journal_commit_duration_seconds_count"),
+	    tu_metric(a, "orderd_journal_commit_duration_seconds_count"));
+	ck_assert_double_gt(tu_metric(b, "orderd_outbox_ack_duration_seconds_count"),
+	    tu_metric(a, "orderd_outbox_ack_duration_seconds_count"));
+	ck_assert_double_gt(tu_metric(b, "orderd_relay_produced_total"),
+	    tu_metric(a, "orderd_relay_produced_total"));
+	ck_assert_double_gt(tu_metric(b, "orderd_http_requests_total{code=\"2xx\"}"),
+	    tu_metric(a, "orderd_http_requests_total{code=\"2xx\"}"));
 	/* Every saga is over: nothing live, nothing in flight. */
-	ck_assert_double_eq(metric(b, "orderd_sagas_live{state=\"NEW\"}"), 0);
-	ck_assert_double_eq(metric(b, "orderd_sagas_live{state=\"RESERVED\"}"), 0);
-	ck_assert_double_eq(metric(b, "orderd_steps_in_flight"), 0);
-	ck_assert_double_eq(metric(b, "orderd_outbox_oldest_pending_age_seconds"), 0);
-	ck_assert_double_eq(metric(b, "orderd_redis_up"), 1);
-	ck_assert_double_eq(metric(b, "orderd_broker_down"), 0);
-	ck_assert_double_gt(metric(b, "process_resident_memory_bytes"), 1 << 20);
-	ck_assert_double_gt(metric(b, "process_cpu_seconds_total"), 0);
+	ck_assert_double_eq(tu_metric(b, "orderd_sagas_live{state=\"NEW\"}"), 0);
+	ck_assert_double_eq(tu_metric(b, "orderd_sagas_live{state=\"RESERVED\"}"), 0);
+	ck_assert_double_eq(tu_metric(b, "orderd_steps_in_flight"), 0);
+	ck_assert_double_eq(tu_metric(b, "orderd_outbox_oldest_pending_age_seconds"), 0);
+	ck_assert_double_eq(tu_metric(b, "orderd_redis_up"), 1);
+	ck_assert_double_eq(tu_metric(b, "orderd_broker_down"), 0);
+	ck_assert_double_gt(tu_metric(b, "process_resident_memory_bytes"), 1 << 20);
+	ck_assert_double_gt(tu_metric(b, "process_cpu_seconds_total"), 0);
 	{
 		/* Lag per consumed partition, caught up by now. */
 		char *s = xasprintf("orderd_consumer_lag{topic=\"%s\",partition=\"0\"}",
 		    h->topic[H_ORDERS]);
 
-		ck_assert_double_eq(metric(b, s), 0);
+		ck_assert_double_eq(tu_metric(b, s), 0);
 		free(s);
 	}
 	promtool_check(h, b);
@@ -280,7 +245,7 @@ START_TEST(test_metrics_and_health_under_load)
 	ms = await_health(hport, 503, "redis", 10000);
 	ck_assert_int_lt(ms, 10000);
 	b = scrape(hport);
-	ck_assert_double_eq(metric(b, "orderd_redis_up"), 0);
+	ck_assert_double_eq(tu_metric(b, "orderd_redis_up"), 0);
 	free(b);
 	ck_assert_int_eq(redis_sh("start", rdir), rport);
 	await_health(hport, 200, "ok", 20000);

@@ -17,41 +17,15 @@
 
 #define WAIT_MS 30000
 
-/* A port nobody listens on right now (the kernel's pick, released). */
-static int
-free_port(void)
-{
-	struct sockaddr_in sin;
-	socklen_t len = sizeof(sin);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
-
-	ck_assert_int_ge(fd, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return port;
-}
-
 /* The value of the sample named exactly so in a scrape of /metrics, or -1. */
 static double
 metric(int port, const char *sample)
 {
 	char *body = NULL, *ct = NULL;
-	size_t n = strlen(sample);
-	double v = -1;
+	double v;
 
 	ck_assert_int_eq(http_client_get(port, "/metrics", &body, &ct), 200);
-	for (const char *l = body; l != NULL && *l; ) {
-		const char *e = strchr(l, '\n');
-
-		if (strncmp(l, sample, n) == 0 && l[n] == ' ')
-			v = strtod(l + n + 1, NULL);
-		l = e ? e + 1 : NULL;
-	}
+	v = tu_metric(body, sample);
 	free(body);
 	free(ct);
 	return v;
@@ -74,7 +48,7 @@ await_metric(int port, const char *sample, double want)
 START_TEST(test_parked_payment_expires)
 {
 	struct h *h = h_new("parkexp", 3);
-	int port = free_port();
+	int port = tu_free_port();
 	char *listen = xasprintf("http.listen=127.0.0.1:%d", port), *out = NULL, *id;
 	const struct h_msg *m;
 	long long received;

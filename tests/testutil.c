@@ -1,10 +1,13 @@
 /* testutil.c: helpers shared by the Check test programs. */
 #include "autoconfig.h"
 
+#include <arpa/inet.h>
 #include <check.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,4 +56,37 @@ tu_run(Suite *s)
 	failed = srunner_ntests_failed(sr);
 	srunner_free(sr);
 	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+int
+tu_free_port(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	ck_assert_int_ge(fd, 0);
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+double
+tu_metric(const char *text, const char *sample)
+{
+	size_t n = strlen(sample);
+
+	for (const char *l = text; l != NULL && *l; ) {
+		const char *e = strchr(l, '\n');
+
+		if (strncmp(l, sample, n) == 0 && l[n] == ' ')
+			return strtod(l + n + 1, NULL);
+		l = e ? e + 1 : NULL;
+	}
+	return -1;
 }

@@ -11,6 +11,11 @@ char *tu_tmpdir(void);
 const char *tu_env(const char *name);
 /* A name unique to this process and call, for topics, keys, order ids. */
 char *tu_unique(const char *prefix);
+/* A loopback port nobody listens on right now (the kernel's pick, released). */
+int tu_free_port(void);
+/* The value of the sample named exactly so (name and labels) in a /metrics
+ * text, or -1. */
+double tu_metric(const char *text, const char *sample);
 /* Runs Check's suite with the given name and returns main()'s exit status. */
 struct Suite;
 int tu_run(struct Suite *s);
