@@ -609,8 +609,8 @@ engine_redis_closed(void *arg)
 }
 
 /* The orders with waiting or parked events: the journal has them too. */
-static void
-engine_free_waiters(struct engine *e)
+void
+engine_waiters_free(struct engine *e)
 {
 	struct waiter *w, *wt;
 
@@ -667,7 +667,7 @@ engine_finish(struct engine *e)
 		engine_redis_closed(e);
 	}
 	steps_free(e);
-	engine_free_waiters(e);
+	engine_waiters_free(e);
 	parked_free(e);
 	offsets_free(e);
 	ownership_free(e);

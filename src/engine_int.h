@@ -214,6 +214,8 @@ int engine_waiter_load(const char *order_id, void *arg);
 void engine_waiter_forget(struct engine *e, const char *order_id);
 /* Whether the order is among the waiters (for the unit tests). */
 bool engine_waiter_has(struct engine *e, const char *order_id);
+/* Forgets every waiter (the engine's end, a unit test's). */
+void engine_waiters_free(struct engine *e);
 /* One consumed message, inside the open transaction: engine_on_batch's,
  * or a unit test's (no librdkafka message). */
 struct engine_input {

@@ -60,6 +60,7 @@ ef_free(struct engine *e)
 	free(e->loop);
 	steps_free(e);
 	parked_free(e);
+	engine_waiters_free(e);
 	offsets_free(e);
 	ownership_free(e);
 	journal_free(e->j);
