@@ -178,14 +178,6 @@ journal_outbox_first_pending(struct journal *j, int64_t upto, int64_t *id)
 	return journal_step_done(st, rc);
 }
 
-/* Runs st (bound) and returns how many rows it changed, or a negative errno. */
-static int
-journal_changes(struct journal *j, sqlite3_stmt *st)
-{
-	int err = journal_run(j, st);
-
-	return err < 0 ? err : sqlite3_changes(j->db);
-}
 
 int
 journal_outbox_retry(struct journal *j, int64_t id, int64_t now)

@@ -143,6 +143,8 @@ int journal_run_one(struct journal *j, sqlite3_stmt *st);
 /* Resets st and its bindings after its last sqlite3_step, which returned
  * rc: 0 or a negative errno. */
 int journal_step_done(sqlite3_stmt *st, int rc);
+/* Runs st (bound) and returns how many rows it changed, or a negative errno. */
+int journal_changes(struct journal *j, sqlite3_stmt *st);
 /* One integer from a statement of one row; *out untouched when none. */
 int journal_scalar(sqlite3_stmt *st, int64_t *out);
 

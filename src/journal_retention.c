@@ -14,13 +14,10 @@ int
 journal_inbox_prune(struct journal *j, int64_t cutoff, int limit)
 {
 	sqlite3_stmt *st = j->stmt[JQ_RETENTION_INBOX];
-	int err;
 
 	sqlite3_bind_int64(st, 1, cutoff);
 	sqlite3_bind_int(st, 2, limit);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	return sqlite3_changes(j->db);
+	return journal_changes(j, st);
 }
 
 int
@@ -50,10 +47,9 @@ journal_outbox_prune(struct journal *j, int64_t cutoff, int limit,
 	sqlite3_bind_int64(st, 1, *after_id);
 	sqlite3_bind_int64(st, 2, cutoff);
 	sqlite3_bind_int64(st, 3, last);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	*after_id = last;
-	return sqlite3_changes(j->db);
+	if ((err = journal_changes(j, st)) >= 0)
+		*after_id = last;
+	return err;
 }
 
 /* Runs a statement bound to (?1 i1, ?2 i2[, ?3 i3]) and returns the rows it
@@ -63,7 +59,6 @@ journal_retention_run(struct journal *j, enum journal_query q, int nargs, int64_
     int64_t i2, int64_t i3)
 {
 	sqlite3_stmt *st = j->stmt[q];
-	int err;
 
 	if (nargs >= 1)
 		sqlite3_bind_int64(st, 1, i1);
@@ -71,9 +66,7 @@ journal_retention_run(struct journal *j, enum journal_query q, int nargs, int64_
 		sqlite3_bind_int64(st, 2, i2);
 	if (nargs >= 3)
 		sqlite3_bind_int64(st, 3, i3);
-	if ((err = journal_run(j, st)) < 0)
-		return err;
-	return sqlite3_changes(j->db);
+	return journal_changes(j, st);
 }
 
 int

@@ -165,3 +165,11 @@ journal_scalar(sqlite3_stmt *st, int64_t *out)
 		*out = sqlite3_column_int64(st, 0);
 	return journal_step_done(st, rc);
 }
+
+int
+journal_changes(struct journal *j, sqlite3_stmt *st)
+{
+	int err = journal_run(j, st);
+
+	return err < 0 ? err : sqlite3_changes(j->db);
+}
